@@ -1,0 +1,38 @@
+"""lalm-framework: train Large Audio Language Models with PyTorch Lightning and Hydra.
+
+Kept light on purpose: importing this package must not import torch (the CLI's `--help` and
+`--cfg` paths import it).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+from lalm_framework.config.store import register  # noqa: E402
+from lalm_framework.errors import UserError  # noqa: E402
+
+
+def compose(overrides: list[str] | None = None, config_name: str = "train",
+            config_dir: str | None = None) -> Any:
+    """Compose the same job config `lalm-train` would (for notebooks and scripts)."""
+    from lalm_framework.api import compose as _compose
+
+    return _compose(overrides=overrides, config_name=config_name, config_dir=config_dir)
+
+
+def run(cfg: Any) -> Any:
+    """Run one job (train/validate/test) from a composed config; returns the monitored metric."""
+    from lalm_framework.runner import run as _run
+
+    return _run(cfg)
+
+
+def instantiate(cfg: Any, **kwargs: Any) -> Any:
+    """Instantiate `_target_` and legacy `target`/`params` configs, nested, through one path."""
+    from lalm_framework.compat.instantiate import instantiate as _instantiate
+
+    return _instantiate(cfg, **kwargs)
+
+
+__all__ = ["compose", "run", "instantiate", "register", "UserError", "__version__"]

@@ -1,0 +1,98 @@
+"""Dataclass schemas of the primary config `train` (type checks for every override).
+
+Only stdlib + omegaconf here: these are imported on every `lalm-train --help`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Dict, List, Optional
+
+from omegaconf import MISSING
+
+
+class Mode(str, Enum):
+    min = "min"
+    max = "max"
+
+
+@dataclass
+class PathsConfig:
+    """Where things live. Relative data paths resolve against `root_dir` (the launch dir)."""
+
+    root_dir: str = "${hydra:runtime.cwd}"
+    output_dir: str = "${hydra:runtime.output_dir}"
+    data_dir: str = "${paths.root_dir}/data"
+    checkpoint_dir: str = "${paths.output_dir}/checkpoints"
+
+
+@dataclass
+class TrainerConfig:
+    """Arguments of `pytorch_lightning.Trainer`, typed. `ckpt_path` is passed to `fit`."""
+
+    _target_: str = "pytorch_lightning.Trainer"
+    accelerator: str = "auto"
+    devices: Any = 1
+    num_nodes: int = 1
+    strategy: Any = "auto"
+    precision: Any = "32-true"
+    max_epochs: Optional[int] = 10
+    min_epochs: Optional[int] = None
+    max_steps: int = -1
+    max_time: Optional[str] = None
+    limit_train_batches: Optional[float] = None
+    limit_val_batches: Optional[float] = None
+    limit_test_batches: Optional[float] = None
+    overfit_batches: float = 0.0
+    fast_dev_run: Any = False
+    val_check_interval: Optional[float] = None
+    check_val_every_n_epoch: Optional[int] = 1
+    num_sanity_val_steps: Optional[int] = None
+    log_every_n_steps: Optional[int] = 10
+    accumulate_grad_batches: int = 1
+    gradient_clip_val: Optional[float] = None
+    deterministic: Any = None
+    benchmark: Optional[bool] = None
+    sync_batchnorm: bool = False
+    enable_progress_bar: Optional[bool] = None
+    enable_model_summary: Optional[bool] = None
+    enable_checkpointing: Optional[bool] = None
+    reload_dataloaders_every_n_epochs: int = 0
+    default_root_dir: Optional[str] = "${paths.output_dir}"
+    # Not a Trainer argument: the checkpoint `fit` resumes from ("last" = this job's last.ckpt).
+    ckpt_path: Optional[str] = None
+
+
+@dataclass
+class TrialConfig:
+    """Set by the `lalm_optuna` sweeper for each trial; empty on plain runs."""
+
+    storage: Optional[str] = None
+    study_name: Optional[str] = None
+    trial_number: Optional[int] = None
+    # monitored metrics the pruner sees (defaults to the run's `monitor`)
+    pruning_monitor: Optional[str] = None
+
+
+@dataclass
+class TrainConfig:
+    """The primary config of `lalm-train`."""
+
+    task_name: str = "train"
+    tags: List[str] = field(default_factory=list)
+    seed: Optional[int] = 42
+    # learning rate, top level so that sweeps read `lr=1e-4,3e-4`; models interpolate ${lr}
+    lr: float = 1e-3
+    # metric the runner returns to sweepers and checkpoints on
+    monitor: str = "val/loss"
+    mode: Mode = Mode.min
+    train: bool = True
+    validate: bool = False
+    test: bool = False
+    paths: PathsConfig = field(default_factory=PathsConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    model: Any = MISSING
+    dataset: Any = MISSING
+    callbacks: Dict[str, Any] = field(default_factory=dict)
+    logger: Dict[str, Any] = field(default_factory=dict)
+    trial: TrialConfig = field(default_factory=TrialConfig)

@@ -1,0 +1,44 @@
+"""ConfigStore registration of the framework's schemas, and the helper users call for theirs."""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from hydra.core.config_store import ConfigStore
+
+PROVIDER = "lalm-framework"
+_registered = False
+
+
+def register(node: Any, name: str, group: Optional[str] = None, package: Optional[str] = None,
+             provider: Optional[str] = None) -> None:
+    """Store a dataclass (or dict) in Hydra's ConfigStore as `group/name`.
+
+    Use it for your own dataclasses so they compose with ours, e.g.
+    ``register(MyDataConfig, name="my_data", group="dataset")`` then ``dataset=my_data``.
+    `lalm-doctor` reports a name that two sources define.
+    """
+    ConfigStore.instance().store(name=name, node=node, group=group, package=package,
+                                 provider=provider or _caller_package())
+
+
+def _caller_package() -> str:
+    import inspect
+
+    frame = inspect.currentframe()
+    while frame is not None and frame.f_globals.get("__name__", "").startswith(__name__):
+        frame = frame.f_back
+    return (frame.f_globals.get("__name__", "user") if frame else "user").split(".")[0]
+
+
+def register_configs() -> None:
+    """Register all lalm-framework schemas (idempotent; called by the SearchPath plugin)."""
+    global _registered
+    if _registered:
+        return
+    _registered = True
+    from lalm_framework.config.schema import TrainConfig
+
+    register(TrainConfig, name="train_schema", provider=PROVIDER)
+    from lalm_framework.config import components
+
+    components.register_component_schemas()
