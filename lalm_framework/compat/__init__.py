@@ -1,0 +1,1 @@
+"""Legacy `target`/`params` configs: instantiate them, convert them to `_target_`."""

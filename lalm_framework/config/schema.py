@@ -96,3 +96,5 @@ class TrainConfig:
     callbacks: Dict[str, Any] = field(default_factory=dict)
     logger: Dict[str, Any] = field(default_factory=dict)
     trial: TrialConfig = field(default_factory=TrialConfig)
+    # list the job(s) with their overrides and launcher resources, then exit without running
+    dry_run: bool = False

@@ -1,0 +1,110 @@
+"""Type checks of `_target_` arguments against the target's signature, for any user class.
+
+Structured schemas catch typos at compose time for our own components; a user's class has no
+schema, so its annotated `__init__` is the schema: `dataset.batch_size=abc` fails before launch.
+"""
+from __future__ import annotations
+
+import inspect
+import typing
+from typing import Any, Optional
+
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from lalm_framework.errors import UserError
+
+_SCALARS = {int: "int", float: "float", bool: "bool", str: "str"}
+
+
+def import_target(target: str, where: str) -> Any:
+    """Import the class or function a `_target_` names; a UserError says what failed."""
+    from hydra._internal.utils import _locate
+
+    try:
+        return _locate(target)
+    except Exception as e:  # noqa: BLE001 - any import problem is the user's to fix
+        cause = e.__cause__ or e
+        raise UserError(f"{where}: cannot import '{target}' ({type(cause).__name__}: {cause}).\n"
+                        "Check the class path and that its package is installed.") from e
+
+
+def check_arguments(node: DictConfig, where: str) -> None:
+    """Check `node`'s arguments (and nested `_target_` nodes') against annotated signatures."""
+    from lalm_framework.compat.legacy import to_target_form
+
+    container = to_target_form(OmegaConf.to_container(node, resolve=True, throw_on_missing=False))
+    _check(container, where)
+
+
+def _check(value: Any, where: str) -> None:
+    if isinstance(value, list):
+        for i, v in enumerate(value):
+            _check(v, f"{where}[{i}]")
+        return
+    if not isinstance(value, dict):
+        return
+    target = value.get("_target_")
+    hints, params = _signature(target, where) if isinstance(target, str) else ({}, None)
+    for key, arg in value.items():
+        if key.startswith("_"):
+            continue
+        if params is not None and key not in params:
+            _unknown_argument(where, key, target, params)
+        expected = hints.get(key)
+        if expected is not None and not _conforms(arg, expected):
+            raise UserError(f"{where}.{key}={arg!r}: {target.rsplit('.', 1)[-1]} expects {_name(expected)}.\n"
+                            f"Pass a value of that type, e.g. {where}.{key}=<{_name(expected)}>.")
+        _check(arg, f"{where}.{key}")
+
+
+def _signature(target: str, where: str) -> tuple[dict, Optional[set]]:
+    obj = import_target(target, f"{where}._target_")
+    func = obj.__init__ if inspect.isclass(obj) else obj
+    try:
+        sig = inspect.signature(func)
+    except (TypeError, ValueError):
+        return {}, None
+    if any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
+        params = None  # **kwargs: any name may be right
+    else:
+        params = {n for n in sig.parameters if n != "self"}
+    try:
+        hints = typing.get_type_hints(func)
+    except Exception:  # noqa: BLE001 - unresolvable annotations: skip type checks, keep name checks
+        hints = {}
+    return hints, params
+
+
+def _unknown_argument(where: str, key: str, target: str, params: set) -> None:
+    from lalm_framework.cli.errors import suggest
+
+    best = suggest(key, params)
+    hint = f" Did you mean '{best}'?" if best else ""
+    raise UserError(f"{where}.{key}: {target.rsplit('.', 1)[-1]} takes no argument '{key}'.{hint}\n"
+                    f"Its arguments: {', '.join(sorted(params))}.")
+
+
+def _conforms(value: Any, expected: Any) -> bool:
+    """Conservative: only scalar annotations (and Optional/Union of them) are judged."""
+    if value is None:
+        return True  # None defaults are common for 'not set'; the class decides
+    origin = typing.get_origin(expected)
+    if origin is typing.Union or str(origin) == "types.UnionType":
+        args = typing.get_args(expected)
+        judged = [a for a in args if a in _SCALARS or a is type(None)]
+        if len(judged) < len(args):
+            return True
+        return any(_conforms(value, a) for a in args if a is not type(None))
+    if expected is bool:
+        return isinstance(value, bool)
+    if expected is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if expected is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if expected is str:
+        return isinstance(value, str)
+    return True
+
+
+def _name(expected: Any) -> str:
+    return _SCALARS.get(expected, getattr(expected, "__name__", str(expected).replace("typing.", "")))

@@ -1,0 +1,60 @@
+"""The speech encoder: a Whisper encoder (pretrained, or random-init from a config) + its features."""
+from __future__ import annotations
+
+from typing import Any, Mapping, Optional
+
+import torch
+from transformers import WhisperConfig, WhisperFeatureExtractor
+from transformers.models.whisper.modeling_whisper import WhisperEncoder
+
+from lalm_framework.models.loading import from_pretrained_or_error
+
+# Token ids of a Whisper *decoder*; an encoder-only config still validates them against vocab_size.
+_TINY_DEFAULTS = dict(vocab_size=8, pad_token_id=0, bos_token_id=1, eos_token_id=2,
+                      decoder_start_token_id=1, decoder_layers=1, decoder_attention_heads=1)
+
+
+def build_audio_encoder(path: Optional[str] = None, config: Optional[Mapping[str, Any]] = None,
+                        freeze: bool = False, dtype: torch.dtype = torch.float32) -> WhisperEncoder:
+    """A Whisper encoder from `path` (local dir / hub id) or, if `path` is None, from `config`."""
+    if path:
+        from transformers import WhisperModel
+
+        # A full Whisper checkpoint holds encoder + decoder; keep the encoder only.
+        model = from_pretrained_or_error(WhisperModel, path, "model.encoder.path", dtype=dtype)
+        encoder = model.get_encoder()
+        del model
+    else:
+        encoder = WhisperEncoder(WhisperConfig(**{**_TINY_DEFAULTS, **dict(config or {})}))
+        encoder.to(dtype)
+    set_trainable(encoder, not freeze)
+    return encoder
+
+
+def feature_extractor_for(encoder: WhisperEncoder, path: Optional[str] = None) -> WhisperFeatureExtractor:
+    """The log-mel extractor whose mel bins and window match `encoder` exactly.
+
+    Whisper encoders take exactly 2 * max_source_positions mel frames (10 ms hop), so the
+    extractor's chunk length follows from the encoder's config.
+    """
+    cfg = encoder.config
+    n_frames = 2 * cfg.max_source_positions
+    if path:
+        from transformers import AutoFeatureExtractor
+
+        fe = from_pretrained_or_error(AutoFeatureExtractor, path, "model.encoder.path")
+        if fe.feature_size == cfg.num_mel_bins and fe.nb_max_frames == n_frames:
+            return fe
+    hop, sr = 160, 16000
+    if (n_frames * hop) % sr:
+        raise ValueError(f"encoder max_source_positions={cfg.max_source_positions}: 2x that many "
+                         "10 ms frames must be a whole number of seconds (use a multiple of 50)")
+    return WhisperFeatureExtractor(feature_size=cfg.num_mel_bins, sampling_rate=sr, hop_length=hop,
+                                   chunk_length=n_frames * hop // sr, n_fft=400)
+
+
+def set_trainable(module: torch.nn.Module, trainable: bool) -> None:
+    """Freeze or unfreeze every floating-point parameter of `module`."""
+    for p in module.parameters():
+        if p.is_floating_point():
+            p.requires_grad_(trainable)
