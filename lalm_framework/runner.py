@@ -85,7 +85,7 @@ def _train(cfg: DictConfig, job_dir: Path, record: Any) -> Dict[str, float]:
         from lalm_framework.tuning.pruning import pruning_callbacks
 
         callbacks += pruning_callbacks(cfg)
-    if "SLURM_JOB_ID" in os.environ:
+    if os.environ.get("SLURM_JOB_ID"):
         from lalm_framework.launching.slurm import lightning_plugins
 
         plugins += lightning_plugins()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any, Optional
 
 import hydra
@@ -24,8 +25,23 @@ def main() -> Any:
 
         if maybe_run_ddp_child():
             return None
+    importable_launch_dir()
     install_short_errors()
     return _train()
+
+
+def importable_launch_dir() -> None:
+    """Make the user's project (the launch dir) importable here and in every job process.
+
+    `_target_: my_project.data.MyData` should work when `lalm-train` runs from the project
+    root, as it would with `python -m`; PYTHONPATH carries it to spawned and SLURM jobs.
+    """
+    cwd = os.getcwd()
+    if cwd not in sys.path:
+        sys.path.append(cwd)
+    paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if cwd not in paths:
+        os.environ["PYTHONPATH"] = os.pathsep.join([*paths, cwd])
 
 
 if __name__ == "__main__":

@@ -8,4 +8,7 @@ from __future__ import annotations
 
 def register_component_schemas() -> None:
     """Register the component schemas in ConfigStore (light imports only)."""
+    from lalm_framework.models.schema import register_model_schemas
+
+    register_model_schemas()
     return None

@@ -7,6 +7,9 @@ from hydra.core.config_store import ConfigStore
 
 PROVIDER = "lalm-framework"
 _registered = False
+# (group/name) -> provider of every register() call, to report silent replacements
+_owners: dict[str, str] = {}
+_replaced: list[tuple[str, str, str]] = []
 
 
 def register(node: Any, name: str, group: Optional[str] = None, package: Optional[str] = None,
@@ -17,8 +20,17 @@ def register(node: Any, name: str, group: Optional[str] = None, package: Optiona
     ``register(MyDataConfig, name="my_data", group="dataset")`` then ``dataset=my_data``.
     `lalm-doctor` reports a name that two sources define.
     """
-    ConfigStore.instance().store(name=name, node=node, group=group, package=package,
-                                 provider=provider or _caller_package())
+    provider = provider or _caller_package()
+    path = f"{group}/{name}" if group else name
+    if path in _owners and _owners[path] != provider:
+        _replaced.append((path, _owners[path], provider))
+    _owners[path] = provider
+    ConfigStore.instance().store(name=name, node=node, group=group, package=package, provider=provider)
+
+
+def store_collisions() -> list[tuple[str, str, str]]:
+    """(group/name, first provider, replacing provider) for every name registered twice."""
+    return list(_replaced)
 
 
 def _caller_package() -> str:

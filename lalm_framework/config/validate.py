@@ -65,14 +65,34 @@ def compose_jobs(config: DictConfig, jobs: Sequence[Sequence[str]]) -> List[Dict
     for idx, overrides in enumerate(jobs):
         try:
             job_cfg = loader.load_sweep_config(config, list(overrides))
+            _as_launched(job_cfg, idx)
             with _job_context(job_cfg):
-                validate(job_cfg)
+                validate(_task_part(job_cfg))
         except Exception as e:  # noqa: BLE001 - reworded below, original chained
             reason = describe(e) or f"{type(e).__name__}: {e}"
             raise UserError(f"Job #{idx} ({' '.join(overrides) or 'no overrides'}) is invalid; "
                             f"nothing was launched.\n{reason}") from e
         composed.append(job_cfg)
     return composed
+
+
+def _as_launched(job_cfg: DictConfig, idx: int) -> None:
+    """Fill in what a launcher sets for job `idx` (its number, its output dir)."""
+    from omegaconf import open_dict
+
+    with open_dict(job_cfg):
+        job_cfg.hydra.job.num = idx
+        job_cfg.hydra.job.id = f"validate_{idx}"
+        job_cfg.hydra.runtime.output_dir = str(Path(job_cfg.hydra.sweep.dir) / str(job_cfg.hydra.sweep.subdir))
+
+
+def _task_part(job_cfg: DictConfig) -> DictConfig:
+    from omegaconf import open_dict
+
+    task = job_cfg.copy()
+    with open_dict(task):
+        del task["hydra"]
+    return task
 
 
 class _job_context:
@@ -130,10 +150,26 @@ class ValidateJobsCallback(Callback):
         if config.hydra.sweeper.get("_target_") != BASIC_SWEEPER:
             return  # other sweepers (lalm_optuna) validate each trial they create
         jobs = expand_basic_sweep(config)
-        compose_jobs(config, jobs)
+        try:
+            compose_jobs(config, jobs)
+        except UserError as e:
+            # Hydra turns a callback's exception into a warning and launches anyway: stop here
+            _exit_with(e)
         if any(_is_dry_run(j) for j in jobs) or config.get("dry_run"):
             print_dry_run(config, jobs)
             sys.exit(0)
+
+
+def _exit_with(error: UserError) -> None:
+    import os
+    import traceback
+
+    if os.environ.get("HYDRA_FULL_ERROR", "") not in ("", "0"):
+        traceback.print_exception(error)
+    from lalm_framework.cli.errors import FULL_ERROR_HINT
+
+    sys.stderr.write(f"Error: {error}\n{FULL_ERROR_HINT}\n")
+    sys.exit(1)
 
 
 def _is_dry_run(overrides: Sequence[str]) -> bool:

@@ -109,14 +109,16 @@ def generate_split(plan: SplitPlan, out: Path, rng: random.Random) -> Tuple[int,
     return plan.n_utterances, total_s
 
 
-def generate(out: Path, seed: int = SEED) -> None:
-    """Generate all splits under `out` (which must not exist yet or be empty)."""
+def generate(out: Path, seed: int = SEED, splits: Sequence[str] | None = None) -> None:
+    """Generate the splits (default: all) under `out`; each split has its own seeded RNG."""
     for tool in ("espeak-ng", "sox"):
         if shutil.which(tool) is None:
             sys.exit(f"`{tool}` not found: install it (Debian: apt-get install espeak-ng sox)")
-    rng = random.Random(seed)
     for plan in SPLITS:
-        n, seconds = generate_split(plan, out, rng)
+        if splits is not None and plan.name not in splits:
+            continue
+        # one RNG per split: any split regenerates alone, identically
+        n, seconds = generate_split(plan, out, random.Random(f"{seed}-{plan.name}"))
         print(f"{plan.name}: {n} utterances, {seconds:.0f} s, {len(plan.voices)} voices")
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     print(f"total {size / 1e6:.2f} MB in {out}")

@@ -1,0 +1,154 @@
+"""Local launchers side by side: basic, joblib, lalm_pool (issue 4's three figures).
+
+    python benchmarks/bench_launchers.py [--quick] [--only hetero,cpu,overhead]
+
+1. heterogeneous sweep: 8 jobs sleeping 1..8 s on 2 workers; makespan / ideal list-scheduling
+   makespan (20 s; the basic launcher runs them one after another: 36 s);
+2. two CPU-bound torch jobs on 2 cores: speed-up of lalm_pool over running them one after the
+   other (1 thread each), and over joblib without thread caps (torch's default threads);
+3. per-job overhead of 32 empty jobs: (T(32 jobs) - T(1 job)) / 31.
+Every figure is a ratio of runs made in this process one after the other, so machine load
+shared with other users hits all launchers alike (run it twice to see the noise).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+from typing import Dict, List, Optional
+
+APP = textwrap.dedent('''
+    import json, os, time
+    import hydra
+    from hydra.core.hydra_config import HydraConfig
+
+    def burn(steps):
+        import torch
+        torch.manual_seed(0)
+        net = torch.nn.Sequential(*[torch.nn.Linear(128, 128) for _ in range(4)])
+        opt = torch.optim.SGD(net.parameters(), lr=1e-3)
+        x = torch.randn(32, 128)
+        for _ in range(steps):
+            opt.zero_grad()
+            net(x).square().mean().backward()
+            opt.step()
+        return torch.get_num_threads()
+
+    @hydra.main(version_base=None, config_path=None, config_name=None)
+    def main(cfg):
+        t0 = time.time()
+        threads = None
+        if cfg.get("sleep"):
+            time.sleep(float(cfg.sleep))
+        if cfg.get("steps"):
+            threads = burn(int(cfg.steps))
+        out = {"start": t0, "end": time.time(), "threads": threads}
+        with open(os.path.join(HydraConfig.get().runtime.output_dir, "bench.json"), "w") as f:
+            json.dump(out, f)
+        return 0
+
+    if __name__ == "__main__":
+        main()
+''')
+
+LAUNCHERS = {
+    "basic": ["hydra/launcher=basic"],
+    "joblib": ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
+    "lalm_pool": ["hydra/launcher=lalm_pool", "hydra.launcher.n_jobs=2", "hydra.launcher.gpus=null",
+                  "hydra.launcher.status_line=false"],
+}
+THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
+
+
+def run_sweep(workdir: Path, launcher: str, overrides: List[str], env: Optional[Dict[str, str]] = None) -> Dict:
+    """Run `app.py -m` once; wall time of the whole command and the jobs' own records."""
+    sweep = Path(tempfile.mkdtemp(prefix=f"{launcher}-", dir=workdir))
+    cmd = [sys.executable, str(workdir / "app.py"), "-m", f"hydra.sweep.dir={sweep}",
+           "hydra/job_logging=disabled", *LAUNCHERS[launcher], *overrides]
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=workdir, env=env or dict(os.environ), capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"{launcher} failed:\n{proc.stderr[-2000:]}")
+    jobs = [json.loads(p.read_text()) for p in sweep.glob("*/bench.json")]
+    span = max(j["end"] for j in jobs) - min(j["start"] for j in jobs)
+    return {"wall": wall, "span": span, "jobs": len(jobs), "threads": sorted({j["threads"] for j in jobs}, key=str)}
+
+
+def list_schedule_makespan(durations: List[float], workers: int) -> float:
+    """Greedy list scheduling in the given order: each job goes to the first worker to free."""
+    free = [0.0] * workers
+    for d in durations:
+        i = free.index(min(free))
+        free[i] += d
+    return max(free)
+
+
+def bench_hetero(workdir: Path, scale: float) -> None:
+    durations = [scale * s for s in range(1, 9)]
+    ideal = list_schedule_makespan(durations, 2)
+    print(f"\n[1] heterogeneous sweep: 8 jobs sleeping {durations[0]:g}..{durations[-1]:g} s, 2 workers; "
+          f"ideal list-scheduling makespan {ideal:.2f} s (sequential {sum(durations):.2f} s)")
+    sweep_arg = "+sleep=" + ",".join(f"{d:g}" for d in durations)
+    for name in ("basic", "joblib", "lalm_pool"):
+        r = run_sweep(workdir, name, [sweep_arg])
+        print(f"    {name:9s} command wall {r['wall']:6.2f} s  ratio {r['wall'] / ideal:5.3f} | "
+              f"first start..last end {r['span']:6.2f} s  ratio {r['span'] / ideal:5.3f}")
+
+
+def bench_cpu(workdir: Path, steps: int) -> None:
+    print(f"\n[2] two CPU-bound torch jobs ({steps} training steps of a small MLP each) on 2 cores")
+    uncapped = {k: v for k, v in os.environ.items() if k not in THREAD_VARS}
+    one = dict(uncapped, OMP_NUM_THREADS="1")
+    sweep_arg = f"+steps={steps}"
+    runs = {
+        "sequential, 1 thread (basic)": run_sweep(workdir, "basic", [sweep_arg, "+job=0,1"], one),
+        "joblib, no thread caps": run_sweep(workdir, "joblib", [sweep_arg, "+job=0,1"], uncapped),
+        "lalm_pool (caps itself)": run_sweep(workdir, "lalm_pool", [sweep_arg, "+job=0,1"], uncapped),
+    }
+    pool = runs["lalm_pool (caps itself)"]
+    for name, r in runs.items():
+        print(f"    {name:30s} jobs span {r['span']:6.2f} s  wall {r['wall']:6.2f} s  torch threads "
+              f"{r['threads']}  -> lalm_pool speed-up {r['span'] / pool['span']:4.2f}x (span), "
+              f"{r['wall'] / pool['wall']:4.2f}x (wall)")
+
+
+def bench_overhead(workdir: Path, n: int) -> None:
+    print(f"\n[3] per-job overhead: (T({n} empty jobs) - T(1 job)) / {n - 1}")
+    for name in ("basic", "joblib", "lalm_pool"):
+        one = run_sweep(workdir, name, ["+job=0"])
+        many = run_sweep(workdir, name, ["+job=range(0," + str(n) + ")"])
+        assert many["jobs"] == n
+        print(f"    {name:9s} T(1) {one['wall']:5.2f} s  T({n}) {many['wall']:6.2f} s  "
+              f"-> {(many['wall'] - one['wall']) / (n - 1):.3f} s/job")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="shorter jobs (smoke test of the script)")
+    parser.add_argument("--only", default="hetero,cpu,overhead")
+    args = parser.parse_args()
+    os.environ.setdefault("HYDRA_FULL_ERROR", "1")
+    with tempfile.TemporaryDirectory(prefix="bench_launchers-") as tmp:
+        workdir = Path(tmp)
+        (workdir / "app.py").write_text(APP)
+        print(f"python {sys.version.split()[0]}, {len(os.sched_getaffinity(0))} cores, "
+              f"load average {os.getloadavg()[0]:.2f} at start")
+        only = set(args.only.split(","))
+        if "hetero" in only:
+            bench_hetero(workdir, 0.25 if args.quick else 1.0)
+        if "cpu" in only:
+            bench_cpu(workdir, 300 if args.quick else 3000)
+        if "overhead" in only:
+            bench_overhead(workdir, 8 if args.quick else 32)
+        print(f"\nload average {os.getloadavg()[0]:.2f} at end")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""A user's project that builds on lalm-framework."""

@@ -1,0 +1,15 @@
+"""(b) The user's own Hydra app: our `train` config + their options, our runner."""
+import hydra
+from omegaconf import DictConfig
+
+import lalm_framework
+import my_project.configs  # noqa: F401  registers dataset=my_digits
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="my_train")
+def main(cfg: DictConfig) -> float:
+    return lalm_framework.run(cfg)
+
+
+if __name__ == "__main__":
+    main()

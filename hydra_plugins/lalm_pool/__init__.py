@@ -1,0 +1,1 @@
+"""`hydra/launcher=lalm_pool`: local parallel jobs in fresh processes with GPU leases."""

@@ -1,0 +1,38 @@
+"""`lalm-convert-config`: rewrite a legacy `target`/`params` YAML file to Hydra `_target_` form."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Optional, Sequence
+
+
+def convert_file(src: Path) -> str:
+    """The `_target_` form of the legacy YAML file `src`, as YAML text."""
+    from omegaconf import OmegaConf
+
+    from lalm_framework.compat.legacy import to_target_form
+
+    return OmegaConf.to_yaml(OmegaConf.create(to_target_form(OmegaConf.load(src))))
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point: print the converted file, or write it to -o (never over an existing file)."""
+    parser = argparse.ArgumentParser(prog="lalm-convert-config", description=__doc__)
+    parser.add_argument("src", type=Path, help="legacy YAML (target:/params: or class_name:)")
+    parser.add_argument("-o", "--output", type=Path, help="write here instead of stdout")
+    args = parser.parse_args(argv)
+    if not args.src.is_file():
+        parser.error(f"no such file: {args.src}")
+    if args.output and args.output.exists():
+        parser.error(f"{args.output} exists; choose another path (existing files are never overwritten)")
+    text = convert_file(args.src)
+    if args.output:
+        args.output.write_text(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,86 @@
+"""`lalm-infer`: transcribe audio with a trained checkpoint; JSONL hypotheses, WER if references.
+
+Light at import (argparse only): torch and the model load inside `main()`.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from datetime import datetime
+from typing import List, Optional, Sequence
+
+EPILOG = """inputs:
+  a LibriSpeech-layout split folder (<split>/<spk>/<chapter>/*.flac + *.trans.txt: with references),
+  a JSONL manifest (audio/audio_filepath/path + text: with references), any folder of audio
+  files, or single audio files.
+
+examples:
+  lalm-infer outputs/train/.../checkpoints/last.ckpt lalm_framework/samples/speech/dev
+  lalm-infer last.ckpt test.jsonl --out hyps.jsonl
+  lalm-infer last.ckpt clip1.flac clip2.wav --adapter my_adapter/
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="lalm-infer", description=__doc__.splitlines()[0],
+                                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("checkpoint", help="a .ckpt written by lalm-train")
+    p.add_argument("inputs", nargs="+", help="folders, JSONL manifests or audio files")
+    p.add_argument("--out", help="JSONL file of hypotheses to create (default: "
+                                 "hypotheses-<time>.jsonl in the current directory); never overwritten")
+    p.add_argument("--adapter", help="a peft LoRA adapter folder to load over the checkpoint's LoRA")
+    p.add_argument("--batch-size", type=int, help="default: the validation batch size of training")
+    p.add_argument("--num-workers", type=int, default=0)
+    p.add_argument("--text-key", default="text", help="manifest field holding references")
+    p.add_argument("--prompt-template", help="default: the one used in training")
+    p.add_argument("--task", help="prompt task (e.g. transcribe, caption); default: training's")
+    p.add_argument("--max-new-tokens", type=int, help="default: model.generation.max_new_tokens")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
+    p.add_argument("--skip-bad-audio", action="store_true", help="skip unreadable files instead of stopping")
+    p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of `lalm-infer`."""
+    args = build_parser().parse_args(argv)
+    from lalm_framework.errors import UserError
+
+    try:
+        return _run(args)
+    except UserError as e:
+        if os.environ.get("HYDRA_FULL_ERROR", "") not in ("", "0"):
+            raise
+        sys.stderr.write(f"Error: {e}\n")
+        return 1
+
+
+def _run(args: argparse.Namespace) -> int:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from lalm_framework.inference.transcribe import (load_model, read_inputs, transcribe, wer_of,
+                                                     write_jsonl)
+
+    out = args.out or f"hypotheses-{datetime.now():%Y%m%d-%H%M%S-%f}.jsonl"
+    if os.path.exists(out):
+        from lalm_framework.errors import UserError
+
+        raise UserError(f"{out} exists already; earlier results are never overwritten. Choose another --out.")
+    utterances = read_inputs(args.inputs, text_key=args.text_key)
+    module = load_model(args.checkpoint, adapter=args.adapter, device=args.device)
+    if args.max_new_tokens:
+        module.hparams.generation["max_new_tokens"] = args.max_new_tokens
+    rows = transcribe(module, utterances, batch_size=args.batch_size, num_workers=args.num_workers,
+                      prompt_template=args.prompt_template, task=args.task,
+                      skip_bad_audio=args.skip_bad_audio, progress=not args.no_progress)
+    path = write_jsonl(rows, out)
+    scored = sum(1 for r in rows if r.get("reference"))
+    print(f"wrote {len(rows)} hypotheses to {path}")
+    wer = wer_of(rows)
+    if wer is not None:
+        print(f"WER {100 * wer:.2f}% on {scored} utterances with references")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

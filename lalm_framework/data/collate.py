@@ -1,0 +1,105 @@
+"""Padding collate: audio -> Whisper log-mel, texts -> prompt + target tokens (`LalmBatch`)."""
+from __future__ import annotations
+
+import logging
+from typing import Any, Dict, List, Mapping, Optional, Sequence
+
+import numpy as np
+import torch
+
+from lalm_framework.data.batch import AUDIO_TOKEN, IGNORE_INDEX, LalmBatch
+from lalm_framework.errors import UserError
+
+log = logging.getLogger(__name__)
+
+
+def check_prompt_template(template: str, where: str = "dataset.prompt_template") -> None:
+    """The template must hold AUDIO_TOKEN exactly once (where the audio embeddings go)."""
+    n = template.count(AUDIO_TOKEN)
+    if n != 1:
+        raise UserError(f"{where}={template!r} contains {AUDIO_TOKEN} {n} times; it must contain it once "
+                        f"(where the audio goes), e.g. '{AUDIO_TOKEN}Transcribe:'.")
+
+
+class LalmCollator:
+    """Turns examples `{id, audio, text, prompt, task}` into a `LalmBatch`.
+
+    Labels are IGNORE_INDEX on prompt, audio and padding positions: the loss covers the target
+    tokens and the closing eos only.
+    """
+
+    def __init__(self, tokenizer: Any, feature_extractor: Any, prompt_template: str,
+                 prompts: Optional[Mapping[str, str]] = None, default_task: str = "transcribe",
+                 max_target_tokens: Optional[int] = None) -> None:
+        check_prompt_template(prompt_template)
+        for name in ("pad_token_id", "eos_token_id"):
+            if getattr(tokenizer, name, None) is None:
+                raise UserError(f"The tokenizer has no {name[:-3]}; set one on the model's tokenizer.")
+        audio_id = tokenizer.convert_tokens_to_ids(AUDIO_TOKEN)
+        if audio_id is None or audio_id == tokenizer.unk_token_id:
+            raise UserError(f"The tokenizer does not know {AUDIO_TOKEN}: add it as a special token.")
+        self.tokenizer = tokenizer
+        self.feature_extractor = feature_extractor
+        self.prompt_template = prompt_template
+        self.prompts = dict(prompts or {})
+        self.default_task = default_task
+        self.max_target_tokens = max_target_tokens
+        self.audio_id = audio_id
+        self._prompt_cache: Dict[str, List[int]] = {}
+
+    def prompt_text(self, prompt: Optional[str] = None, task: Optional[str] = None) -> str:
+        """The full prompt of one example: the template with its instruction filled in."""
+        if prompt is None:
+            name = task or self.default_task
+            if self.prompts and name not in self.prompts:
+                raise UserError(f"No prompt for task '{name}': add dataset.prompts.{name}=... "
+                                f"(known: {', '.join(self.prompts)}).")
+            prompt = self.prompts.get(name, "")
+        return self.prompt_template.replace("{prompt}", prompt)
+
+    def prompt_ids(self, text: str) -> List[int]:
+        ids = self._prompt_cache.get(text)
+        if ids is None:
+            # add_special_tokens: the tokenizer adds its own bos convention (Llama yes, Qwen no)
+            ids = self.tokenizer(text, add_special_tokens=True)["input_ids"]
+            if ids.count(self.audio_id) != 1:
+                raise UserError(f"The prompt {text!r} tokenizes to {ids.count(self.audio_id)} audio "
+                                f"tokens; it must have exactly one {AUDIO_TOKEN}.")
+            self._prompt_cache[text] = ids
+        return ids
+
+    def __call__(self, examples: Sequence[Optional[Dict[str, Any]]]) -> LalmBatch:
+        examples = [e for e in examples if e is not None]  # unreadable audio under skip_bad_audio
+        if not examples:
+            raise UserError("A whole batch of audio could not be read; check the data (see the log).")
+        fe = self.feature_extractor
+        feats = fe([np.asarray(e["audio"], dtype=np.float32) for e in examples], sampling_rate=fe.sampling_rate,
+                   return_tensors="pt", padding="max_length", return_attention_mask=True)
+        prompts = [self.prompt_ids(self.prompt_text(e.get("prompt"), e.get("task"))) for e in examples]
+        targets = self.tokenizer([e["text"] for e in examples], add_special_tokens=False)["input_ids"]
+        eos = self.tokenizer.eos_token_id
+        if self.max_target_tokens is not None:
+            targets = [t[: self.max_target_tokens] for t in targets]
+        seqs = [p + t + [eos] for p, t in zip(prompts, targets)]
+        n, width, p_width = len(seqs), max(map(len, seqs)), max(map(len, prompts))
+        pad = self.tokenizer.pad_token_id
+        input_ids = torch.full((n, width), pad, dtype=torch.long)
+        attention_mask = torch.zeros((n, width), dtype=torch.long)
+        labels = torch.full((n, width), IGNORE_INDEX, dtype=torch.long)
+        prompt_input_ids = torch.full((n, p_width), pad, dtype=torch.long)
+        prompt_attention_mask = torch.zeros((n, p_width), dtype=torch.long)
+        for i, (p, t, s) in enumerate(zip(prompts, targets, seqs)):
+            input_ids[i, : len(s)] = torch.tensor(s)
+            attention_mask[i, : len(s)] = 1
+            labels[i, len(p): len(s)] = torch.tensor(t + [eos], dtype=torch.long)
+            # left padding: generation continues right after the prompt's last token
+            prompt_input_ids[i, p_width - len(p):] = torch.tensor(p)
+            prompt_attention_mask[i, p_width - len(p):] = 1
+        return LalmBatch(
+            ids=[e["id"] for e in examples],
+            input_features=feats["input_features"],
+            feature_lengths=feats["attention_mask"].sum(dim=1),
+            input_ids=input_ids, attention_mask=attention_mask, labels=labels,
+            prompt_input_ids=prompt_input_ids, prompt_attention_mask=prompt_attention_mask,
+            texts=[e["text"] for e in examples],
+        )

@@ -1,0 +1,42 @@
+"""A map-style dataset of utterances; audio is decoded in the loader's workers."""
+from __future__ import annotations
+
+import logging
+from typing import Any, Dict, List, Optional
+
+from torch.utils.data import Dataset
+
+from lalm_framework.data.audio import SAMPLE_RATE, load_audio
+from lalm_framework.data.utterance import Utterance
+from lalm_framework.errors import UserError
+
+log = logging.getLogger(__name__)
+
+
+class AudioTextDataset(Dataset):
+    """Examples `{id, audio (float32 mono), text, prompt, task}` for `LalmCollator`."""
+
+    def __init__(self, utterances: List[Utterance], sample_rate: int = SAMPLE_RATE,
+                 skip_bad_audio: bool = False) -> None:
+        self.utterances = utterances
+        self.sample_rate = sample_rate
+        self.skip_bad_audio = skip_bad_audio
+
+    def __len__(self) -> int:
+        return len(self.utterances)
+
+    @property
+    def durations(self) -> List[float]:
+        return [u.duration or 0.0 for u in self.utterances]
+
+    def __getitem__(self, index: int) -> Optional[Dict[str, Any]]:
+        u = self.utterances[index]
+        try:
+            audio = load_audio(u.audio, self.sample_rate)
+        except Exception as e:  # noqa: BLE001 - a header that reads but data that does not
+            if self.skip_bad_audio:
+                log.warning("skipping unreadable audio %s: %s", u.audio, e)
+                return None
+            raise UserError(f"Cannot decode audio {u.audio}: {e}.\n"
+                            "Fix or remove the file, or set dataset.skip_bad_audio=true.") from e
+        return {"id": u.id, "audio": audio, "text": u.text, "prompt": u.prompt, "task": u.task}

@@ -1,0 +1,1 @@
+"""Inference with trained audio LLMs: load a checkpoint (+ LoRA adapter), transcribe, score."""

@@ -1,0 +1,266 @@
+"""Hydra side of `hydra/launcher=lalm_pool`: compose each job, run it in the pool, return JobReturns.
+
+The launcher process composes every job's config (so a bad override fails before anything
+starts) and works out its directory; a fresh worker process runs Hydra's `run_job` on it, the
+same way the joblib launcher does, and the `JobReturn` (value or exception) comes back pickled.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.singleton import Singleton
+from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, run_job, setup_globals
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from lalm_framework.launching.gpu_leases import GpuLeases, resolve_gpus
+from lalm_framework.launching.process_pool import Outcome, PoolInterrupted, PoolJob, ProcessPool
+from lalm_framework.launching.protocol import JobSource
+from lalm_framework.launching.report import JobRow, StatusLine, summary_table
+from lalm_framework.launching.threads import available_cores, thread_cap_env
+
+if TYPE_CHECKING:
+    from hydra_plugins.lalm_pool.lalm_pool_launcher import LalmPoolLauncher
+
+log = logging.getLogger(__name__)
+
+LOG_NAME = "job_output.log"
+ENTRY = "lalm_framework.launching.pool_launcher:execute_job"
+
+
+class JobProcessCrashed(RuntimeError):
+    """The job's process ended without a result (killed, segfault, out of memory)."""
+
+
+# -- in the worker process --------------------------------------------------------------------
+def execute_job(shared: Dict[str, Any], job: Dict[str, Any]) -> JobReturn:
+    """Run one job in this (fresh) process with the launcher's Hydra state; return its JobReturn."""
+    setup_globals()
+    Singleton.set_state(shared["singleton_state"])
+    _install_resolvers(shared["resolvers"])
+    sweep_config = job["config"]
+    HydraConfig.instance().set_config(sweep_config)
+    ret = run_job(hydra_context=shared["hydra_context"], config=sweep_config,
+                  task_function=shared["task_function"], job_dir_key="hydra.sweep.dir",
+                  job_subdir_key="hydra.sweep.subdir")
+    if ret.status == JobStatus.FAILED:
+        exc = ret._return_value
+        # run_job keeps the exception silently: the job's log must show where it failed
+        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+        ret.return_value = _picklable(exc)
+    return ret
+
+
+def _picklable(exc: BaseException) -> BaseException:
+    import cloudpickle
+
+    try:
+        cloudpickle.loads(cloudpickle.dumps(exc))
+        return exc
+    except Exception:  # noqa: BLE001 - any exception the launcher could not rebuild
+        text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        return RuntimeError(text)
+
+
+def _install_resolvers(resolvers: Dict[str, bytes]) -> None:
+    """Register the launcher's custom OmegaConf resolvers that this fresh process lacks."""
+    import cloudpickle
+    from omegaconf.basecontainer import BaseContainer
+
+    for name, blob in resolvers.items():
+        if name not in BaseContainer._resolvers:
+            BaseContainer._resolvers[name] = cloudpickle.loads(blob)
+
+
+def _picklable_resolvers() -> Dict[str, bytes]:
+    import cloudpickle
+    from omegaconf.basecontainer import BaseContainer
+
+    out = {}
+    for name, fn in BaseContainer._resolvers.items():
+        try:
+            out[name] = cloudpickle.dumps(fn)
+        except Exception:  # noqa: BLE001 - a resolver we cannot ship; the job may not need it
+            log.debug("resolver %s cannot be pickled; jobs will not have it", name)
+    return out
+
+
+# -- in the launcher process ------------------------------------------------------------------
+class PoolSession:
+    """One `launch`/`launch_stream` call: the pool, its scratch dir, the rows of the summary."""
+
+    def __init__(self, launcher: "LalmPoolLauncher", expected_jobs: Optional[int]) -> None:
+        import cloudpickle
+
+        assert launcher.config is not None and launcher.hydra_context is not None
+        assert launcher.task_function is not None
+        self.launcher = launcher
+        self.config = launcher.config
+        self.hydra_context = launcher.hydra_context
+        setup_globals()
+        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        self.sweep_dir = Path(str(self.config.hydra.sweep.dir))
+        self.sweep_dir.mkdir(parents=True, exist_ok=True)
+        opts = launcher.options
+        gpus = resolve_gpus(opts.get("gpus", "auto"))
+        self.leases = GpuLeases(gpus, int(opts.get("gpus_per_job", 1)), int(opts.get("jobs_per_gpu", 1)))
+        n_jobs = opts.get("n_jobs") or self.leases.capacity or available_cores()
+        if self.leases.capacity is not None:
+            n_jobs = min(n_jobs, self.leases.capacity)
+        self.parallel = max(1, min(n_jobs, expected_jobs or n_jobs))
+        threads = thread_cap_env(self.parallel, opts.get("threads_per_job"))
+        self.scratch = Path(tempfile.mkdtemp(prefix="lalm_pool-"))
+        shared = {"hydra_context": self.hydra_context, "task_function": launcher.task_function,
+                  "singleton_state": Singleton.get_state(), "resolvers": _picklable_resolvers()}
+        shared_path = self.scratch / "shared.pkl"
+        with open(shared_path, "wb") as f:
+            cloudpickle.dump(shared, f)
+        self.status = StatusLine(enabled=bool(opts.get("status_line", True)))
+        self.pool = ProcessPool(n_workers=self.parallel, leases=self.leases, entry=ENTRY,
+                                shared_path=str(shared_path), work_dir=str(self.scratch), base_env=threads,
+                                max_retries=int(opts.get("max_retries", 0)),
+                                kill_grace_s=float(opts.get("kill_grace_s", 10.0)), on_change=self._changed)
+        self.rows: Dict[int, JobRow] = {}
+        self.jobs: Dict[int, PoolJob] = {}
+        self.expected = expected_jobs
+        gpu_text = f", GPUs {gpus} x{self.leases.jobs_per_gpu}/{self.leases.gpus_per_job} per job" if gpus else ""
+        log.info("lalm_pool: %s parallel job(s), %s thread(s) each%s; sweep dir %s", self.parallel,
+                 threads.get("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS", "?")), gpu_text,
+                 self.sweep_dir)
+
+    def prepare(self, idx: int, overrides: Sequence[str]) -> PoolJob:
+        """Compose job `idx`'s config, find its directory, and write its payload."""
+        import cloudpickle
+
+        sweep_config = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
+        with open_dict(sweep_config):
+            sweep_config.hydra.job.id = f"{sweep_config.hydra.job.name}_{idx}"
+            sweep_config.hydra.job.num = idx
+        saved = HydraConfig.instance().cfg
+        HydraConfig.instance().set_config(sweep_config)
+        try:  # the same directory run_job will use (sweep dir + subdir, resolved with this job's num)
+            job_dir = os.path.abspath(os.path.join(str(OmegaConf.select(sweep_config, "hydra.sweep.dir")),
+                                                   str(OmegaConf.select(sweep_config, "hydra.sweep.subdir"))))
+        finally:
+            HydraConfig.instance().cfg = saved  # type: ignore[assignment]
+        payload = self.scratch / f"job-{idx}.pkl"
+        with open(payload, "wb") as f:
+            cloudpickle.dump({"idx": idx, "config": sweep_config}, f)
+        job = PoolJob(idx=idx, overrides=list(overrides), job_dir=job_dir,
+                      log_path=os.path.join(job_dir, LOG_NAME), payload_path=str(payload))
+        self.jobs[idx] = job
+        log.info("\t#%d : %s", idx, " ".join(filter_overrides(overrides)))
+        return job
+
+    def run(self, next_job: Callable[[], Optional[PoolJob]], on_result: Callable[[PoolJob, JobReturn], None],
+            max_in_flight: Optional[int] = None, jobs_left: Optional[Callable[[], int]] = None) -> None:
+        def done(job: PoolJob, outcome: Outcome) -> None:
+            ret = self._job_return(job, outcome)
+            self._record(job, ret)
+            on_result(job, ret)
+
+        try:
+            self.pool.run(next_job, done, _failed, max_in_flight=max_in_flight, jobs_left=jobs_left)
+        except PoolInterrupted as e:
+            self.status.close()
+            self._summary(interrupted=e)
+            raise SystemExit(128 + e.signum) from None
+        finally:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+        self.status.close()
+        self._summary()
+
+    def _job_return(self, job: PoolJob, outcome: Outcome) -> JobReturn:
+        if not outcome.crashed:
+            ret = outcome.result
+            assert isinstance(ret, JobReturn)
+            return ret
+        ret = JobReturn(overrides=list(job.overrides), working_dir=job.job_dir)
+        ret.return_value = JobProcessCrashed(f"job #{job.idx}: {outcome.error}")
+        ret.status = JobStatus.FAILED
+        return ret
+
+    def _record(self, job: PoolJob, ret: JobReturn) -> None:
+        ok = ret.status == JobStatus.COMPLETED
+        metric = ret._return_value if ok else _short_error(ret._return_value)
+        self.rows[job.idx] = JobRow(job.idx, job.overrides, "COMPLETED" if ok else "FAILED", metric,
+                                    job.ended - job.started, job.log_path, job.attempt)
+        if not ok:
+            log.error("job #%d failed: %s (log: %s)", job.idx, _short_error(ret._return_value), job.log_path)
+
+    def _changed(self, pool: ProcessPool) -> None:
+        queued = None
+        if self.expected is not None:
+            queued = self.expected - len(self.rows) - len(pool.running)
+        self.status.update(len(pool.running), pool.done, pool.failed, queued)
+
+    def _summary(self, interrupted: Optional[PoolInterrupted] = None) -> None:
+        rows = list(self.rows.values())
+        now = time.monotonic()
+        if interrupted is not None:  # jobs that had started but not ended
+            for idx, job in self.jobs.items():
+                if idx not in self.rows and job.started:
+                    rows.append(JobRow(idx, job.overrides, "INTERRUPTED", None, now - job.started,
+                                       job.log_path, job.attempt))
+        if rows:
+            summary_table(rows)
+        failed = [r for r in rows if r.status != "COMPLETED"]
+        if interrupted is not None:
+            log.error("lalm_pool: %s received; all job processes stopped; %d job(s) had completed",
+                      interrupted, len(rows) - len(failed))
+        elif failed:
+            log.error("lalm_pool: %d of %d job(s) failed: %s", len(failed), len(rows),
+                      ", ".join(f"#{r.idx} ({r.log_path})" for r in failed))
+
+
+def _failed(outcome: Outcome) -> bool:
+    return outcome.crashed or outcome.result.status != JobStatus.COMPLETED
+
+
+def _short_error(exc: Any) -> str:
+    if not isinstance(exc, BaseException):
+        return str(exc)
+    text = f"{type(exc).__name__}: {exc}".strip().splitlines()[0]
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def launch(launcher: "LalmPoolLauncher", job_overrides: Sequence[Sequence[str]],
+           initial_job_idx: int) -> Sequence[JobReturn]:
+    """Run a batch of jobs; a job starts as soon as a worker frees. Results in input order."""
+    session = PoolSession(launcher, expected_jobs=len(job_overrides))
+    log.info("lalm_pool is launching %d jobs", len(job_overrides))
+    # Composed one by one as workers free (the sweeper already checked that all compose): the
+    # first job starts at once and composing overlaps with running jobs.
+    pending = [(initial_job_idx + i, ov) for i, ov in enumerate(job_overrides)][::-1]
+    results: Dict[int, JobReturn] = {}
+    session.run(next_job=lambda: session.prepare(*pending.pop()) if pending else None,
+                on_result=lambda job, ret: results.__setitem__(job.idx, ret),
+                jobs_left=lambda: len(pending))
+    return [results[initial_job_idx + i] for i in range(len(job_overrides))]
+
+
+def launch_stream(launcher: "LalmPoolLauncher", source: JobSource, initial_job_idx: int,
+                  max_in_flight: int) -> int:
+    """Run jobs from `source` (e.g. Optuna's ask) until it has no more and none run; returns the count."""
+    session = PoolSession(launcher, expected_jobs=None)
+    counter = [initial_job_idx]
+
+    def next_job() -> Optional[PoolJob]:
+        overrides = source.next_job()
+        if overrides is None:
+            return None
+        job = session.prepare(counter[0], overrides)
+        counter[0] += 1
+        return job
+
+    session.run(next_job=next_job, on_result=lambda job, ret: source.job_done(job.idx, job.overrides, ret),
+                max_in_flight=max_in_flight)
+    return counter[0] - initial_job_idx

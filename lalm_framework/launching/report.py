@@ -1,0 +1,92 @@
+"""What the pool shows while it runs (a status line) and after (a summary table)."""
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any, List, Optional, Sequence, TextIO
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class JobRow:
+    """One line of the summary table."""
+
+    idx: int
+    overrides: Sequence[str]
+    status: str
+    metric: Any
+    duration_s: float
+    log_path: str
+    attempts: int = 1
+
+
+class StatusLine:
+    """`running N | done N | failed N | queued N`: redrawn in place on a terminal, logged otherwise."""
+
+    def __init__(self, stream: Optional[TextIO] = None, enabled: bool = True) -> None:
+        self.stream = stream or sys.stderr
+        self.enabled = enabled
+        self.tty = enabled and self.stream.isatty()
+        self._last = ""
+        self._t0 = time.monotonic()
+
+    def update(self, running: int, done: int, failed: int, queued: Optional[int]) -> None:
+        if not self.enabled:
+            return
+        text = f"[lalm_pool] running {running} | done {done} | failed {failed}"
+        if queued is not None:
+            text += f" | queued {queued}"
+        if text == self._last:
+            return
+        self._last = text
+        if self.tty:
+            self.stream.write(f"\r\x1b[2K{text}  ({time.monotonic() - self._t0:.0f} s)")
+            self.stream.flush()
+        else:
+            log.info(text)
+
+    def close(self) -> None:
+        if self.tty and self._last:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _fmt_metric(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    text = repr(value)
+    return text if len(text) <= 24 else text[:21] + "..."
+
+
+def summary_table(rows: List[JobRow], stream: Optional[TextIO] = None,
+                  title: str = "lalm_pool summary") -> str:
+    """Print the table (job, overrides, status, metric, duration, log) and return it as text."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, show_lines=False)
+    for name, justify in (("job", "right"), ("overrides", "left"), ("status", "left"),
+                          ("metric", "right"), ("duration", "right"), ("log", "left")):
+        table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    for r in sorted(rows, key=lambda r: r.idx):
+        status = r.status if r.attempts <= 1 else f"{r.status} ({r.attempts} tries)"
+        style = "red" if r.status != "COMPLETED" else None
+        table.add_row(str(r.idx), " ".join(r.overrides) or "-", status, _fmt_metric(r.metric),
+                      f"{r.duration_s:.1f} s", r.log_path, style=style)
+    stream = stream or sys.stderr
+    # in a log file or pipe, one row per line (greppable); on a terminal, fit its width
+    width = Console(file=stream).width if stream.isatty() else 1000
+    console = Console(file=stream, width=width, soft_wrap=False)
+    with console.capture() as cap:
+        console.print(table)
+    text = cap.get()
+    stream.write(text)
+    stream.flush()
+    return text

@@ -1,0 +1,263 @@
+"""SLURM through hydra-submitit: validated submission, honest job states, a summary, requeue hooks.
+
+The `lalm_slurm` launcher (hydra_plugins/lalm_submitit) delegates here:
+
+- `launch` (launcher process): compose + validate every job and check its SLURM request, submit
+  ONE job array, stop with a clear error when sbatch refuses it or SLURM would keep it pending
+  forever, wait, read the final states from `sacct`, print the summary table, return JobReturns
+  (failed jobs carry a short `SlurmJobFailed`; the sweeper then exits != 0).
+- `raise_if_failed` (inside the job): hydra-submitit hands a task's exception back inside a
+  JobReturn, so SLURM would record COMPLETED (Hydra issue #1928); we re-raise it: FAILED.
+- `lightning_plugins` / `lightning_callbacks` / `save_for_requeue`: the preemption mechanism,
+  see `slurm_requeue` (imported lazily: it imports Lightning).
+
+Nothing heavy at module top: the launcher process never needs torch.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence
+
+from hydra.core.singleton import Singleton
+from hydra.core.utils import JobReturn, JobStatus, filter_overrides
+from omegaconf import OmegaConf
+
+from lalm_framework.errors import UserError
+from lalm_framework.launching.slurm_resources import check_slurm_resources, never_starts
+
+if TYPE_CHECKING:
+    from hydra_plugins.lalm_submitit.lalm_submitit_launcher import LalmSlurmLauncher
+
+log = logging.getLogger(__name__)
+
+# options of LalmSlurmQueueConf that are ours, not sbatch's
+OWN_OPTIONS = ("poll_interval_s", "summary")
+# sacct states after which a job will not run again
+FINAL_STATES = ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL",
+                "PREEMPTED", "BOOT_FAIL", "DEADLINE")
+
+
+class SlurmJobFailed(UserError):
+    """A job of the sweep did not complete; the message names it, its SLURM state and its log."""
+
+
+# -- inside the job ---------------------------------------------------------------------------
+def raise_if_failed(ret: JobReturn) -> JobReturn:
+    """Re-raise the task's exception so that the SLURM job ends FAILED (and its log shows it)."""
+    if ret.status == JobStatus.FAILED:
+        exc = ret._return_value
+        log.error("the job failed", exc_info=(type(exc), exc, exc.__traceback__))
+        raise exc
+    return ret
+
+
+def lightning_plugins() -> List[Any]:
+    """Lightning plugins the runner adds to a SLURM job's Trainer (see `slurm_requeue`)."""
+    from lalm_framework.launching.slurm_requeue import lightning_plugins as plugins
+
+    return plugins()
+
+
+def lightning_callbacks(checkpoint_dir: Optional[str] = None) -> List[Any]:
+    """Lightning callbacks the runner adds to a SLURM job's Trainer (see `slurm_requeue`)."""
+    from lalm_framework.launching.slurm_requeue import lightning_callbacks as callbacks
+
+    return callbacks(checkpoint_dir)
+
+
+def save_for_requeue() -> Optional[Path]:
+    """Save the running fit before submitit requeues the job (no-op when no fit has started)."""
+    if "lalm_framework.launching.slurm_requeue" not in sys.modules:
+        return None  # Lightning never loaded in this job: no trainer to save
+    from lalm_framework.launching.slurm_requeue import save_for_requeue as save
+
+    return save()
+
+
+# -- in the launcher process ------------------------------------------------------------------
+def launch(launcher: "LalmSlurmLauncher", job_overrides: Sequence[Sequence[str]],
+           initial_job_idx: int) -> List[JobReturn]:
+    """Validate all jobs, submit them as one array, wait, summarise; JobReturns in input order."""
+    assert launcher.config is not None
+    jobs = [list(o) for o in job_overrides]
+    _validate_jobs(launcher, jobs, initial_job_idx)
+    executor = _executor(launcher)
+    sweep_dir = Path(str(launcher.config.hydra.sweep.dir))
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    log.info("lalm_slurm: submitting %d job(s) as one array; sweep dir %s", len(jobs), sweep_dir)
+    for i, overrides in enumerate(jobs):
+        log.info("\t#%d : %s", initial_job_idx + i, " ".join(filter_overrides(overrides)))
+    params = [(overrides, "hydra.sweep.dir", initial_job_idx + i, f"job_id_for_{initial_job_idx + i}",
+               Singleton.get_state()) for i, overrides in enumerate(jobs)]
+    submitted = _submit(executor, launcher, params)
+    log.info("lalm_slurm: array job %s", submitted[0].job_id.split("_")[0])
+    poll = float(launcher.params.get("poll_interval_s", 2.0))
+    _wait(submitted, launcher.params, poll)
+    states = _final_states([j.job_id for j in submitted], timeout_s=max(30.0, 10 * poll))
+    returns, rows = _collect(submitted, jobs, initial_job_idx, states)
+    if launcher.params.get("summary", True):
+        from lalm_framework.launching.report import summary_table
+
+        summary_table(rows, title="lalm_slurm summary")
+    failed = [r for r in returns if r.status != JobStatus.COMPLETED]
+    if failed:
+        log.error("lalm_slurm: %d of %d job(s) did not complete", len(failed), len(returns))
+    return returns
+
+
+def _validate_jobs(launcher: "LalmSlurmLauncher", jobs: List[List[str]], first_idx: int) -> None:
+    """Compose + validate every job and check it against the one SLURM request, before sbatch."""
+    from lalm_framework.config.validate import compose_jobs
+
+    assert launcher.config is not None
+    request = {k: v for k, v in launcher.params.items() if k not in OWN_OPTIONS}
+    request["_target_"] = type(launcher).__module__ + "." + type(launcher).__name__
+    for i, job_cfg in enumerate(compose_jobs(launcher.config, jobs)):
+        label = f"Job #{first_idx + i} ({' '.join(jobs[i]) or 'no overrides'})"
+        check_slurm_resources(job_cfg, request, job_label=label)
+
+
+def _executor(launcher: "LalmSlurmLauncher") -> Any:
+    """The submitit executor for the launcher's options (the mapping hydra-submitit does)."""
+    import submitit
+    from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
+
+    params = {k: v for k, v in launcher.params.items() if k not in OWN_OPTIONS}
+    executor = submitit.AutoExecutor(cluster="slurm", folder=params.pop("submitit_folder"),
+                                     slurm_max_num_timeout=params.pop("max_num_timeout"))
+    base = set(OmegaConf.structured(BaseQueueConf).keys())
+    executor.update_parameters(**{k if k in base else f"slurm_{k}": v for k, v in params.items()})
+    return executor
+
+
+def _submit(executor: Any, launcher: "LalmSlurmLauncher", params: List[tuple]) -> List[Any]:
+    """One `sbatch` for the whole array; its refusal becomes a short UserError."""
+    from submitit.core.utils import FailedJobError
+
+    stderr = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(stderr):  # submitit echoes sbatch's stderr; we word it once
+            return executor.map_array(launcher, *zip(*params))
+    except FailedJobError as e:
+        lines = [ln.replace("sbatch: error:", "").strip() for ln in str(e).splitlines() if ln.strip()]
+        reason = "; ".join(dict.fromkeys(lines)) or "no message"
+        raise UserError(f"sbatch refused the job array: {reason}.\nNothing was submitted. Fix the "
+                        f"hydra.launcher.* request ({_request_text(launcher.params)}); `sinfo -s` lists "
+                        "partitions, `sinfo -o '%P %c %m %G %l'` their CPUs, memory, GPUs and time "
+                        "limits.") from None
+
+
+def _request_text(params: Mapping[str, Any]) -> str:
+    keys = ("partition", "account", "qos", "nodes", "tasks_per_node", "cpus_per_task", "gpus_per_node",
+            "mem_gb", "timeout_min", "constraint", "gres")
+    return ", ".join(f"{k}={params[k]}" for k in keys if params.get(k) is not None)
+
+
+def _wait(jobs: List[Any], params: Mapping[str, Any], poll_s: float) -> None:
+    """Until every job is done; cancel the array and raise when SLURM would never start a job."""
+    array_id = jobs[0].job_id.split("_")[0]
+    while not all(j.done() for j in jobs):
+        for task, reason in _pending_reasons(array_id).items():
+            meaning = never_starts(reason)
+            if meaning:
+                _run(["scancel", array_id])
+                raise UserError(
+                    f"SLURM will never start job {task}: pending with reason {reason} ({meaning}).\n"
+                    f"Cancelled array {array_id}; nothing ran. Fix the hydra.launcher.* request "
+                    f"({_request_text(params)}); `sinfo -o '%P %c %m %G %l'` shows what the "
+                    "partitions offer.")
+        time.sleep(poll_s)
+
+
+def _pending_reasons(array_id: str) -> Dict[str, str]:
+    out = _run(["squeue", "-h", "-r", "-j", array_id, "-t", "PENDING", "-o", "%i|%r"])
+    return dict(line.split("|", 1) for line in out.splitlines() if "|" in line)
+
+
+def _final_states(job_ids: List[str], timeout_s: float) -> Dict[str, Dict[str, str]]:
+    """sacct's record of each job once final (accounting lags the end of a job by a moment)."""
+    array_id = job_ids[0].split("_")[0]
+    deadline = time.monotonic() + timeout_s
+    rows: Dict[str, Dict[str, str]] = {}
+    while True:
+        out = _run(["sacct", "-X", "-n", "-P", "-j", array_id, "-o", "JobID,State,ExitCode,ElapsedRaw"])
+        rows = {}
+        for line in out.splitlines():
+            job_id, state, exit_code, elapsed = (line.split("|") + ["", "", "", ""])[:4]
+            rows[job_id] = {"state": state.split()[0] if state else "UNKNOWN", "exit": exit_code,
+                            "elapsed": elapsed}
+        if all(rows.get(j, {}).get("state", "").startswith(FINAL_STATES) for j in job_ids):
+            return rows
+        if time.monotonic() > deadline:
+            log.warning("sacct has no final state yet for some jobs of array %s", array_id)
+            return rows
+        time.sleep(1.0)
+
+
+def _collect(jobs: List[Any], overrides: List[List[str]], first_idx: int,
+             states: Mapping[str, Mapping[str, str]]) -> tuple:
+    from lalm_framework.launching.report import JobRow
+
+    returns = [_job_return(job, ov) for job, ov in zip(jobs, overrides)]
+    job_states = [states.get(job.job_id, {}).get("state") or job.state for job in jobs]
+    for ret, state in zip(returns, job_states):
+        if ret.status == JobStatus.COMPLETED and state != "COMPLETED":
+            # the task returned, then the job died (killed at exit, out of memory): not a success
+            ret.status = JobStatus.FAILED
+    failed = sum(1 for r in returns if r.status != JobStatus.COMPLETED)
+    rows = []
+    for i, (job, ov, ret, state) in enumerate(zip(jobs, overrides, returns, job_states)):
+        idx = first_idx + i
+        if ret.status != JobStatus.COMPLETED:
+            ret.return_value = SlurmJobFailed(
+                f"Job #{idx} ({' '.join(ov) or 'no overrides'}) ended {state} in SLURM (job {job.job_id}); "
+                f"{failed} of {len(jobs)} job(s) did not complete, see the summary above.\n"
+                f"{_last_error_line(job)}Its log: {job.paths.stderr}")
+        elapsed = states.get(job.job_id, {}).get("elapsed") or "0"
+        rows.append(JobRow(idx=idx, overrides=ov, status=state,
+                           metric=ret._return_value if ret.status == JobStatus.COMPLETED else None,
+                           duration_s=float(elapsed) if elapsed.isdigit() else 0.0,
+                           log_path=str(job.paths.stderr)))
+    return returns, rows
+
+
+def _job_return(job: Any, overrides: List[str]) -> JobReturn:
+    """The job's own JobReturn, or a FAILED one when it raised or produced no result."""
+    from submitit.core.utils import FailedJobError, UncompletedJobError
+
+    try:
+        return job.results()[0]
+    except (FailedJobError, UncompletedJobError):
+        return JobReturn(overrides=overrides, status=JobStatus.FAILED)
+
+
+def _last_error_line(job: Any) -> str:
+    """The exception line at the end of the job's error log, if there is one."""
+    try:
+        lines = [ln for ln in Path(job.paths.stderr).read_text(errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        return ""
+    for line in reversed(lines):
+        text = line.strip()
+        head = text.split(":", 1)[0]
+        if head and " " not in head and (head.endswith(("Error", "Exception", "Interrupt")) or "." in head):
+            return f"{text}\n"
+    return ""
+
+
+def _run(cmd: List[str]) -> str:
+    """A SLURM client command's stdout ('' when it fails: the next poll tries again)."""
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        log.warning("%s: %s", " ".join(cmd), e)
+        return ""
+    if out.returncode:
+        log.debug("%s failed: %s", " ".join(cmd), out.stderr.strip())
+    return out.stdout

@@ -1,0 +1,107 @@
+"""Preemption and timeout on SLURM: save `last.ckpt` atomically, requeue, resume in the same job dir.
+
+ONE mechanism, submitit's: sbatch asks for the warning signal (`--signal=USR2@signal_delay_s`);
+submitit's handler calls the launcher's `checkpoint()`, which saves the running trainer here, then
+requeues the job (`scontrol requeue`). Lightning's own SLURM auto-requeue is switched off
+(`SLURMEnvironment(auto_requeue=False)`) so the two never fight over the signal.
+
+A requeue from outside (`scontrol requeue`, preemption with a grace time) sends SIGTERM instead:
+Lightning stops at the next batch boundary and `SaveOnTermination` saves `last.ckpt` there, before
+SLURM's KillWait runs out. Either way the requeued job runs the same pickled job in the same job
+dir, and the runner resumes from `<job dir>/checkpoints/last.ckpt`.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any, List, Optional
+
+import pytorch_lightning as pl
+from lightning_fabric.plugins.environments import SLURMEnvironment
+from pytorch_lightning.utilities.exceptions import SIGTERMException
+
+log = logging.getLogger(__name__)
+
+LAST = "last.ckpt"
+
+# the trainer of the fit running in this process, for the signal handler (one fit at a time)
+_active: Optional["SaveOnTermination"] = None
+
+
+def under_submitit() -> bool:
+    """Whether this process is a job that submitit started on SLURM (its signal handler is set)."""
+    return os.environ.get("SUBMITIT_EXECUTOR") == "slurm"
+
+
+def lightning_plugins() -> List[Any]:
+    """Plugins for the Trainer of a SLURM job: Lightning's auto-requeue off under submitit.
+
+    Outside submitit (a user's own `sbatch` + `srun lalm-train`) Lightning keeps its default
+    SLURM handling, which is then the only mechanism.
+    """
+    return [SLURMEnvironment(auto_requeue=False)] if under_submitit() else []
+
+
+def lightning_callbacks(checkpoint_dir: Optional[str] = None) -> List[pl.Callback]:
+    """Callbacks for the Trainer of a SLURM job (the checkpoint-on-signal hook under submitit)."""
+    return [SaveOnTermination(checkpoint_dir)] if under_submitit() else []
+
+
+class SaveOnTermination(pl.Callback):
+    """Saves `<checkpoint_dir>/last.ckpt` when the job is told to stop (warning signal or SIGTERM)."""
+
+    def __init__(self, checkpoint_dir: Optional[str] = None) -> None:
+        self.checkpoint_dir = checkpoint_dir
+        self.trainer: Optional[pl.Trainer] = None
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        global _active
+        self.trainer = trainer
+        _active = self
+
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._release()
+
+    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
+        # SIGTERM (scontrol requeue, scancel, preemption): Lightning raised this at a batch boundary
+        if isinstance(exception, SIGTERMException) and trainer.state.fn == "fit":
+            self.save("SIGTERM")
+        self._release()
+
+    def _release(self) -> None:
+        global _active
+        if _active is self:
+            _active = None
+
+    def path(self) -> Path:
+        assert self.trainer is not None
+        return Path(self.checkpoint_dir or Path(self.trainer.default_root_dir) / "checkpoints") / LAST
+
+    def save(self, why: str) -> Optional[Path]:
+        """Write the full training state to last.ckpt through the strategy's (atomic) checkpoint IO.
+
+        Not `trainer.save_checkpoint`: that waits at a barrier for all ranks, and on the warning
+        signal only rank 0 runs this (submitit lets the other ranks go on).
+        """
+        trainer = self.trainer
+        if trainer is None or not trainer.is_global_zero:
+            return None
+        path = self.path()
+        checkpoint = trainer._checkpoint_connector.dump_checkpoint(weights_only=False)
+        trainer.strategy.save_checkpoint(checkpoint, str(path))
+        log.warning("%s: saved %s at global step %d for the requeued job to resume from",
+                    why, path, trainer.global_step)
+        return path
+
+
+def save_for_requeue() -> Optional[Path]:
+    """Save the running fit's state before submitit requeues this job (its `checkpoint()` hook).
+
+    Called inside the signal handler: when no fit runs (set-up, testing) there is nothing to save
+    and the requeued job starts from the last checkpoint it has, if any.
+    """
+    if _active is None or _active.trainer is None:
+        log.warning("warning signal: no training running, nothing to save before the requeue")
+        return None
+    return _active.save("warning signal")

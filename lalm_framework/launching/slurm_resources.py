@@ -1,0 +1,133 @@
+"""Checks of a SLURM request against the job it runs, before anything is submitted.
+
+Light on purpose (stdlib + omegaconf): the pre-launch validation and `--cfg`/dry-run paths use it.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, List, Mapping, Optional
+
+from omegaconf import DictConfig, OmegaConf
+
+from lalm_framework.errors import UserError
+
+# hydra-submitit's SlurmLauncher and ours (LalmSlurmLauncher)
+SLURM_LAUNCHER_SUFFIX = "SlurmLauncher"
+
+# Pending reasons SLURM keeps forever when the cluster has no EnforcePartLimits (its default):
+# the job would hang in the queue. Reason -> what it means.
+NEVER_STARTS = {
+    "PartitionConfig": "it asks for more CPUs, memory or GPUs per node than the partition's nodes have",
+    "PartitionNodeLimit": "it asks for more nodes than the partition allows",
+    "PartitionTimeLimit": "its time limit (timeout_min) is above the partition's MaxTime",
+    "BadConstraints": "no node offers the requested constraint/feature combination",
+    "InvalidAccount": "the account does not exist or you may not use it",
+    "InvalidQOS": "the QOS does not exist or you may not use it",
+}
+_PER_JOB_LIMIT = re.compile(r"^(QOS|Assoc)Max\w*PerJob")
+
+
+def never_starts(reason: str) -> Optional[str]:
+    """What a pending reason means when the job can never start, else None (it may still start)."""
+    if reason in NEVER_STARTS:
+        return NEVER_STARTS[reason]
+    if _PER_JOB_LIMIT.match(reason):
+        return "it exceeds a per-job limit of your QOS or association"
+    return None
+
+
+def is_slurm_launcher(launcher: Any) -> bool:
+    """Whether a `hydra.launcher` node (or its `_target_` string) submits to SLURM."""
+    target = launcher if isinstance(launcher, str) else (launcher or {}).get("_target_", "")
+    return str(target).endswith(SLURM_LAUNCHER_SUFFIX)
+
+
+def resource_problems(launcher: Mapping[str, Any], trainer: Mapping[str, Any]) -> List[str]:
+    """Mismatches between the SLURM request (`hydra.launcher` values) and the Lightning trainer.
+
+    Each entry names the problem and the fix; an empty list means the request fits the job.
+    """
+    problems: List[str] = []
+    tasks = launcher.get("tasks_per_node") or 1
+    nodes = launcher.get("nodes") or 1
+    gpus = _gpus_requested(launcher)
+    devices = trainer.get("devices", 1)
+    accelerator = str(trainer.get("accelerator", "auto"))
+    n_devices = len(devices) if isinstance(devices, (list, tuple)) else devices
+    if isinstance(n_devices, int) and n_devices > 0 and tasks != n_devices:
+        problems.append(
+            f"hydra.launcher.tasks_per_node={tasks} but trainer.devices={devices}: Lightning runs one "
+            f"SLURM task per device. Set hydra.launcher.tasks_per_node={n_devices} (the slurm_* presets "
+            "follow trainer.devices).")
+    num_nodes = trainer.get("num_nodes", 1)
+    if isinstance(num_nodes, int) and nodes != num_nodes:
+        problems.append(
+            f"hydra.launcher.nodes={nodes} but trainer.num_nodes={num_nodes}: they must agree. "
+            f"Set hydra.launcher.nodes={num_nodes} (the slurm_* presets follow trainer.num_nodes).")
+    if accelerator == "cpu" and gpus:
+        problems.append(
+            f"the job asks SLURM for GPUs ({gpus}) but trainer.accelerator=cpu would not use them. "
+            "Use hydra/launcher=slurm_cpu, or trainer=gpu.")
+    if accelerator in ("gpu", "cuda") and not gpus:
+        problems.append(
+            f"trainer.accelerator={accelerator} but the job asks SLURM for no GPU. "
+            "Use hydra/launcher=slurm_gpu, or set hydra.launcher.gpus_per_node.")
+    if (isinstance(gpus, int) and isinstance(n_devices, int) and n_devices > 0
+            and accelerator in ("gpu", "cuda", "auto") and 0 < gpus < n_devices):
+        problems.append(
+            f"hydra.launcher.gpus_per_node={gpus} is less than trainer.devices={devices}. "
+            f"Set hydra.launcher.gpus_per_node={n_devices}.")
+    timeout_min = launcher.get("timeout_min")
+    if timeout_min is not None and timeout_min < 1:
+        problems.append(f"hydra.launcher.timeout_min={timeout_min}: SLURM time limits are whole minutes >= 1.")
+    delay = launcher.get("signal_delay_s")
+    if timeout_min and delay is not None and delay >= timeout_min * 60:
+        problems.append(
+            f"hydra.launcher.signal_delay_s={delay} is not below the time limit ({timeout_min} min): "
+            "the warning signal would come before the job starts. Lower it, or raise timeout_min.")
+    for key in ("cpus_per_task", "mem_gb", "array_parallelism"):
+        value = launcher.get(key)
+        if value is not None and value < 1:
+            problems.append(f"hydra.launcher.{key}={value} must be at least 1 (or null for the cluster default).")
+    return problems
+
+
+def _gpus_requested(launcher: Mapping[str, Any]) -> Any:
+    """GPUs per node the request asks for: an int, a gres string, or 0."""
+    for key in ("gpus_per_node", "gpus_per_task"):
+        value = launcher.get(key)
+        if value:
+            return value
+    gres = str(launcher.get("gres") or "")
+    extra = launcher.get("additional_parameters") or {}
+    for text in (gres, str(extra.get("gres", "")), str(extra.get("gpus", ""))):
+        if "gpu" in text or text.isdigit() and int(text) > 0:
+            return text
+    return 0
+
+
+def check_slurm_resources(job_cfg: DictConfig, launcher: Optional[Mapping[str, Any]] = None,
+                          job_label: str = "") -> None:
+    """Raise UserError when the SLURM request cannot serve this job's trainer; no-op off SLURM.
+
+    `launcher` defaults to the job's own `hydra.launcher`; the launcher passes the values it will
+    really submit with (one sbatch array for all jobs of a sweep).
+    """
+    if launcher is None:
+        node = OmegaConf.select(job_cfg, "hydra.launcher")
+        if node is None or not is_slurm_launcher(node):
+            return
+        launcher = {k: OmegaConf.select(node, k, default=None) for k in node.keys()
+                    if k not in ("name", "submitit_folder", "setup")}
+    elif not is_slurm_launcher(launcher):
+        return
+    trainer = job_cfg.get("trainer")
+    if trainer is None:
+        return
+    trainer_values = {k: OmegaConf.select(trainer, k, default=None) if isinstance(trainer, DictConfig)
+                      else trainer.get(k) for k in ("devices", "num_nodes", "accelerator")}
+    problems = resource_problems(launcher, trainer_values)
+    if problems:
+        where = f"{job_label}: " if job_label else ""
+        raise UserError(f"{where}the SLURM request does not fit the job; nothing was submitted.\n- "
+                        + "\n- ".join(problems))

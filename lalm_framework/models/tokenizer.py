@@ -1,0 +1,115 @@
+"""Tokenizers: a pretrained one with the audio placeholder added, or a small BPE for tiny models."""
+from __future__ import annotations
+
+import glob
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence
+
+from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
+
+from lalm_framework.data.batch import AUDIO_TOKEN
+from lalm_framework.errors import UserError
+from lalm_framework.models.loading import from_pretrained_or_error
+
+SPECIALS = {"pad_token": "<pad>", "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"}
+# Characters every tiny vocabulary can spell, so unseen words still tokenize (as pieces).
+_ALPHABET = list("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789'.,:;?!-")
+
+
+def load_pretrained_tokenizer(path: str, option: str = "model.tokenizer.path") -> PreTrainedTokenizerBase:
+    """The tokenizer at `path`, with AUDIO_TOKEN as a special token and a pad token set."""
+    tok = from_pretrained_or_error(AutoTokenizer, path, option)
+    return with_audio_token(tok)
+
+
+def with_audio_token(tok: PreTrainedTokenizerBase) -> PreTrainedTokenizerBase:
+    """Add AUDIO_TOKEN (one id, never split) and a pad token if the tokenizer lacks them."""
+    if AUDIO_TOKEN not in tok.get_vocab():
+        tok.add_special_tokens({"additional_special_tokens": [AUDIO_TOKEN]})
+    if tok.pad_token is None:
+        # eos as pad is safe here: labels mask padding by position, not by id
+        tok.pad_token = tok.eos_token or tok.unk_token
+    return tok
+
+
+def train_bpe_tokenizer(texts: Iterable[str], vocab_size: int = 256,
+                        lowercase: bool = True) -> PreTrainedTokenizerFast:
+    """A small BPE (SentencePiece-style word boundaries) trained on `texts` in memory.
+
+    With a vocabulary larger than the corpus' word list, frequent words become single tokens:
+    far easier targets for a tiny random-init model than characters.
+    """
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE(unk_token=SPECIALS["unk_token"]))
+    norm = [normalizers.NFKC()] + ([normalizers.Lowercase()] if lowercase else [])
+    tok.normalizer = normalizers.Sequence(norm)
+    tok.pre_tokenizer = pre_tokenizers.Metaspace()
+    tok.decoder = decoders.Metaspace()
+    specials = list(SPECIALS.values()) + [AUDIO_TOKEN]
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials,
+                                  initial_alphabet=[c.lower() if lowercase else c for c in _ALPHABET],
+                                  show_progress=False)
+    tok.train_from_iterator(texts, trainer=trainer)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, **SPECIALS,
+                                   additional_special_tokens=[AUDIO_TOKEN])
+    return fast
+
+
+def corpus_texts(patterns: Sequence[str]) -> List[str]:
+    """Texts of corpus files: `*.trans.txt` (LibriSpeech: id + text), `*.jsonl` (`text`), plain lines."""
+    files = sorted({f for p in patterns for f in glob.glob(os.path.expanduser(p), recursive=True)})
+    if not files:
+        raise UserError(f"model.tokenizer.corpus={list(patterns)} matches no file: give text files "
+                        "or globs (LibriSpeech *.trans.txt, JSONL with 'text', or plain text)")
+    return [t for f in files for t in _read_texts(Path(f)) if t]
+
+
+def _read_texts(path: Path) -> Iterator[str]:
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            line = line.strip()
+            if not line:
+                continue
+            if path.name.endswith(".trans.txt"):
+                yield line.split(" ", 1)[1] if " " in line else ""
+            elif path.suffix == ".jsonl":
+                yield str(json.loads(line).get("text", ""))
+            else:
+                yield line
+
+
+def bundled_corpus() -> List[str]:
+    """Globs of the bundled sample set's training transcripts."""
+    from lalm_framework.samples import SAMPLE_ROOT
+
+    return [str(SAMPLE_ROOT / "train" / "**" / "*.trans.txt")]
+
+
+def build_tokenizer(path: Optional[str] = None, corpus: Sequence[str] = (), vocab_size: int = 256,
+                    lowercase: bool = True, option: str = "model.tokenizer.path") -> PreTrainedTokenizerBase:
+    """A pretrained tokenizer from `path`, else a small BPE trained on `corpus` (default: bundled).
+
+    `option` names the config key `path` came from, for the error message.
+    """
+    if path:
+        return load_pretrained_tokenizer(path, option)
+    return train_bpe_tokenizer(corpus_texts(list(corpus) or bundled_corpus()), vocab_size, lowercase)
+
+
+def tokenizer_to_files(tok: PreTrainedTokenizerBase) -> Dict[str, str]:
+    """The files `save_pretrained` writes, as {name: text} (to store inside a checkpoint)."""
+    with tempfile.TemporaryDirectory() as d:
+        tok.save_pretrained(d)
+        return {p.name: p.read_text(encoding="utf-8") for p in Path(d).iterdir() if p.is_file()}
+
+
+def tokenizer_from_files(files: Dict[str, str]) -> PreTrainedTokenizerBase:
+    """Rebuild exactly the tokenizer `tokenizer_to_files` stored."""
+    with tempfile.TemporaryDirectory() as d:
+        for name, text in files.items():
+            (Path(d) / name).write_text(text, encoding="utf-8")
+        return AutoTokenizer.from_pretrained(d)

@@ -1,0 +1,46 @@
+"""Asynchronous trials: a JobSource that asks Optuna whenever a streaming launcher has a free worker."""
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from hydra.core.utils import JobReturn
+from optuna.trial import Trial
+
+from lalm_framework.tuning.driver import StudyDriver
+
+
+class TrialJobSource:
+    """`launching.protocol.JobSource` over a StudyDriver: `next_job` = ask, `job_done` = tell.
+
+    Jobs are numbered by the launcher from `initial_job_idx` in the order `next_job` hands them
+    out; a result is matched to its trial by that number, or by its overrides if a launcher
+    numbers otherwise.
+    """
+
+    def __init__(self, driver: StudyDriver, initial_job_idx: int) -> None:
+        self.driver = driver
+        self.next_idx = initial_job_idx
+        self.pending: Dict[int, Tuple[Trial, Tuple[str, ...]]] = {}
+        self.returns: List[JobReturn] = []
+
+    def next_job(self) -> Optional[Sequence[str]]:
+        made = self.driver.new_trial()
+        if made is None:
+            return None
+        trial, overrides = made
+        self.pending[self.next_idx] = (trial, tuple(overrides))
+        self.next_idx += 1
+        return overrides
+
+    def job_done(self, job_idx: int, overrides: Sequence[str], ret: JobReturn) -> None:
+        key = job_idx
+        entry = self.pending.get(job_idx)
+        if entry is None or entry[1] != tuple(overrides):
+            key = next(k for k, (_, o) in self.pending.items() if o == tuple(overrides))
+        trial, _ = self.pending.pop(key)
+        self.returns.append(ret)
+        self.driver.finish(trial, ret)
+
+    @property
+    def in_flight(self) -> int:
+        return len(self.pending)

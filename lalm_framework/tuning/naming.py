@@ -1,0 +1,70 @@
+"""Stable study names and sweep dirs: rerunning the same command finds the same study.
+
+Default study name: `<task>[-<experiment>][-<hparams_search>][-<6 hex of the fixed overrides>]`,
+so `trainer.max_epochs=2` on the command line is a different study than the full run, while
+`hydra.sweeper.n_trials=40` (a Hydra override, not part of the experiment) is the same one.
+
+A time-stamped `hydra.sweep.dir` (`.../${now:...}`) would put every rerun in a new dir with a new
+SQLite file; for this sweeper it becomes `<its fixed prefix>/optuna/<study name>` unless the user
+set `hydra.sweep.dir` on the command line.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import PurePosixPath
+from typing import Optional, Sequence
+
+from omegaconf import DictConfig, OmegaConf
+
+NAMED_GROUPS = ("experiment", "hparams_search")
+
+
+def default_study_name(config: DictConfig, fixed_overrides: Sequence[str]) -> str:
+    """The study name used when `hydra.sweeper.study_name` is null."""
+    base = config.get("task_name") if "task_name" in config else None
+    parts = [str(base or config.hydra.job.name)]
+    choices = config.hydra.runtime.get("choices") or {}
+    for group in NAMED_GROUPS:
+        choice = choices.get(group)
+        if choice not in (None, "null"):
+            parts.append(str(choice).replace("/", "_"))
+    named = {f"{g}={choices.get(g)}" for g in NAMED_GROUPS}
+    rest = sorted(o for o in fixed_overrides if o.lstrip("+~") not in named)
+    if rest:
+        parts.append(hashlib.sha1("\n".join(rest).encode()).hexdigest()[:6])
+    return re.sub(r"[^A-Za-z0-9_.=-]+", "_", "-".join(parts))
+
+
+def stable_sweep_dir(config: DictConfig, study_name: str) -> Optional[str]:
+    """The sweep dir to use instead of a time-stamped one; None to keep the configured dir."""
+    if any(str(o).startswith("hydra.sweep.dir=") for o in config.hydra.overrides.hydra):
+        return None
+    raw = OmegaConf.to_container(config.hydra.sweep, resolve=False)["dir"]  # type: ignore[index]
+    if "${now:" not in str(raw):
+        return None
+    parts = PurePosixPath(str(raw)).parts
+    keep = []
+    for part in parts:
+        if "${now:" in part:
+            break
+        keep.append(part)
+    prefix = PurePosixPath(*keep) if keep else PurePosixPath("multirun")
+    unresolved = str(prefix / "optuna" / study_name)
+    # the fixed prefix may still interpolate (e.g. ${task_name}): resolve it in the config's context
+    return str(OmegaConf.create({"v": unresolved}, parent=config).v)
+
+
+def set_sweep_dir(config: DictConfig, sweep_dir: str) -> None:
+    """Point the master config and every job composed from it (launchers recompose) at `sweep_dir`."""
+    from omegaconf import open_dict, read_write
+
+    with read_write(config.hydra), open_dict(config.hydra):
+        config.hydra.sweep.dir = sweep_dir
+        config.hydra.overrides.hydra.append(f"hydra.sweep.dir={_quote(sweep_dir)}")
+
+
+def _quote(path: str) -> str:
+    from lalm_framework.tuning.space import format_value
+
+    return format_value(path)

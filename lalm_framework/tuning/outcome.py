@@ -1,0 +1,53 @@
+"""How a finished job becomes an Optuna trial state: COMPLETE, PRUNED or FAIL (with the reason)."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, List, Optional
+
+from hydra.core.utils import JobReturn, JobStatus
+from optuna.trial import TrialState
+
+
+@dataclass
+class Outcome:
+    state: TrialState
+    values: Optional[List[float]] = None
+    reason: Optional[str] = None
+
+
+def is_pruned_exception(exc: BaseException) -> bool:
+    """`optuna.TrialPruned`, also when a launcher pickled it across processes."""
+    import optuna
+
+    return isinstance(exc, optuna.TrialPruned) or type(exc).__name__ == "TrialPruned"
+
+
+def job_outcome(ret: JobReturn, n_objectives: int, pruned_at: Optional[int] = None) -> Outcome:
+    """The trial outcome of job result `ret`; `pruned_at` = step the job's pruning callback stopped at."""
+    if ret.status == JobStatus.FAILED:
+        exc = ret._return_value
+        if isinstance(exc, BaseException) and is_pruned_exception(exc):
+            return Outcome(TrialState.PRUNED, reason=str(exc) or "pruned")
+        return Outcome(TrialState.FAIL, reason=f"{type(exc).__name__}: {exc}")
+    if pruned_at is not None:  # the task caught TrialPruned and returned: the callback's word counts
+        return Outcome(TrialState.PRUNED, reason=f"pruned at step {pruned_at}")
+    return value_outcome(ret._return_value, n_objectives)
+
+
+def value_outcome(value: Any, n_objectives: int) -> Outcome:
+    """COMPLETE with the objective value(s), or FAIL saying what is wrong with `value`."""
+    if value is None:
+        return Outcome(TrialState.FAIL, reason="the task returned None instead of the objective value "
+                       "(lalm-train returns the `monitor` metric: is it logged?)")
+    raw = list(value) if n_objectives > 1 and isinstance(value, (list, tuple)) else [value]
+    if len(raw) != n_objectives:
+        return Outcome(TrialState.FAIL, reason=f"expected {n_objectives} objective values, got {value!r}")
+    try:
+        values = [float(v) for v in raw]
+    except (TypeError, ValueError):
+        return Outcome(TrialState.FAIL, reason=f"the objective value is not a number: {value!r}")
+    bad = [v for v in values if not math.isfinite(v)]
+    if bad:
+        return Outcome(TrialState.FAIL, values=values, reason=f"the objective value is {bad[0]}")
+    return Outcome(TrialState.COMPLETE, values=values)

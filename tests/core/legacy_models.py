@@ -1,0 +1,23 @@
+"""Small classes for the legacy-config tests (importable by `target:` strings)."""
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass
+class Encoder:
+    dim: int
+    layers: int = 2
+
+
+@dataclass
+class Decoder:
+    dim: int
+    vocab: int = 10
+
+
+@dataclass
+class Seq2Seq:
+    encoder: Any
+    decoder: Any
+    name: str = "model"
+    schedule: Any = None

@@ -1,0 +1,61 @@
+"""Helpers for the launcher tests: a tiny Hydra app run as a real `python app.py -m` process."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import pytest
+
+# A job records what it saw (pid, devices, threads, start/end) in its own dir, then sleeps,
+# spawns a grandchild, fails or succeeds as its overrides say.
+APP = textwrap.dedent('''
+    import json, os, subprocess, sys, time
+    from pathlib import Path
+    import hydra
+    from hydra.core.hydra_config import HydraConfig
+
+    LEAK = []  # a module global: a reused process would carry it from job to job
+
+    @hydra.main(version_base=None, config_path=None, config_name=None)
+    def main(cfg):
+        job_dir = Path(HydraConfig.get().runtime.output_dir)
+        LEAK.append(cfg.get("x"))
+        seen = {"x": cfg.get("x"), "pid": os.getpid(), "leak": list(LEAK),
+                "cuda": os.environ.get("CUDA_VISIBLE_DEVICES"),
+                "omp": os.environ.get("OMP_NUM_THREADS"), "start": time.time()}
+        if cfg.get("grandchild"):
+            seen["grandchild"] = subprocess.Popen(["sleep", "300"]).pid
+        (job_dir / "started.json").write_text(json.dumps(seen))
+        print("job", cfg.get("x"), "running", flush=True)
+        time.sleep(0 if cfg.get("x") in cfg.get("quick", []) else float(cfg.get("s", 0)))
+        marker = job_dir / "tried"
+        if cfg.get("x") in cfg.get("fail", []) or (cfg.get("x") in cfg.get("flaky", []) and not marker.exists()):
+            marker.touch()
+            raise ValueError(f"job x={cfg.get('x')} fails on purpose")
+        seen["end"] = time.time()
+        (job_dir / "seen.json").write_text(json.dumps(seen))
+        return cfg.get("x") * 10
+
+    if __name__ == "__main__":
+        main()
+''')
+
+
+@pytest.fixture
+def pool_app(tmp_path: Path):
+    """Write the app; return a function that starts `python app.py -m ...` and a Popen for it."""
+    app = tmp_path / "app.py"
+    app.write_text(APP)
+
+    def start(overrides: List[str], env: Optional[Dict[str, str]] = None) -> subprocess.Popen:
+        full_env = dict(os.environ) if env is None else env
+        cmd = [sys.executable, str(app), "-m", f"hydra.sweep.dir={tmp_path / 'sweep'}",  # noqa: E501
+               "hydra/launcher=lalm_pool", "hydra.launcher.status_line=true", *overrides]
+        return subprocess.Popen(cmd, cwd=tmp_path, env=full_env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+
+    return start
