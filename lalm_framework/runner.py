@@ -86,9 +86,10 @@ def _train(cfg: DictConfig, job_dir: Path, record: Any) -> Dict[str, float]:
 
         callbacks += pruning_callbacks(cfg)
     if os.environ.get("SLURM_JOB_ID"):
-        from lalm_framework.launching.slurm import lightning_plugins
+        from lalm_framework.launching.slurm import lightning_callbacks, lightning_plugins
 
         plugins += lightning_plugins()
+        callbacks += lightning_callbacks(cfg.paths.checkpoint_dir)
     trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
     trainer_cfg.pop("ckpt_path", None)
     trainer = instantiate(trainer_cfg, callbacks=callbacks, logger=loggers or False, plugins=plugins)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 import os
 import time
-from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
@@ -28,7 +27,7 @@ def train(cfg: DictConfig) -> float:
     number = cfg.trial.trial_number
     if cfg.marker:
         with open(cfg.marker, "a") as f:
-            f.write(f"start {number} {os.getpid()} {Path.cwd()}\n")
+            f.write(f"start {number} {os.getpid()} {time.time():.3f}\n")
     durations = cfg.durations
     seconds = durations[number % len(durations)] if durations and number is not None else cfg.seconds_per_epoch
     reporter = TrialReporter.from_config(cfg)
@@ -45,7 +44,7 @@ def train(cfg: DictConfig) -> float:
         value = math.nan
     if cfg.marker:
         with open(cfg.marker, "a") as f:
-            f.write(f"done {number} {os.getpid()}\n")
+            f.write(f"done {number} {os.getpid()} {time.time():.3f}\n")
     return value
 
 

@@ -145,6 +145,7 @@ class ValidateJobsCallback(Callback):
         if config.get("dry_run"):
             print_dry_run(config, jobs)
             sys.exit(0)
+        keep_previous_hydra_dir(Path(config.hydra.run.dir), config.hydra.output_subdir)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         if config.hydra.sweeper.get("_target_") != BASIC_SWEEPER:
@@ -158,6 +159,21 @@ class ValidateJobsCallback(Callback):
         if any(_is_dry_run(j) for j in jobs) or config.get("dry_run"):
             print_dry_run(config, jobs)
             sys.exit(0)
+
+
+def keep_previous_hydra_dir(run_dir: Path, subdir: Optional[str]) -> None:
+    """A rerun in the same dir (resume) would overwrite `.hydra/*.yaml`: move them aside first."""
+    if not subdir:
+        return
+    hydra_dir = run_dir / subdir
+    files = [f for f in hydra_dir.glob("*.yaml")] if hydra_dir.is_dir() else []
+    if not files:
+        return
+    n = len(list(hydra_dir.glob("attempt-*"))) + 1
+    keep = hydra_dir / f"attempt-{n}"
+    keep.mkdir()
+    for f in files:
+        f.rename(keep / f.name)
 
 
 def _exit_with(error: UserError) -> None:

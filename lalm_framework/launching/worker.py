@@ -1,25 +1,36 @@
-"""Bootstrap of one pool worker: a fresh process that runs exactly ONE job, then exits.
+"""The pool's job processes: a template process forks one fresh child per job.
 
-The pool starts it (`python -m lalm_framework.launching.worker`) before a job is ready, so
-Python start-up and the light imports below overlap with the jobs already running. It then
-reads one JSON line from stdin naming the job, redirects its stdout/stderr to the job's log,
-runs the job and writes the pickled result. Nothing heavy is imported here: torch and CUDA
-are first touched by the job itself, after its thread caps and CUDA_VISIBLE_DEVICES are set.
+`python -m lalm_framework.launching.worker --template SHARED` starts once per launch: a new
+interpreter that imports only the light modules every job needs (Hydra, OmegaConf, cloudpickle)
+and loads the launch's shared payload (Hydra state, task function), then forks a child for each
+job the launcher sends (one JSON line on stdin). The template itself never runs a job and never
+touches torch or CUDA, so every child starts from the same pristine state: nothing a job does
+(module globals, CUDA contexts, threads) reaches another job, and a job costs a fork (~ms)
+instead of a Python start-up plus imports. Each child leads its own session/process group, so
+the launcher can stop a job together with everything it started (DDP ranks, data workers).
+
+Events go back on stdout, one JSON line each: {"started": key, "pid": N} and
+{"exited": key, "code": N}.
 """
 from __future__ import annotations
 
 import json
 import os
+import select
+import signal
 import sys
+import time
 import traceback
-from typing import Any, Dict
+from typing import Any, Dict, Optional, TextIO
 
 # Exit code when the job's result could not be written back (the launcher reports it).
 RESULT_WRITE_FAILED = 3
+POLL_S = 0.005
+SYS_PATH_ENV = "LALM_POOL_SYS_PATH"
 
 
 def _preimport() -> None:
-    # While this spare waits, pay for what every Hydra job unpickles anyway.
+    # What every Hydra job unpickles anyway: paid once in the template, not per job.
     import cloudpickle  # noqa: F401
     import hydra.core.hydra_config  # noqa: F401
     import hydra.core.singleton  # noqa: F401
@@ -28,10 +39,9 @@ def _preimport() -> None:
 
 
 def _die_with_parent() -> None:
-    """Ask Linux to SIGTERM this worker if the launcher dies without cleaning up (SIGKILL)."""
+    """Ask Linux to SIGTERM this process if its parent dies without cleaning up (SIGKILL)."""
     try:
         import ctypes
-        import signal
 
         libc = ctypes.CDLL(None, use_errno=True)
         pr_set_pdeathsig = 1
@@ -54,12 +64,19 @@ def _redirect_output(log_path: str) -> None:
     sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
 
 
-def _cap_torch_threads(env: Dict[str, str]) -> None:
-    # OMP_NUM_THREADS only acts at torch's first import; unpickling may have imported it already.
+def _cap_torch_threads() -> None:
+    # OMP_NUM_THREADS acts only at torch's first import; unpickling may have imported it already.
     torch = sys.modules.get("torch")
-    threads = env.get("OMP_NUM_THREADS")
-    if torch is not None and threads and threads.isdigit():
+    threads = os.environ.get("OMP_NUM_THREADS", "")
+    if torch is not None and threads.isdigit():
         torch.set_num_threads(int(threads))
+
+
+def _load(path: str) -> Any:
+    import cloudpickle
+
+    with open(path, "rb") as f:
+        return cloudpickle.load(f)
 
 
 def _write_result(path: str, value: Any) -> None:
@@ -71,26 +88,19 @@ def _write_result(path: str, value: Any) -> None:
     os.replace(tmp, path)  # the launcher never reads a half-written result
 
 
-def run_message(msg: Dict[str, Any]) -> int:
-    """Run the job described by one launcher message; returns the process exit code."""
-    import cloudpickle
-
-    env = msg.get("env", {})
-    os.environ.update(env)
+def run_message(msg: Dict[str, Any], shared: Any) -> int:
+    """Run the job one launcher message describes, in this process; returns the exit code."""
+    os.environ.update(msg.get("env", {}))
     _redirect_output(msg["log"])
     sys.path[:] = msg.get("sys_path", sys.path)
     sys.argv[:] = msg.get("argv", sys.argv)
     if msg.get("cwd"):
         os.chdir(msg["cwd"])
-    with open(msg["shared"], "rb") as f:
-        shared = cloudpickle.load(f)
-    with open(msg["job"], "rb") as f:
-        job = cloudpickle.load(f)
-    _cap_torch_threads(env)
+    job = _load(msg["job"])
+    _cap_torch_threads()
     module_name, func_name = msg["entry"].split(":")
     module = __import__(module_name, fromlist=[func_name])
     result = getattr(module, func_name)(shared, job)
-    _cap_torch_threads(env)
     try:
         _write_result(msg["result"], result)
     except Exception:  # noqa: BLE001 - an unpicklable result must not look like success
@@ -99,18 +109,116 @@ def run_message(msg: Dict[str, Any]) -> int:
     return 0
 
 
-def main() -> int:
-    """Worker entry: a DDP rank re-executing this module runs its job's config; else one job."""
+class Template:
+    """The template loop: read job lines, fork a child per job, report starts and exits."""
+
+    def __init__(self, shared_path: str, kill_grace_s: float) -> None:
+        # stdout is the event channel; anything else this process prints goes to stderr
+        self.events: TextIO = os.fdopen(os.dup(1), "w", buffering=1)
+        os.dup2(2, 1)
+        self.kill_grace_s = kill_grace_s
+        self.children: Dict[int, str] = {}
+        self.stdin_fd = sys.stdin.fileno()
+        self.buffer = b""
+        # the launcher's import path: the shared payload may name classes from its test/user dirs
+        sys.path[:] = json.loads(os.environ.pop(SYS_PATH_ENV, "null")) or sys.path
+        _preimport()
+        self.shared = _load(shared_path)
+
+    def _emit(self, **event: Any) -> None:
+        self.events.write(json.dumps(event) + "\n")
+
+    def serve(self) -> None:
+        signal.signal(signal.SIGTERM, self._on_sigterm)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the launcher decides; it forwards SIGTERM
+        stdin_open = True
+        while stdin_open or self.children:
+            readable, _, _ = select.select([self.stdin_fd] if stdin_open else [], [], [], POLL_S)
+            if readable:
+                data = os.read(self.stdin_fd, 1 << 16)
+                if not data:
+                    stdin_open = False
+                self.buffer += data
+                while b"\n" in self.buffer:
+                    line, self.buffer = self.buffer.split(b"\n", 1)
+                    if line.strip():
+                        self._fork(json.loads(line))
+            self._reap()
+
+    def _fork(self, msg: Dict[str, Any]) -> None:
+        pid = os.fork()
+        if pid == 0:
+            self._child(msg)
+        self.children[pid] = msg["key"]
+        self._emit(started=msg["key"], pid=pid)
+
+    def _child(self, msg: Dict[str, Any]) -> None:
+        code = 1
+        try:
+            os.setsid()
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            os.close(self.stdin_fd)
+            self.events.close()
+            _die_with_parent()
+            code = run_message(msg, self.shared)
+        except BaseException:  # noqa: BLE001 - whatever happens, this child must not return
+            traceback.print_exc()
+        finally:
+            try:
+                import atexit
+
+                atexit._run_exitfuncs()  # the job's libraries flush (loggers, writers)
+                sys.stdout.flush()
+                sys.stderr.flush()
+            finally:
+                os._exit(code)
+
+    def _reap(self) -> None:
+        while self.children:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            key = self.children.pop(pid, None)
+            if key is not None:
+                self._emit(exited=key, pid=pid, code=os.waitstatus_to_exitcode(status))
+
+    def _on_sigterm(self, _signum: int, _frame: Any) -> None:
+        """Stop every job's process group (SIGTERM, then SIGKILL after the grace period), exit."""
+        for pid in self.children:
+            _killpg(pid, signal.SIGTERM)
+        deadline = time.monotonic() + self.kill_grace_s
+        while self.children and time.monotonic() < deadline:
+            self._reap()
+            time.sleep(POLL_S)
+        for pid in list(self.children):
+            _killpg(pid, signal.SIGKILL)
+        os._exit(128 + signal.SIGTERM)
+
+
+def _killpg(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def main(argv: Optional[list] = None) -> int:
+    """Template entry; a DDP rank re-executing this module runs its job's saved config instead."""
     from lalm_framework.launching.ddp import maybe_run_ddp_child
 
     if maybe_run_ddp_child():
         return 0
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) < 2 or argv[0] != "--template":
+        sys.stderr.write("usage: python -m lalm_framework.launching.worker --template SHARED [GRACE_S]\n")
+        return 2
     _die_with_parent()
-    _preimport()
-    line = sys.stdin.readline()
-    if not line.strip():  # the launcher closed our stdin: not needed any more
-        return 0
-    return run_message(json.loads(line))
+    Template(argv[1], float(argv[2]) if len(argv) > 2 else 10.0).serve()
+    return 0
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ def default_study_name(config: DictConfig, fixed_overrides: Sequence[str]) -> st
     choices = config.hydra.runtime.get("choices") or {}
     for group in NAMED_GROUPS:
         choice = choices.get(group)
-        if choice not in (None, "null"):
+        if choice not in (None, "null") and str(choice) not in parts:
             parts.append(str(choice).replace("/", "_"))
     named = {f"{g}={choices.get(g)}" for g in NAMED_GROUPS}
     rest = sorted(o for o in fixed_overrides if o.lstrip("+~") not in named)

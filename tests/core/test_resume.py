@@ -38,6 +38,9 @@ def test_kill_and_rerun_resumes_from_last_ckpt(tmp_path):
     tb_after = sorted(p.name for p in (run_dir / "tensorboard").iterdir())
     assert set(tb_first) < set(tb_after)
     assert not list(run_dir.rglob("*.tmp-*")), "temporary checkpoint files left behind"
+    # Hydra's record of the first attempt is kept beside the new one
+    assert (run_dir / ".hydra" / "attempt-1" / "config.yaml").is_file()
+    assert (run_dir / ".hydra" / "config.yaml").is_file()
 
 
 def test_explicit_relative_ckpt_path_with_chdir(tmp_path):

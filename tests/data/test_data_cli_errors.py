@@ -50,6 +50,7 @@ def test_unknown_dataset_option_is_named(tmp_path: Path):
     (["dataset=librispeech", "dataset.root={tmp}/nowhere"], "dataset.root: folder not found"),
     (["+dataset.batch_sise=4"], "Did you mean 'batch_size'?"),
     (["dataset.prompt_template=Transcribe:"], "must contain it once"),
+    (["dataset=jsonl", "dataset.num_workers=two"], "dataset.num_workers='two': LalmDataModule expects int"),
 ])
 def test_bad_dataset_config_fails_validation(tmp_path: Path, overrides, expected):
     """The same check `lalm-train` runs on every job before launching any (in-process: fast)."""
@@ -58,6 +59,8 @@ def test_bad_dataset_config_fails_validation(tmp_path: Path, overrides, expected
     from lalm_framework.errors import UserError
 
     (tmp_path / "empty.jsonl").write_text("")
-    cfg = compose([o.format(tmp=tmp_path) for o in overrides])
+    # outside a Hydra run ${hydra:...} does not resolve: give the paths a run would have
+    paths = [f"paths.root_dir={tmp_path}", f"paths.output_dir={tmp_path}/out"]
+    cfg = compose(paths + [o.format(tmp=tmp_path) for o in overrides])
     with pytest.raises(UserError, match=expected.replace("?", r"\?")):
         validate(cfg)

@@ -1,0 +1,60 @@
+"""`lalm-train` on the bundled speech set, then `lalm-infer` on its checkpoint reproduces dev WER."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from helpers import run_cli
+
+DEV = Path(__file__).resolve().parents[2] / "lalm_framework" / "samples" / "speech" / "dev"
+
+
+@pytest.fixture(scope="module")
+def short_run(tmp_path_factory):
+    """Three epochs on 48 training utterances (the dev split is read in full: 40)."""
+    cwd = tmp_path_factory.mktemp("train")
+    run_dir = cwd / "run"
+    proc = run_cli("lalm-train", ["trainer.max_epochs=3", "++dataset.max_utterances=48", "logger=none",
+                                  f"hydra.run.dir={run_dir}"], cwd=cwd, timeout=400, check=True)
+    return cwd, run_dir, proc.stdout + proc.stderr
+
+
+def test_training_shows_progress_prints_dev_wer_and_loss_falls(short_run):
+    _, run_dir, out = short_run
+    assert re.search(r"Epoch 2/2.*\d+/\d+", out), "no Lightning progress bar in the output"
+    printed = re.findall(r"dev WER ([\d.]+)% \(val/loss ([\d.]+)\)", out)
+    assert len(printed) == 3, out[-2000:]
+    losses = [float(loss) for _, loss in printed]
+    assert losses[-1] < losses[0]
+    metrics = json.loads((run_dir / "run.json").read_text())["metrics"]
+    assert metrics["val/wer"] == pytest.approx(float(printed[-1][0]) / 100, abs=5e-4)
+
+
+def test_infer_on_the_checkpoint_reproduces_the_dev_wer(short_run):
+    cwd, run_dir, _ = short_run
+    trained_wer = json.loads((run_dir / "run.json").read_text())["metrics"]["val/wer"]
+    out = cwd / "dev_hyps.jsonl"
+    proc = run_cli("lalm-infer", [str(run_dir / "checkpoints" / "last.ckpt"), str(DEV), "--out", str(out),
+                                  "--no-progress"], cwd=cwd, timeout=300, check=True)
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 40 and all("hypothesis" in r and r["reference"] for r in rows)
+    wer = float(re.search(r"WER ([\d.]+)% on 40 utterances", proc.stdout).group(1)) / 100
+    assert wer == pytest.approx(trained_wer, abs=1e-4)
+
+    # earlier results are never overwritten; the message says what to do
+    again = run_cli("lalm-infer", [str(run_dir / "checkpoints" / "last.ckpt"), str(DEV), "--out", str(out)],
+                    cwd=cwd, timeout=120)
+    assert again.returncode == 1 and "exists already" in again.stderr and "Traceback" not in again.stderr
+
+
+def test_infer_errors_are_short(tmp_path):
+    proc = run_cli("lalm-infer", [str(tmp_path / "missing.ckpt"), str(DEV)], cwd=tmp_path, timeout=120)
+    assert proc.returncode == 1
+    assert "Checkpoint not found" in proc.stderr and "Traceback" not in proc.stderr
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    proc = run_cli("lalm-infer", [str(tmp_path / "missing.ckpt"), str(empty)], cwd=tmp_path, timeout=120)
+    assert proc.returncode == 1 and "empty" in proc.stderr and "Traceback" not in proc.stderr

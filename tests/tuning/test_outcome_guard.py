@@ -1,0 +1,55 @@
+"""Job result -> trial state (NaN/inf/None are FAIL with the reason; TrialPruned is PRUNED), failure guard."""
+import math
+
+import optuna
+import pytest
+from hydra.core.utils import JobReturn, JobStatus
+from optuna.trial import TrialState
+
+from lalm_framework.errors import UserError
+from lalm_framework.tuning.guard import FailureGuard
+from lalm_framework.tuning.outcome import job_outcome
+
+
+def _ret(value=None, exc=None):
+    ret = JobReturn()
+    ret.status = JobStatus.FAILED if exc else JobStatus.COMPLETED
+    ret._return_value = exc if exc else value
+    return ret
+
+
+@pytest.mark.parametrize("value, state, reason", [
+    (0.25, TrialState.COMPLETE, None),
+    (math.nan, TrialState.FAIL, "nan"),
+    (math.inf, TrialState.FAIL, "inf"),
+    (None, TrialState.FAIL, "returned None"),
+    ("abc", TrialState.FAIL, "not a number"),
+])
+def test_single_objective(value, state, reason):
+    out = job_outcome(_ret(value), 1)
+    assert out.state == state
+    assert (reason is None and out.reason is None) or reason in out.reason
+
+
+def test_multi_objective_needs_one_value_per_direction():
+    assert job_outcome(_ret((1.0, 2.0)), 2).values == [1.0, 2.0]
+    assert "expected 2" in job_outcome(_ret((1.0,)), 2).reason
+
+
+def test_exceptions():
+    assert job_outcome(_ret(exc=optuna.TrialPruned("pruned at step 2")), 1).state == TrialState.PRUNED
+    failed = job_outcome(_ret(exc=RuntimeError("CUDA out of memory")), 1)
+    assert failed.state == TrialState.FAIL and "CUDA out of memory" in failed.reason
+    # the pruning callback's mark wins when a task swallowed TrialPruned and returned a value
+    assert job_outcome(_ret(0.3), 1, pruned_at=2).state == TrialState.PRUNED
+
+
+def test_guard_trips_as_soon_as_the_run_cannot_stay_under_the_rate():
+    guard = FailureGuard(0.25, planned=8)
+    for _ in range(2):
+        guard.record(True, "boom")
+    assert not guard.tripped  # 2 of 8 planned = 0.25: allowed
+    guard.record(True, "boom")
+    assert guard.tripped and "3 of 3" in guard.message() and "max_failure_rate" in guard.message()
+    with pytest.raises(UserError):
+        FailureGuard(1.5, 3)
