@@ -70,7 +70,7 @@ def run_sweep(workdir: Path, launcher: str, overrides: List[str], env: Optional[
     """Run `app.py -m` once; wall time of the whole command and the jobs' own records."""
     sweep = Path(tempfile.mkdtemp(prefix=f"{launcher}-", dir=workdir))
     cmd = [sys.executable, str(workdir / "app.py"), "-m", f"hydra.sweep.dir={sweep}",
-           "hydra/job_logging=disabled", *LAUNCHERS[launcher], *overrides]
+           *LAUNCHERS[launcher], *overrides]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=workdir, env=env or dict(os.environ), capture_output=True, text=True)
     wall = time.perf_counter() - t0

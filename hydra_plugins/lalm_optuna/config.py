@@ -113,8 +113,9 @@ class LalmOptunaSweeperConf:
     pruner: Any = MISSING
     # minimize | maximize, or a list of them (multi-objective); null = from the config's `mode`
     direction: Any = None
-    # null = SQLite file `optuna.db` in the sweep dir; `journal` = journal file in the sweep dir
-    # (shared filesystems, SLURM); `journal:///abs/file.log`; or any SQLAlchemy URL
+    # null = SQLite file `optuna.db` in the sweep dir (journal file under the SLURM launchers);
+    # `journal` = journal file in the sweep dir (shared filesystems); `journal:///abs/file.log`;
+    # or any SQLAlchemy URL (sqlite:///x.db, postgresql://...)
     storage: Optional[str] = None
     # null = stable per experiment: <task_name>[-<experiment>][-<hparams_search>][-<hash of fixed overrides>]
     study_name: Optional[str] = None

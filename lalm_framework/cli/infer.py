@@ -58,15 +58,20 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    from lalm_framework.inference.transcribe import (load_model, read_inputs, transcribe, wer_of,
-                                                     write_jsonl)
+    from lalm_framework.errors import UserError
+    from lalm_framework.inference.inputs import read_inputs
 
+    # cheap checks first: a typo should not wait for torch and the model to load
     out = args.out or f"hypotheses-{datetime.now():%Y%m%d-%H%M%S-%f}.jsonl"
     if os.path.exists(out):
-        from lalm_framework.errors import UserError
-
         raise UserError(f"{out} exists already; earlier results are never overwritten. Choose another --out.")
+    if not os.path.isfile(args.checkpoint):
+        raise UserError(f"Checkpoint not found: {args.checkpoint}. Give the .ckpt file a training run "
+                        "wrote (e.g. <run dir>/checkpoints/last.ckpt).")
     utterances = read_inputs(args.inputs, text_key=args.text_key)
+
+    from lalm_framework.inference.transcribe import load_model, transcribe, wer_of, write_jsonl
+
     module = load_model(args.checkpoint, adapter=args.adapter, device=args.device)
     if args.max_new_tokens:
         module.hparams.generation["max_new_tokens"] = args.max_new_tokens

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -30,7 +30,7 @@ class LalmCollator:
 
     def __init__(self, tokenizer: Any, feature_extractor: Any, prompt_template: str,
                  prompts: Optional[Mapping[str, str]] = None, default_task: str = "transcribe",
-                 max_target_tokens: Optional[int] = None) -> None:
+                 max_target_tokens: Optional[int] = None, cache_features: bool = False) -> None:
         check_prompt_template(prompt_template)
         for name in ("pad_token_id", "eos_token_id"):
             if getattr(tokenizer, name, None) is None:
@@ -46,6 +46,8 @@ class LalmCollator:
         self.max_target_tokens = max_target_tokens
         self.audio_id = audio_id
         self._prompt_cache: Dict[str, List[int]] = {}
+        # audio path -> (log-mel, valid frames); features are deterministic, so reuse is exact
+        self.feature_cache: Optional[Dict[str, Tuple[torch.Tensor, torch.Tensor]]] = {} if cache_features else None
 
     def prompt_text(self, prompt: Optional[str] = None, task: Optional[str] = None) -> str:
         """The full prompt of one example: the template with its instruction filled in."""
@@ -68,13 +70,31 @@ class LalmCollator:
             self._prompt_cache[text] = ids
         return ids
 
+    def features(self, examples: Sequence[Dict[str, Any]]) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Whisper log-mel [B, n_mels, frames] padded to the encoder's window, and valid frames [B]."""
+        cache = self.feature_cache
+        rows: Dict[int, Tuple[torch.Tensor, torch.Tensor]] = {}
+        for i, e in enumerate(examples):
+            if cache is not None and e.get("path") in cache:
+                rows[i] = cache[e["path"]]
+        missing = [i for i in range(len(examples)) if i not in rows]
+        if missing:
+            fe = self.feature_extractor
+            out = fe([np.asarray(examples[i]["audio"], dtype=np.float32) for i in missing],
+                     sampling_rate=fe.sampling_rate, return_tensors="pt", padding="max_length",
+                     return_attention_mask=True)
+            for j, i in enumerate(missing):
+                rows[i] = (out["input_features"][j].clone(), out["attention_mask"][j].sum())
+                if cache is not None and examples[i].get("path"):
+                    cache[examples[i]["path"]] = rows[i]
+        return (torch.stack([rows[i][0] for i in range(len(examples))]),
+                torch.stack([rows[i][1] for i in range(len(examples))]))
+
     def __call__(self, examples: Sequence[Optional[Dict[str, Any]]]) -> LalmBatch:
         examples = [e for e in examples if e is not None]  # unreadable audio under skip_bad_audio
         if not examples:
             raise UserError("A whole batch of audio could not be read; check the data (see the log).")
-        fe = self.feature_extractor
-        feats = fe([np.asarray(e["audio"], dtype=np.float32) for e in examples], sampling_rate=fe.sampling_rate,
-                   return_tensors="pt", padding="max_length", return_attention_mask=True)
+        features, feature_lengths = self.features(examples)
         prompts = [self.prompt_ids(self.prompt_text(e.get("prompt"), e.get("task"))) for e in examples]
         targets = self.tokenizer([e["text"] for e in examples], add_special_tokens=False)["input_ids"]
         eos = self.tokenizer.eos_token_id
@@ -97,8 +117,7 @@ class LalmCollator:
             prompt_attention_mask[i, p_width - len(p):] = 1
         return LalmBatch(
             ids=[e["id"] for e in examples],
-            input_features=feats["input_features"],
-            feature_lengths=feats["attention_mask"].sum(dim=1),
+            input_features=features, feature_lengths=feature_lengths,
             input_ids=input_ids, attention_mask=attention_mask, labels=labels,
             prompt_input_ids=prompt_input_ids, prompt_attention_mask=prompt_attention_mask,
             texts=[e["text"] for e in examples],

@@ -15,11 +15,11 @@ from typing import Any, Dict, List, Optional
 import pytorch_lightning as pl
 from torch.utils.data import DataLoader
 
-from lalm_framework.data.audio import SAMPLE_RATE
+from lalm_framework.data.batch import AUDIO_TOKEN
 from lalm_framework.data.checks import check_audio_files, filter_by_duration
 from lalm_framework.data.collate import LalmCollator, check_prompt_template
 from lalm_framework.data.dataset import AudioTextDataset
-from lalm_framework.data.librispeech import read_librispeech
+from lalm_framework.data.librispeech import check_split_dir, read_librispeech
 from lalm_framework.data.manifest import check_manifest_file, read_manifest
 from lalm_framework.data.sampler import DurationBucketBatchSampler
 from lalm_framework.data.utterance import Utterance
@@ -28,7 +28,7 @@ from lalm_framework.utils.paths import resolve_path
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TEMPLATE = "<|audio|>{prompt}"
+DEFAULT_TEMPLATE = AUDIO_TOKEN + "{prompt}"
 DEFAULT_PROMPTS = {"transcribe": "Transcribe:", "caption": "Describe the voice:"}
 _STAGES = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": ("test",)}
 
@@ -37,7 +37,10 @@ class LalmDataModule(pl.LightningDataModule):
     """Audio + text for a LALM: reading, checking, filtering, batching, log-mel, tokenization.
 
     `tokenizer` and `feature_extractor` come from the LightningModule in `setup()` unless they
-    are passed here (inference passes them).
+    are passed here (inference passes them). `cache_features` keeps every utterance's log-mel in
+    memory after its first use (n_mels x frames x 4 bytes each: ~160 KB at 80 x 500): for small
+    sets like `sample`, where computing log-mel costs as much as a training step of the tiny
+    model; with workers, each worker caches the utterances it loads.
     """
 
     def __init__(self, root: Optional[str] = None, train_split: Optional[str] = "train-clean-100",
@@ -50,7 +53,8 @@ class LalmDataModule(pl.LightningDataModule):
                  min_duration: Optional[float] = None, max_duration: Optional[float] = None,
                  max_utterances: Optional[int] = None, skip_bad_audio: bool = False,
                  check_audio: bool = True, bucketing: bool = False, num_buckets: int = 10,
-                 max_target_tokens: Optional[int] = None, seed: Optional[int] = 0,
+                 max_target_tokens: Optional[int] = None, cache_features: bool = False,
+                 seed: Optional[int] = 0,
                  tokenizer: Any = None, feature_extractor: Any = None) -> None:
         super().__init__()
         check_prompt_template(prompt_template)
@@ -72,6 +76,7 @@ class LalmDataModule(pl.LightningDataModule):
         self.skip_bad_audio, self.check_audio = skip_bad_audio, check_audio
         self.bucketing, self.num_buckets = bucketing, num_buckets
         self.max_target_tokens = max_target_tokens
+        self.cache_features = cache_features
         self.seed = seed or 0
         self.tokenizer, self.feature_extractor = tokenizer, feature_extractor
         self.datasets: Dict[str, AudioTextDataset] = {}
@@ -80,7 +85,7 @@ class LalmDataModule(pl.LightningDataModule):
     # --- before launch -------------------------------------------------------------------
     @classmethod
     def validate_config(cls, node: Any) -> None:
-        """Fail before any job starts on a bad template, a missing root/split or manifest."""
+        """Fail before any job starts on a bad template, a missing root, split or manifest."""
         check_prompt_template(node.get("prompt_template", DEFAULT_TEMPLATE))
         manifests = [node.get(f"{s}_manifest") for s in ("train", "val", "test")]
         for m in filter(None, manifests):
@@ -90,6 +95,8 @@ class LalmDataModule(pl.LightningDataModule):
             if not root.is_dir():
                 raise UserError(f"dataset.root: folder not found: {root}.\n"
                                 "Set dataset.root=<folder holding the LibriSpeech splits>.")
+            for split in filter(None, (node.get(f"{s}_split") for s in ("train", "val", "test"))):
+                check_split_dir(root, split)
 
     # --- where each split comes from ---------------------------------------------------------
     def source(self, split: str) -> Optional[Path]:
@@ -111,8 +118,7 @@ class LalmDataModule(pl.LightningDataModule):
         """Utterances of `split` as listed by its source (no audio checks)."""
         src = self.source(split)
         if src is None:
-            raise UserError(f"dataset: no {split} data configured; set dataset.{split}_manifest "
-                            f"or dataset.{split}_split.")
+            raise _no_data(split)
         if self.manifests[split] is not None:
             return read_manifest(src, text_key=self.text_key)
         return read_librispeech(self._root(), self.splits[split])
@@ -123,7 +129,8 @@ class LalmDataModule(pl.LightningDataModule):
         if self.collator is None:
             self.collator = LalmCollator(self.tokenizer, self.feature_extractor, self.prompt_template,
                                          self.prompts, default_task=self.task,
-                                         max_target_tokens=self.max_target_tokens)
+                                         max_target_tokens=self.max_target_tokens,
+                                         cache_features=self.cache_features)
         wanted = _STAGES.get(stage or "", ("train", "val", "test"))
         for split in wanted:
             if split not in self.datasets and self.source(split) is not None:
@@ -172,8 +179,7 @@ class LalmDataModule(pl.LightningDataModule):
         if split not in self.datasets:
             self.setup({"train": "fit", "val": "validate", "test": "test"}[split])
         if split not in self.datasets:
-            raise UserError(f"dataset: no {split} data configured; set dataset.{split}_manifest "
-                            f"or dataset.{split}_split.")
+            raise _no_data(split)
         return self.datasets[split]
 
     def _loader(self, ds: AudioTextDataset, **kwargs: Any) -> DataLoader:
@@ -187,3 +193,8 @@ def make_dataloader(dataset: AudioTextDataset, collator: LalmCollator, num_worke
 
     return DataLoader(dataset, collate_fn=collator, num_workers=num_workers,
                       persistent_workers=num_workers > 0, pin_memory=torch.cuda.is_available(), **kwargs)
+
+
+def _no_data(split: str) -> UserError:
+    return UserError(f"dataset: no {split} data configured; set dataset.{split}_manifest "
+                     f"or dataset.{split}_split.")

@@ -14,7 +14,7 @@ log = logging.getLogger(__name__)
 
 
 class AudioTextDataset(Dataset):
-    """Examples `{id, audio (float32 mono), text, prompt, task}` for `LalmCollator`."""
+    """Examples `{id, path, audio (float32 mono), text, prompt, task}` for `LalmCollator`."""
 
     def __init__(self, utterances: List[Utterance], sample_rate: int = SAMPLE_RATE,
                  skip_bad_audio: bool = False) -> None:
@@ -39,4 +39,4 @@ class AudioTextDataset(Dataset):
                 return None
             raise UserError(f"Cannot decode audio {u.audio}: {e}.\n"
                             "Fix or remove the file, or set dataset.skip_bad_audio=true.") from e
-        return {"id": u.id, "audio": audio, "text": u.text, "prompt": u.prompt, "task": u.task}
+        return {"id": u.id, "path": u.audio, "audio": audio, "text": u.text, "prompt": u.prompt, "task": u.task}

@@ -10,12 +10,7 @@ from lalm_framework.errors import UserError
 
 def read_librispeech(root: str | Path, split: str) -> List[Utterance]:
     """All utterances of one split (e.g. `train-clean-100`, `dev-clean`), sorted by id."""
-    split_dir = Path(root) / split
-    if not split_dir.is_dir():
-        found = sorted(p.name for p in Path(root).iterdir() if p.is_dir()) if Path(root).is_dir() else []
-        hint = f"splits found there: {', '.join(found)}" if found else "that folder does not exist"
-        raise UserError(f"LibriSpeech split folder not found: {split_dir} ({hint}).\n"
-                        "Set dataset.root to the folder holding the splits and the split names to match.")
+    split_dir = check_split_dir(root, split)
     utterances: List[Utterance] = []
     for trans in sorted(split_dir.glob("*/*/*.trans.txt")):
         for line_no, line in enumerate(trans.read_text(encoding="utf-8").splitlines(), 1):
@@ -30,3 +25,14 @@ def read_librispeech(root: str | Path, split: str) -> List[Utterance]:
         raise UserError(f"No transcripts (<spk>/<chapter>/*.trans.txt) under {split_dir}.\n"
                         "Point dataset.root at a LibriSpeech-layout folder.")
     return utterances
+
+
+def check_split_dir(root: str | Path, split: str) -> Path:
+    """`<root>/<split>`; a UserError lists the splits found when it does not exist."""
+    split_dir = Path(root) / split
+    if not split_dir.is_dir():
+        found = sorted(p.name for p in Path(root).iterdir() if p.is_dir()) if Path(root).is_dir() else []
+        hint = f"splits found there: {', '.join(found)}" if found else "that folder does not exist"
+        raise UserError(f"LibriSpeech split folder not found: {split_dir} ({hint}).\n"
+                        "Set dataset.root to the folder holding the splits and the split names to match.")
+    return split_dir

@@ -26,6 +26,7 @@ from lalm_framework.launching.process_pool import Outcome, PoolInterrupted, Pool
 from lalm_framework.launching.protocol import JobSource
 from lalm_framework.launching.report import JobRow, StatusLine, summary_table
 from lalm_framework.launching.threads import available_cores, thread_cap_env
+from lalm_framework.launching.worker import WARM_UP_ENV
 
 if TYPE_CHECKING:
     from hydra_plugins.lalm_pool.lalm_pool_launcher import LalmPoolLauncher
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 
 LOG_NAME = "job_output.log"
 ENTRY = "lalm_framework.launching.pool_launcher:execute_job"
+WARM_UP = "lalm_framework.launching.pool_launcher:warm_up"
 
 
 class JobProcessCrashed(RuntimeError):
@@ -42,12 +44,39 @@ class JobProcessCrashed(RuntimeError):
 
 # -- in the worker process --------------------------------------------------------------------
 def execute_job(shared: Dict[str, Any], job: Dict[str, Any]) -> JobReturn:
-    """Run one job in this (fresh) process with the launcher's Hydra state; return its JobReturn."""
+    """In a fresh job process: compose job `idx`'s config, log to its dir, run it; return its JobReturn.
+
+    Composing here, not in the launcher, spreads that cost over the parallel workers (the
+    sweeper has already checked that every job composes).
+    """
+    from lalm_framework.launching.worker import redirect_output
+
     setup_globals()
     Singleton.set_state(shared["singleton_state"])
     _install_resolvers(shared["resolvers"])
-    sweep_config = job["config"]
+    idx = job["idx"]
+    try:
+        sweep_config = shared["hydra_context"].config_loader.load_sweep_config(shared["config"],
+                                                                               list(job["overrides"]))
+    except Exception as e:  # noqa: BLE001 - e.g. a streaming sweeper's bad override: this job fails
+        traceback.print_exc()  # before any log dir exists: to the launcher's stderr
+        ret = JobReturn(overrides=list(job["overrides"]), status=JobStatus.FAILED)
+        ret.return_value = _picklable(e)
+        ret.status = JobStatus.FAILED
+        return ret
+    with open_dict(sweep_config):
+        sweep_config.hydra.job.id = f"{sweep_config.hydra.job.name}_{idx}"
+        sweep_config.hydra.job.num = idx
     HydraConfig.instance().set_config(sweep_config)
+    # the directory run_job will use: sweep dir + subdir, resolved with this job's num
+    job_dir = os.path.abspath(os.path.join(str(OmegaConf.select(sweep_config, "hydra.sweep.dir")),
+                                           str(OmegaConf.select(sweep_config, "hydra.sweep.subdir"))))
+    log_path = os.path.join(job_dir, LOG_NAME)
+    tmp = f"{job['where']}.tmp"
+    with open(tmp, "w") as f:
+        f.write(log_path)
+    os.replace(tmp, job["where"])
+    redirect_output(log_path)
     ret = run_job(hydra_context=shared["hydra_context"], config=sweep_config,
                   task_function=shared["task_function"], job_dir_key="hydra.sweep.dir",
                   job_subdir_key="hydra.sweep.subdir")
@@ -57,6 +86,15 @@ def execute_job(shared: Dict[str, Any], job: Dict[str, Any]) -> JobReturn:
         traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
         ret.return_value = _picklable(exc)
     return ret
+
+
+def warm_up(shared: Dict[str, Any]) -> None:
+    """In the template process: compose the sweep's base config once, so the config loader's
+    caches (files read, YAML parsed) are already filled in every job forked from it."""
+    setup_globals()
+    Singleton.set_state(shared["singleton_state"])
+    _install_resolvers(shared["resolvers"])
+    shared["hydra_context"].config_loader.load_sweep_config(shared["config"], [])
 
 
 def _picklable(exc: BaseException) -> BaseException:
@@ -117,15 +155,17 @@ class PoolSession:
             n_jobs = min(n_jobs, self.leases.capacity)
         self.parallel = max(1, min(n_jobs, expected_jobs or n_jobs))
         threads = thread_cap_env(self.parallel, opts.get("threads_per_job"))
+        template_env = dict(threads, **{WARM_UP_ENV: WARM_UP})
         self.scratch = Path(tempfile.mkdtemp(prefix="lalm_pool-"))
         shared = {"hydra_context": self.hydra_context, "task_function": launcher.task_function,
+                  "config": self.config,
                   "singleton_state": Singleton.get_state(), "resolvers": _picklable_resolvers()}
         shared_path = self.scratch / "shared.pkl"
         with open(shared_path, "wb") as f:
             cloudpickle.dump(shared, f)
         self.status = StatusLine(enabled=bool(opts.get("status_line", True)))
         self.pool = ProcessPool(n_workers=self.parallel, leases=self.leases, entry=ENTRY,
-                                shared_path=str(shared_path), work_dir=str(self.scratch), base_env=threads,
+                                shared_path=str(shared_path), work_dir=str(self.scratch), base_env=template_env,
                                 max_retries=int(opts.get("max_retries", 0)),
                                 kill_grace_s=float(opts.get("kill_grace_s", 10.0)), on_change=self._changed)
         self.rows: Dict[int, JobRow] = {}
@@ -137,38 +177,23 @@ class PoolSession:
                  self.sweep_dir)
 
     def prepare(self, idx: int, overrides: Sequence[str]) -> PoolJob:
-        """Compose job `idx`'s config, find its directory, and write its payload."""
-        import cloudpickle
-
-        sweep_config = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
-        with open_dict(sweep_config):
-            sweep_config.hydra.job.id = f"{sweep_config.hydra.job.name}_{idx}"
-            sweep_config.hydra.job.num = idx
-        saved = HydraConfig.instance().cfg
-        HydraConfig.instance().set_config(sweep_config)
-        try:  # the same directory run_job will use (sweep dir + subdir, resolved with this job's num)
-            job_dir = os.path.abspath(os.path.join(str(OmegaConf.select(sweep_config, "hydra.sweep.dir")),
-                                                   str(OmegaConf.select(sweep_config, "hydra.sweep.subdir"))))
-        finally:
-            HydraConfig.instance().cfg = saved  # type: ignore[assignment]
-        payload = self.scratch / f"job-{idx}.pkl"
-        with open(payload, "wb") as f:
-            cloudpickle.dump({"idx": idx, "config": sweep_config}, f)
-        job = PoolJob(idx=idx, overrides=list(overrides), job_dir=job_dir,
-                      log_path=os.path.join(job_dir, LOG_NAME), payload_path=str(payload))
+        """Job `idx` as the pool runs it (its config is composed in its own process)."""
+        where = str(self.scratch / f"where-{idx}")
+        job = PoolJob(idx=idx, overrides=list(overrides), where_path=where,
+                      payload={"idx": idx, "overrides": list(overrides), "where": where})
         self.jobs[idx] = job
         log.info("\t#%d : %s", idx, " ".join(filter_overrides(overrides)))
         return job
 
     def run(self, next_job: Callable[[], Optional[PoolJob]], on_result: Callable[[PoolJob, JobReturn], None],
-            max_in_flight: Optional[int] = None, jobs_left: Optional[Callable[[], int]] = None) -> None:
+            max_in_flight: Optional[int] = None) -> None:
         def done(job: PoolJob, outcome: Outcome) -> None:
             ret = self._job_return(job, outcome)
             self._record(job, ret)
             on_result(job, ret)
 
         try:
-            self.pool.run(next_job, done, _failed, max_in_flight=max_in_flight, jobs_left=jobs_left)
+            self.pool.run(next_job, done, _failed, max_in_flight=max_in_flight)
         except PoolInterrupted as e:
             self.status.close()
             self._summary(interrupted=e)
@@ -183,7 +208,7 @@ class PoolSession:
             ret = outcome.result
             assert isinstance(ret, JobReturn)
             return ret
-        ret = JobReturn(overrides=list(job.overrides), working_dir=job.job_dir)
+        ret = JobReturn(overrides=list(job.overrides))
         ret.return_value = JobProcessCrashed(f"job #{job.idx}: {outcome.error}")
         ret.status = JobStatus.FAILED
         return ret
@@ -237,13 +262,10 @@ def launch(launcher: "LalmPoolLauncher", job_overrides: Sequence[Sequence[str]],
     """Run a batch of jobs; a job starts as soon as a worker frees. Results in input order."""
     session = PoolSession(launcher, expected_jobs=len(job_overrides))
     log.info("lalm_pool is launching %d jobs", len(job_overrides))
-    # Composed one by one as workers free (the sweeper already checked that all compose): the
-    # first job starts at once and composing overlaps with running jobs.
     pending = [(initial_job_idx + i, ov) for i, ov in enumerate(job_overrides)][::-1]
     results: Dict[int, JobReturn] = {}
     session.run(next_job=lambda: session.prepare(*pending.pop()) if pending else None,
-                on_result=lambda job, ret: results.__setitem__(job.idx, ret),
-                jobs_left=lambda: len(pending))
+                on_result=lambda job, ret: results.__setitem__(job.idx, ret))
     return [results[initial_job_idx + i] for i in range(len(job_overrides))]
 
 

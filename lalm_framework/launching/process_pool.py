@@ -1,16 +1,18 @@
 """A pool that runs every job in its own fresh process, starting the next job as soon as one ends.
 
-Workers are pre-spawned (`lalm_framework.launching.worker`) while jobs run, so a job pays
-neither Python start-up nor the light imports; each worker runs one job and exits, so no state
-or CUDA context passes from one job to the next. Each worker leads its own process group: a
-job's children (DDP ranks, dataloader workers) are stopped with it.
+The processes come from a template (`lalm_framework.launching.worker`): a clean interpreter
+started once per launch that forks one child per job, so a job pays a fork instead of Python
+start-up and imports, and no state or CUDA context passes from one job to the next. Each job
+leads its own process group: its children (DDP ranks, dataloader workers) are stopped with it.
 """
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import logging
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Sequence
 
 from lalm_framework.launching.gpu_leases import GpuLeases
+from lalm_framework.launching.worker import SYS_PATH_ENV
 
 log = logging.getLogger(__name__)
 
@@ -33,14 +36,25 @@ class PoolJob:
 
     idx: int
     overrides: Sequence[str]
-    job_dir: str
-    log_path: str
-    payload_path: str
+    payload: Dict[str, Any]  # JSON-able; what the entry function gets as `job`
+    where_path: str  # the job writes its log path here once it has composed its config
     attempt: int = 0
     gpus: List[str] = field(default_factory=list)
     started: float = 0.0
     ended: float = 0.0
     pid: Optional[int] = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.idx}.{self.attempt}"
+
+    @property
+    def log_path(self) -> str:
+        """The job's log file, once the job has said where it is (its dir depends on its config)."""
+        try:
+            return Path(self.where_path).read_text().strip()
+        except OSError:
+            return "(no log: the job ended before choosing its directory; see the launcher's output)"
 
 
 @dataclass
@@ -69,8 +83,81 @@ DoneCallback = Callable[[PoolJob, Outcome], None]
 FailedPredicate = Callable[[Outcome], bool]
 
 
+class _TemplateProcess:
+    """The launcher's handle on the template: send job lines, read start/exit events."""
+
+    def __init__(self, shared_path: str, env: Dict[str, str], kill_grace_s: float) -> None:
+        full_env = dict(os.environ)
+        full_env.update(env)
+        full_env[SYS_PATH_ENV] = json.dumps(sys.path)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "lalm_framework.launching.worker", "--template", shared_path,
+             str(kill_grace_s)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=full_env, start_new_session=True)
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.out_fd = self.proc.stdout.fileno()
+        self.buffer = b""
+
+    def send(self, msg: Dict[str, Any]) -> None:
+        assert self.proc.stdin is not None
+        try:
+            self.proc.stdin.write((json.dumps(msg) + "\n").encode())
+            self.proc.stdin.flush()
+        except BrokenPipeError:
+            raise RuntimeError(self.died_message()) from None
+
+    def events(self, timeout: float) -> List[Dict[str, Any]]:
+        """Events that arrived within `timeout` seconds (none on timeout)."""
+        readable, _, _ = select.select([self.out_fd], [], [], timeout)
+        if not readable:
+            return []
+        data = os.read(self.out_fd, 1 << 16)
+        if not data:
+            raise RuntimeError(self.died_message())
+        self.buffer += data
+        *lines, self.buffer = self.buffer.split(b"\n")
+        return [json.loads(line) for line in lines if line.strip()]
+
+    def died_message(self) -> str:
+        code = self.proc.poll()
+        return (f"lalm_pool's job template process ended unexpectedly (exit code {code}); its "
+                "error is printed above. Check that `python -m lalm_framework.launching.worker` "
+                "imports in this environment.")
+
+    def close(self, grace_s: float) -> None:
+        """EOF on stdin: the template waits for its children (none left by now) and exits."""
+        with contextlib.suppress(OSError):
+            assert self.proc.stdin is not None
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            self.kill(signal.SIGKILL)
+            self.proc.wait()
+
+    def kill(self, sig: int) -> None:
+        _killpg(self.proc.pid, sig)
+
+
+def _killpg(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class ProcessPool:
-    """Runs `PoolJob`s in fresh worker processes, `n_workers` at a time, with GPU leases."""
+    """Runs `PoolJob`s in fresh processes, `n_workers` at a time, with GPU leases and retries."""
 
     def __init__(self, n_workers: int, leases: GpuLeases, entry: str, shared_path: str,
                  work_dir: str, base_env: Dict[str, str], max_retries: int = 0,
@@ -84,60 +171,30 @@ class ProcessPool:
         self.max_retries = max_retries
         self.kill_grace_s = kill_grace_s
         self.on_change = on_change
-        self.running: Dict[int, "tuple[PoolJob, subprocess.Popen[bytes]]"] = {}
+        self.running: Dict[str, PoolJob] = {}  # by key; pid known once the template says so
         self.retry_queue: Deque[PoolJob] = collections.deque()
         self.done = 0
         self.failed = 0
-        self._spares: Deque[subprocess.Popen[bytes]] = collections.deque()
-
-    # -- workers ------------------------------------------------------------------------------
-    def _spawn(self) -> "subprocess.Popen[bytes]":
-        env = dict(os.environ)
-        env.update(self.base_env)
-        return subprocess.Popen([sys.executable, "-m", "lalm_framework.launching.worker"],
-                                stdin=subprocess.PIPE, env=env, start_new_session=True)
-
-    def _top_up_spares(self, wanted: int) -> None:
-        while len(self._spares) < wanted:
-            self._spares.append(self._spawn())
-
-    def _take_spare(self) -> "subprocess.Popen[bytes]":
-        while self._spares:
-            proc = self._spares.popleft()
-            if proc.poll() is None:
-                return proc
-        return self._spawn()
+        self._template: Optional[_TemplateProcess] = None
 
     def _start(self, job: PoolJob, lease: List[str]) -> None:
+        assert self._template is not None
         job.gpus = lease
         job.attempt += 1
         job.started = time.monotonic()
-        proc = self._take_spare()
+        job.pid = None
         env = dict(self.leases.env(lease))
         env["LALM_POOL_JOB_IDX"] = str(job.idx)
-        msg = {"entry": self.entry, "shared": self.shared_path, "job": job.payload_path,
-               "result": self._result_path(job), "log": job.log_path, "env": env,
-               "sys_path": sys.path, "argv": sys.argv, "cwd": os.getcwd()}
-        assert proc.stdin is not None
-        try:
-            proc.stdin.write((json.dumps(msg) + "\n").encode())
-            proc.stdin.close()
-        except BrokenPipeError:  # the spare died while waiting: use a new one
-            self._kill_group(proc, signal.SIGKILL)
-            job.attempt -= 1
-            self._spares.clear()
-            return self._start(job, lease)
-        job.pid = proc.pid
-        self.running[proc.pid] = (job, proc)
+        self._template.send({"key": job.key, "entry": self.entry, "job": job.payload,
+                             "result": self._result_path(job), "env": env,
+                             "sys_path": sys.path, "argv": sys.argv, "cwd": os.getcwd()})
+        self.running[job.key] = job
 
     def _result_path(self, job: PoolJob) -> str:
-        return str(self.work_dir / f"result-{job.idx}-{job.attempt}.pkl")
+        return str(self.work_dir / f"result-{job.key}.pkl")
 
-    def _collect(self, job: PoolJob, proc: "subprocess.Popen[bytes]") -> Outcome:
-        # the job is over: whatever it left in its process group goes too (no orphans)
-        self._kill_group(proc, signal.SIGKILL)
+    def _collect(self, job: PoolJob, code: Optional[int]) -> Outcome:
         path = Path(self._result_path(job))
-        code = proc.returncode
         if not path.is_file():
             why = (f"killed by signal {signal.Signals(-code).name}" if code is not None and code < 0
                    else f"exited with code {code}")
@@ -145,22 +202,22 @@ class ProcessPool:
                                                  f"see {job.log_path}")
         import cloudpickle
 
-        with open(path, "rb") as f:
-            try:
+        try:
+            with open(path, "rb") as f:
                 result = cloudpickle.load(f)
-            except Exception as e:  # noqa: BLE001 - e.g. a class the launcher cannot import
-                return Outcome(exit_code=code, error=f"cannot read the job's result ({type(e).__name__}: "
-                                                     f"{e}); see {job.log_path}")
+        except Exception as e:  # noqa: BLE001 - e.g. a class the launcher cannot import
+            return Outcome(exit_code=code, error=f"cannot read the job's result ({type(e).__name__}: "
+                                                 f"{e}); see {job.log_path}")
         path.unlink()
         return Outcome(result=result, exit_code=code)
 
     # -- scheduling ---------------------------------------------------------------------------
     def run(self, next_job: JobSupplier, on_done: DoneCallback, is_failed: FailedPredicate,
-            max_in_flight: Optional[int] = None, jobs_left: Optional[Callable[[], int]] = None) -> None:
+            max_in_flight: Optional[int] = None) -> None:
         """Run jobs from `next_job` until it returns None with nothing running or to retry.
 
-        `next_job` is asked again after each job ends. `jobs_left` (if known) avoids
-        pre-spawning workers that no job will use.
+        `next_job` is asked again after each job ends, so a streaming source may answer None
+        while jobs run and hand out more once results are in.
         """
         slots = self.n_workers if max_in_flight is None else max(1, min(self.n_workers, max_in_flight))
         if self.leases.capacity is not None:
@@ -168,6 +225,7 @@ class ProcessPool:
         exhausted = False
         with self._signals_stop_children():
             try:
+                self._template = _TemplateProcess(self.shared_path, self.base_env, self.kill_grace_s)
                 while True:
                     started = False
                     while len(self.running) < slots:
@@ -187,32 +245,34 @@ class ProcessPool:
                         self._changed()
                     if not self.running:
                         break  # the source has nothing more while nothing runs: the sweep is over
-                    left = slots if jobs_left is None else jobs_left()
-                    self._top_up_spares(min(slots, left + len(self.retry_queue)))
-                    if self._reap(on_done, is_failed):
-                        exhausted = False  # a streaming source may hand out more once results come in
+                    if self._handle_events(on_done, is_failed):
+                        exhausted = False
                         self._changed()
-                    else:
-                        time.sleep(POLL_S)
             except BaseException as e:  # a signal, or an error in a callback: no job may outlive us
                 if isinstance(e, PoolInterrupted) and threading.current_thread() is threading.main_thread():
                     for s in (signal.SIGINT, signal.SIGTERM):  # a second Ctrl-C must not cut the cleanup
                         signal.signal(s, signal.SIG_IGN)
                 self.stop_all()
                 raise
-            finally:
-                self._close_spares()
+            if self._template is not None:
+                self._template.close(self.kill_grace_s)
 
-    def _reap(self, on_done: DoneCallback, is_failed: FailedPredicate) -> bool:
+    def _handle_events(self, on_done: DoneCallback, is_failed: FailedPredicate) -> bool:
+        assert self._template is not None
         any_done = False
-        for pid, (job, proc) in list(self.running.items()):
-            if proc.poll() is None:
+        for event in self._template.events(timeout=POLL_S * 20):
+            job = self.running.get(event.get("started") or event.get("exited"))
+            if job is None:
+                continue
+            if "started" in event:
+                job.pid = event["pid"]
                 continue
             any_done = True
-            del self.running[pid]
+            del self.running[job.key]
             job.ended = time.monotonic()
+            _killpg(event["pid"], signal.SIGKILL)  # whatever the job left in its group goes too
             self.leases.release(job.gpus)
-            outcome = self._collect(job, proc)
+            outcome = self._collect(job, event["code"])
             if is_failed(outcome) and job.attempt <= self.max_retries:
                 log.warning("job #%d failed (attempt %d of %d), retrying in a fresh process; log: %s",
                             job.idx, job.attempt, self.max_retries + 1, job.log_path)
@@ -230,63 +290,43 @@ class ProcessPool:
             self.on_change(self)
 
     # -- stopping -----------------------------------------------------------------------------
-    @staticmethod
-    def _kill_group(proc: "subprocess.Popen[bytes]", sig: int) -> None:
-        try:
-            os.killpg(proc.pid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
-
     def stop_all(self) -> None:
         """SIGTERM every job's process group, SIGKILL what is left after the grace period."""
-        procs = [p for _, p in self.running.values()] + list(self._spares)
-        for proc in procs:
-            self._kill_group(proc, signal.SIGTERM)
-        deadline = time.monotonic() + self.kill_grace_s
-        for proc in procs:
-            try:
-                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
-        for proc in procs:  # the group may outlive its leader: always make sure
-            self._kill_group(proc, signal.SIGKILL)
-            proc.wait()
+        template = self._template
+        pids = [j.pid for j in self.running.values() if j.pid is not None]
+        if template is not None:
+            with contextlib.suppress(Exception):  # learn the pids of jobs started a moment ago
+                for event in template.events(timeout=0):
+                    job = self.running.get(event.get("started"))
+                    if job is not None:
+                        pids.append(event["pid"])
+            template.kill(signal.SIGTERM)  # it forwards SIGTERM to every job it forked
+        for pid in pids:
+            _killpg(pid, signal.SIGTERM)
+        deadline = time.monotonic() + self.kill_grace_s + 1.0
+        while time.monotonic() < deadline and (
+                any(_pid_alive(p) for p in pids) or (template is not None and template.proc.poll() is None)):
+            time.sleep(POLL_S * 4)
+        for pid in pids:  # the group may outlive its leader: always make sure
+            _killpg(pid, signal.SIGKILL)
+        if template is not None:
+            template.kill(signal.SIGKILL)
+            template.proc.wait()
         self.running.clear()
-        self._spares.clear()
-
-    def _close_spares(self) -> None:
-        for proc in self._spares:
-            try:
-                assert proc.stdin is not None
-                proc.stdin.close()  # EOF: the spare exits without running anything
-            except OSError:
-                pass
-        for proc in self._spares:
-            try:
-                proc.wait(timeout=self.kill_grace_s)
-            except subprocess.TimeoutExpired:
-                self._kill_group(proc, signal.SIGKILL)
-                proc.wait()
-        self._spares.clear()
 
     @staticmethod
     def _raise_interrupted(signum: int, _frame: Any) -> None:
         raise PoolInterrupted(signum)
 
     @classmethod
-    def _signals_stop_children(cls) -> "Iterator[None]":
-        import contextlib
-
-        @contextlib.contextmanager
-        def handlers() -> Iterator[None]:
-            if threading.current_thread() is not threading.main_thread():
-                yield
-                return
-            old = {s: signal.signal(s, cls._raise_interrupted) for s in (signal.SIGINT, signal.SIGTERM)}
-            try:
-                yield
-            finally:
-                for s, h in old.items():
-                    signal.signal(s, h)
-
-        return handlers()
+    @contextlib.contextmanager
+    def _signals_stop_children(cls) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        old = {s: signal.signal(s, cls._raise_interrupted) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for s, h in old.items():
+                signal.signal(s, h)

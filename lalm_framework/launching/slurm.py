@@ -112,14 +112,23 @@ def launch(launcher: "LalmSlurmLauncher", job_overrides: Sequence[Sequence[str]]
 
 
 def _validate_jobs(launcher: "LalmSlurmLauncher", jobs: List[List[str]], first_idx: int) -> None:
-    """Compose + validate every job and check it against the one SLURM request, before sbatch."""
-    from lalm_framework.config.validate import compose_jobs
+    """Compose every job and check it against the one SLURM request, before the single sbatch.
 
-    assert launcher.config is not None
+    Semantic checks of lalm-train configs run earlier (the ValidateJobsCallback, the Optuna
+    sweeper per trial); this catches what only the launcher knows, for any Hydra app and sweeper.
+    """
+    from lalm_framework.cli.errors import describe
+
+    assert launcher.config is not None and launcher.hydra_context is not None
+    loader = launcher.hydra_context.config_loader
     request = {k: v for k, v in launcher.params.items() if k not in OWN_OPTIONS}
     request["_target_"] = type(launcher).__module__ + "." + type(launcher).__name__
-    for i, job_cfg in enumerate(compose_jobs(launcher.config, jobs)):
-        label = f"Job #{first_idx + i} ({' '.join(jobs[i]) or 'no overrides'})"
+    for i, overrides in enumerate(jobs):
+        label = f"Job #{first_idx + i} ({' '.join(overrides) or 'no overrides'})"
+        try:
+            job_cfg = loader.load_sweep_config(launcher.config, overrides)
+        except Exception as e:  # noqa: BLE001 - reworded, original chained
+            raise UserError(f"{label} is invalid; nothing was submitted.\n{describe(e) or e}") from e
         check_slurm_resources(job_cfg, request, job_label=label)
 
 

@@ -27,6 +27,7 @@ from typing import Any, Dict, Optional, TextIO
 RESULT_WRITE_FAILED = 3
 POLL_S = 0.005
 SYS_PATH_ENV = "LALM_POOL_SYS_PATH"
+WARM_UP_ENV = "LALM_POOL_WARM_UP"
 
 
 def _preimport() -> None:
@@ -50,7 +51,7 @@ def _die_with_parent() -> None:
         pass
 
 
-def _redirect_output(log_path: str) -> None:
+def redirect_output(log_path: str) -> None:
     """Point fds 1 and 2 at the job's log, so the job's own children write there too."""
     os.makedirs(os.path.dirname(log_path) or ".", exist_ok=True)
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
@@ -89,18 +90,20 @@ def _write_result(path: str, value: Any) -> None:
 
 
 def run_message(msg: Dict[str, Any], shared: Any) -> int:
-    """Run the job one launcher message describes, in this process; returns the exit code."""
+    """Run the job one launcher message describes, in this process; returns the exit code.
+
+    `msg["entry"]` ("module:function") is called with the shared payload and `msg["job"]`; it
+    redirects its output to the job's log once it knows the job's directory.
+    """
     os.environ.update(msg.get("env", {}))
-    _redirect_output(msg["log"])
     sys.path[:] = msg.get("sys_path", sys.path)
     sys.argv[:] = msg.get("argv", sys.argv)
     if msg.get("cwd"):
         os.chdir(msg["cwd"])
-    job = _load(msg["job"])
     _cap_torch_threads()
     module_name, func_name = msg["entry"].split(":")
     module = __import__(module_name, fromlist=[func_name])
-    result = getattr(module, func_name)(shared, job)
+    result = getattr(module, func_name)(shared, msg["job"])
     try:
         _write_result(msg["result"], result)
     except Exception:  # noqa: BLE001 - an unpicklable result must not look like success
@@ -124,6 +127,17 @@ class Template:
         sys.path[:] = json.loads(os.environ.pop(SYS_PATH_ENV, "null")) or sys.path
         _preimport()
         self.shared = _load(shared_path)
+        self._warm_up(os.environ.pop(WARM_UP_ENV, ""))
+
+    def _warm_up(self, hook: str) -> None:
+        """Let the entry module fill caches once here, so that no forked job pays for them."""
+        if not hook:
+            return
+        module_name, func_name = hook.split(":")
+        try:
+            getattr(__import__(module_name, fromlist=[func_name]), func_name)(self.shared)
+        except Exception:  # noqa: BLE001 - an optimisation only; the jobs report real errors
+            pass
 
     def _emit(self, **event: Any) -> None:
         self.events.write(json.dumps(event) + "\n")

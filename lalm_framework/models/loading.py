@@ -20,6 +20,13 @@ def from_pretrained_or_error(cls: Any, path: str, option: str, **kwargs: Any) ->
                         f"(see the LALM_*_PATH environment variables in the model presets).") from e
 
 
+def check_local_path(path: str | None, option: str) -> None:
+    """Fail early on a local-looking model path that does not exist (hub ids are left to load time)."""
+    if path and _looks_local(path) and not os.path.isdir(os.path.expanduser(path)):
+        raise UserError(f"{option}={path!r}: no such directory. Set {option} to a model directory "
+                        "saved with save_pretrained(), or to a hub id such as 'org/name'.")
+
+
 def _looks_local(path: str) -> bool:
     # hub ids look like "org/name"; anything else with a path shape is meant as a directory
     return os.path.isabs(path) or path.startswith((".", "~")) or path.count("/") > 1

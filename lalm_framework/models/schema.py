@@ -16,6 +16,7 @@ class EncoderConfig:
     # WhisperConfig fields for a random-init encoder (used only when path is null)
     config: Dict[str, Any] = field(default_factory=dict)
     freeze: bool = False
+    dtype: str = "float32"
 
 
 @dataclass
@@ -86,6 +87,16 @@ class GenerationConfig:
 
 
 @dataclass
+class SpecAugmentConfig:
+    """Random frequency / time masks on training features (0 masks = off)."""
+
+    freq_masks: int = 0
+    freq_width: int = 12
+    time_masks: int = 0
+    time_width: float = 0.08
+
+
+@dataclass
 class LalmModelConfig:
     """The LightningModule of an audio LLM (group `model`)."""
 
@@ -96,6 +107,7 @@ class LalmModelConfig:
     lora: LoraConfig = field(default_factory=LoraConfig)
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     generation: GenerationConfig = field(default_factory=GenerationConfig)
+    spec_augment: SpecAugmentConfig = field(default_factory=SpecAugmentConfig)
     # regexes on parameter names, applied after encoder.freeze / llm.freeze / LoRA, in this order
     freeze: List[str] = field(default_factory=list)
     unfreeze: List[str] = field(default_factory=list)

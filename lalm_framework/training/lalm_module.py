@@ -13,6 +13,7 @@ from lalm_framework.models.audio_encoder import build_audio_encoder, feature_ext
 from lalm_framework.models.lalm import LALM, set_trainable_by_regex
 from lalm_framework.models.llm import add_lora, build_llm, torch_dtype
 from lalm_framework.models.projector import Projector
+from lalm_framework.models.spec_augment import spec_augment
 from lalm_framework.models.tokenizer import build_tokenizer, tokenizer_from_files, tokenizer_to_files
 from lalm_framework.training.wer import normalize_all
 
@@ -20,6 +21,12 @@ log = logging.getLogger(__name__)
 
 # checkpoint entry: the datamodule's prompt template/prompts/task/eval batch size at training
 DATA_SETTINGS_KEY = "lalm_data_settings"
+
+
+def _select(node: Any, key: str) -> Any:
+    from omegaconf import OmegaConf
+
+    return OmegaConf.select(node, key, default=None)
 
 
 def _plain(node: Any) -> Dict[str, Any]:
@@ -48,6 +55,7 @@ class LalmModule(pl.LightningModule):
                  llm: Optional[Mapping[str, Any]] = None, lora: Optional[Mapping[str, Any]] = None,
                  tokenizer: Optional[Mapping[str, Any]] = None,
                  generation: Optional[Mapping[str, Any]] = None,
+                 spec_augment: Optional[Mapping[str, Any]] = None,
                  freeze: Optional[List[str]] = None, unfreeze: Optional[List[str]] = None,
                  lr: float = 1e-3, weight_decay: float = 0.0, warmup_steps: int = 0,
                  cosine: bool = True, min_lr_ratio: float = 0.1, wer_every_n_val: int = 1,
@@ -57,7 +65,8 @@ class LalmModule(pl.LightningModule):
         lora_cfg, tok_cfg = _plain(lora), _plain(tokenizer)
         self.save_hyperparameters(
             {"encoder": enc_cfg, "projector": proj_cfg, "llm": llm_cfg, "lora": lora_cfg,
-             "tokenizer": tok_cfg, "generation": _plain(generation), "freeze": list(freeze or []),
+             "tokenizer": tok_cfg, "generation": _plain(generation),
+             "spec_augment": _plain(spec_augment), "freeze": list(freeze or []),
              "unfreeze": list(unfreeze or []), "lr": float(lr), "weight_decay": weight_decay,
              "warmup_steps": warmup_steps, "cosine": cosine, "min_lr_ratio": min_lr_ratio,
              "wer_every_n_val": wer_every_n_val})
@@ -104,12 +113,31 @@ class LalmModule(pl.LightningModule):
         # frozen weights of pretrained parts are not saved (they reload from their path)
         self.strict_loading = False
 
+    @classmethod
+    def validate_config(cls, node: Any) -> None:
+        """Before any job starts: model paths that cannot exist, contradicting options."""
+        from lalm_framework.errors import UserError
+        from lalm_framework.models.loading import check_local_path
+
+        for option in ("encoder", "llm", "tokenizer"):
+            check_local_path(_select(node, f"{option}.path"), f"model.{option}.path")
+        if _select(node, "llm.quantization.load_in_4bit") and not _select(node, "llm.path"):
+            raise UserError("model.llm.quantization.load_in_4bit=true needs a pretrained model.llm.path "
+                            "(bitsandbytes quantizes weights while loading them).")
+        if _select(node, "projector.kind") not in (None, "mlp", "conv"):
+            raise UserError(f"model.projector.kind={_select(node, 'projector.kind')!r}: "
+                            "use 'mlp' or 'conv'.")
+
     # -- training -------------------------------------------------------------------------
     def forward(self, batch: LalmBatch) -> Any:
         return self.model(batch["input_features"], batch["feature_lengths"], batch["input_ids"],
                           batch["attention_mask"], batch["labels"])
 
     def training_step(self, batch: LalmBatch, batch_idx: int) -> torch.Tensor:
+        aug = self.hparams.spec_augment
+        if aug and (aug.get("freq_masks") or aug.get("time_masks")):
+            batch = {**batch, "input_features": spec_augment(batch["input_features"],
+                                                             batch["feature_lengths"], **aug)}
         loss = self(batch).loss
         self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["ids"]))
         return loss

@@ -76,9 +76,16 @@ class OptunaSweep:
         sweep_dir.mkdir(parents=True, exist_ok=True)
         if not (sweep_dir / "multirun.yaml").exists():  # the first run's record stays
             OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
-        url = storage_url(s.storage, sweep_dir)
+        url = storage_url(self._storage_spec(), sweep_dir)
         with SweepLock(lock_path(storage_path(url), sweep_dir, study_name)):
             return self._run_locked(space, study_name, sweep_dir, url)
+
+    def _storage_spec(self) -> Optional[str]:
+        """The storage asked for; by default a journal file under SLURM (SQLite locks fail on NFS)."""
+        if self.settings.storage is not None:
+            return self.settings.storage
+        launcher = str(self.config.hydra.launcher.get("_target_", ""))
+        return "journal" if "submitit" in launcher else None
 
     def _run_locked(self, space: SearchSpace, study_name: str, sweep_dir: Path, url: str) -> List[Sequence[JobReturn]]:
         s = self.settings

@@ -66,3 +66,19 @@ def test_template_needs_exactly_one_audio_token(tokenizer, feature_extractor):
     col = LalmCollator(tokenizer, feature_extractor, f"{AUDIO_TOKEN}{{prompt}}", prompts={"caption": "Describe:"})
     with pytest.raises(UserError, match="No prompt for task 'transcribe'"):
         col(_examples(1))
+
+
+def test_feature_cache_reuses_identical_features(tokenizer, feature_extractor):
+    examples = _examples(4)
+    for e, (f, _) in zip(examples, sample_utterances("train", 4)):
+        e["path"] = str(f)
+    plain = LalmCollator(tokenizer, feature_extractor, f"{AUDIO_TOKEN}Transcribe:")
+    cached = LalmCollator(tokenizer, feature_extractor, f"{AUDIO_TOKEN}Transcribe:", cache_features=True)
+    first = cached(examples[:2])
+    assert len(cached.feature_cache) == 2
+    again = cached(examples[::-1])  # two hits, two misses, new order
+    assert len(cached.feature_cache) == 4
+    ref = plain(examples[::-1])
+    assert torch.equal(again["input_features"], ref["input_features"])
+    assert torch.equal(again["feature_lengths"], ref["feature_lengths"])
+    assert torch.equal(again["input_features"][2:], first["input_features"].flip(0))

@@ -87,6 +87,8 @@ def test_bad_manifest_lines_name_the_line(tmp_path):
 
 
 def test_wrong_split_name_lists_the_splits_found(librispeech_root):
-    dm = LalmDataModule(root=str(librispeech_root), train_split="train-clean-100")
+    node = {"root": str(librispeech_root), "train_split": "train-clean-100", "val_split": "dev-clean-2"}
     with pytest.raises(UserError, match="splits found there: dev-clean-2, train-clean-5"):
-        dm.read_split("train")
+        LalmDataModule.validate_config(OmegaConf.create(node))
+    with pytest.raises(UserError, match="splits found there: dev-clean-2, train-clean-5"):
+        LalmDataModule(**node).read_split("train")

@@ -84,3 +84,31 @@ def test_lora_on_a_random_init_llama_trains_adapters_and_saved_modules():
     assert any("modules_to_save" in n and "lm_head" in n for n in trainable)
     assert not any("base_layer" in n for n in trainable)
     assert torch.isfinite(_one_step(module))
+
+
+def test_adapter_saved_with_peft_loads_into_a_fresh_model(tmp_path):
+    from lalm_framework.errors import UserError
+    from lalm_framework.inference.transcribe import load_adapter, save_adapter
+    from lalm_framework.training.lalm_module import LalmModule
+
+    lora = {"enabled": True, "r": 4, "alpha": 8, "target_modules": ["q_proj", "v_proj"]}
+    torch.manual_seed(1)
+    trained = LalmModule(**tiny_kwargs(lora=lora))
+    with torch.no_grad():
+        for n, p in trained.named_parameters():
+            if "lora_" in n:
+                p.normal_()
+    save_adapter(trained, tmp_path / "adapter")
+    assert (tmp_path / "adapter" / "adapter_config.json").is_file()
+
+    torch.manual_seed(2)
+    fresh = LalmModule(**tiny_kwargs(lora=lora))
+    load_adapter(fresh, tmp_path / "adapter")
+    lora_a = {n: p for n, p in trained.named_parameters() if "lora_" in n}
+    lora_b = {n: p for n, p in fresh.named_parameters() if "lora_" in n}
+    assert lora_a.keys() == lora_b.keys()
+    for n in lora_a:
+        torch.testing.assert_close(lora_a[n], lora_b[n], msg=n)
+
+    with pytest.raises(UserError, match="no LoRA layers"):
+        load_adapter(LalmModule(**tiny_kwargs()), tmp_path / "adapter")

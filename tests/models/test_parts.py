@@ -106,3 +106,18 @@ def test_missing_pretrained_path_is_a_user_error(tmp_path):
 
     with pytest.raises(UserError, match=r"model\.llm\.path=.*does not exist"):
         LalmModule(**tiny_kwargs(llm={"path": str(tmp_path / "nope")}, tokenizer={"corpus": []}))
+
+
+def test_spec_augment_masks_only_inside_the_valid_frames():
+    from lalm_framework.models.spec_augment import spec_augment
+
+    feats = torch.randn(2, 80, 100)
+    feats[1, :, 40:] = -1.5  # padding of a 40-frame row
+    g = torch.Generator().manual_seed(0)
+    out = spec_augment(feats, torch.tensor([100, 40]), freq_masks=2, freq_width=10, time_masks=2,
+                       time_width=0.2, generator=g)
+    assert out.shape == feats.shape and not torch.equal(out, feats)
+    torch.testing.assert_close(out[1, :, 40:], feats[1, :, 40:])  # padding untouched
+    changed_frames = (out != feats).any(dim=1)
+    assert changed_frames[0].any() and changed_frames[1, :40].any()
+    assert torch.equal(spec_augment(feats, torch.tensor([100, 40]), 0, 10, 0, 0.2), feats)

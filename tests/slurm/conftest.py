@@ -10,42 +10,15 @@ from __future__ import annotations
 
 import atexit
 import os
+import shutil
 import socket
 import subprocess
-from dataclasses import dataclass
+import tempfile
 from pathlib import Path
-from typing import Iterator, List
+from typing import Iterator
 
 import pytest
-
-SCRIPT = Path(__file__).with_name("local_cluster.sh")
-CANNOT_RUN_HERE = 3  # local_cluster.sh's exit code for "impossible on this machine"
-
-
-@dataclass
-class Cluster:
-    """A running cluster: its state dir and the environment its clients need."""
-
-    state: Path
-    slurm_conf: Path
-
-    def run(self, *cmd: str, check: bool = True) -> str:
-        """Run a SLURM client command (sacct, squeue, scontrol...) against this cluster."""
-        out = subprocess.run(list(cmd), capture_output=True, text=True, timeout=60,
-                             env={**os.environ, "SLURM_CONF": str(self.slurm_conf)})
-        if check and out.returncode:
-            raise RuntimeError(f"{' '.join(cmd)} failed ({out.returncode}): {out.stderr.strip()}")
-        return out.stdout
-
-    def sacct_states(self, job_id: str) -> List[str]:
-        """`sacct` states of a job (or of every task of an array), one per allocation."""
-        out = self.run("sacct", "-X", "-n", "-P", "-j", str(job_id), "-o", "JobID,State")
-        return [line.split("|")[1] for line in out.splitlines() if line.strip()]
-
-    def all_job_ids(self) -> List[str]:
-        """Every job this cluster's accounting has seen (all users, all states)."""
-        out = self.run("sacct", "-X", "-n", "-a", "-P", "-S", "2000-01-01", "-o", "JobID")
-        return [line for line in out.splitlines() if line.strip()]
+from slurm_testing import CANNOT_RUN_HERE, SCRIPT, Cluster
 
 
 def _free_port_base() -> int:
@@ -63,10 +36,11 @@ def _free_port_base() -> int:
 
 
 @pytest.fixture(scope="session")
-def slurm_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+def slurm_cluster() -> Iterator[Cluster]:
     """Start the cluster (skip where impossible), point SLURM_CONF at it, stop it at the end."""
-    # A short path: the munge socket lives in it (unix socket paths are limited to 107 bytes).
-    state = Path(os.environ.get("LALM_SLURM_STATE") or tmp_path_factory.mktemp("slurm"))
+    # Not under pytest's tmp dir: that is private to root, and the munge and mysql users must
+    # enter the state dir. Short, too: the munge socket lives in it (paths <= 107 bytes).
+    state = Path(os.environ.get("LALM_SLURM_STATE") or tempfile.mkdtemp(prefix="lalm-slurm-"))
     env = {**os.environ, "LALM_SLURM_PORT_BASE": str(_free_port_base())}
     started = subprocess.run(["bash", str(SCRIPT), "start", str(state)], capture_output=True,
                              text=True, env=env, timeout=600)
@@ -93,3 +67,5 @@ def slurm_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]
         if not keep:
             stop()
             atexit.unregister(stop)
+            if "LALM_SLURM_STATE" not in os.environ:
+                shutil.rmtree(state, ignore_errors=True)

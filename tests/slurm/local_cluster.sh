@@ -91,7 +91,8 @@ SlurmctldPort=$CTLD_PORT
 SlurmdPort=$SLURMD_PORT
 SlurmUser=root
 AuthType=auth/munge
-AuthInfo=socket=$STATE/munge/munge.socket
+# cred_expire: a requeued job waits this long before it starts again (default 120 s)
+AuthInfo=socket=$STATE/munge/munge.socket,cred_expire=10
 CredType=cred/munge
 StateSaveLocation=$STATE/slurmctld
 SlurmdSpoolDir=$STATE/slurmd
@@ -236,6 +237,8 @@ do_start() {
     port_free "$p" || cannot "port $p is in use (another cluster?): set LALM_SLURM_PORT_BASE"
   done
   [[ $EUID -eq 0 ]] || cannot "the daemons need root (SlurmUser=root, munge/mysql users)"
+  runuser -u munge -- test -x "$STATE" \
+    || die "users munge and mysql cannot enter $STATE (a parent dir is private): use a dir like /tmp/lalm-slurm"
   export SLURM_CONF="$STATE/etc/slurm.conf"
   write_configs
   # Whatever fails half-way, leave no daemon behind.

@@ -54,7 +54,8 @@ def test_infer_errors_are_short(tmp_path):
     proc = run_cli("lalm-infer", [str(tmp_path / "missing.ckpt"), str(DEV)], cwd=tmp_path, timeout=120)
     assert proc.returncode == 1
     assert "Checkpoint not found" in proc.stderr and "Traceback" not in proc.stderr
-    empty = tmp_path / "empty.jsonl"
+    empty, ckpt = tmp_path / "empty.jsonl", tmp_path / "some.ckpt"
     empty.write_text("")
-    proc = run_cli("lalm-infer", [str(tmp_path / "missing.ckpt"), str(empty)], cwd=tmp_path, timeout=120)
+    ckpt.write_bytes(b"")
+    proc = run_cli("lalm-infer", [str(ckpt), str(empty)], cwd=tmp_path, timeout=120)
     assert proc.returncode == 1 and "empty" in proc.stderr and "Traceback" not in proc.stderr

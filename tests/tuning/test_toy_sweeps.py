@@ -107,28 +107,37 @@ def test_killed_sweep_resumes_to_exactly_n_trials_without_rerun_or_overwrite(swe
     marker = tmp_path / "marker.txt"
     args = ["hydra/launcher=lalm_pool", "hydra.launcher.n_jobs=2", "hydra.sweeper.n_jobs=2", "hydra.sweeper.n_trials=6",
             "hydra/sweeper/pruner=none", "seconds_per_epoch=0.3", "epochs=4", f"marker={marker}"]
-    proc = subprocess.Popen(toy_cmd(sweep_dir, *args), cwd=tmp_path, env=_env(), start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = tmp_path / "first_run.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(toy_cmd(sweep_dir, *args), cwd=tmp_path, env=_env(), start_new_session=True,
+                                stdout=out, stderr=subprocess.STDOUT)
     deadline = time.time() + 180
-    while len(_marker_lines(marker, "done")) < 2 and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.2)
+    while log.read_text().count(" COMPLETE value=") < 2 and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.1)
     os.killpg(proc.pid, signal.SIGKILL)  # the sweeper and its pool workers, mid-way
     proc.wait()
-    done_before = {int(x[1]) for x in _marker_lines(marker, "done")}
-    assert 2 <= len(done_before) < 6
+    killed = load_study(sweep_dir)
+    completed_before = {t.number: t.params for t in killed.trials if t.state == TrialState.COMPLETE}
+    running_before = {t.number: t.params for t in killed.trials if t.state == TrialState.RUNNING}
+    assert 2 <= len(completed_before) < 6 and running_before
+    starts_before = len(_marker_lines(marker, "start"))
     first = {p: p.stat().st_mtime_ns for p in sweep_dir.glob("[0-9]*/**/*") if p.is_file()}
 
     run_toy(sweep_dir, *args)
 
     study = load_study(sweep_dir)
     counted = [t for t in study.trials if t.state == TrialState.COMPLETE]
-    interrupted = [t for t in study.trials if t.user_attrs.get("interrupted")]
+    interrupted = {t.number for t in study.trials if t.user_attrs.get("interrupted")}
     assert len(counted) == 6 and len(study.trials) == 6 + len(interrupted)
-    assert all(t.state == TrialState.FAIL for t in interrupted)
-    retried = {t.user_attrs["retry_of"] for t in study.trials if "retry_of" in t.user_attrs}
-    assert retried == {t.number for t in interrupted}
-    started_after = [int(x[1]) for x in _marker_lines(marker, "start")][len(_marker_lines(marker, "start")) - (6 - len(done_before)):]
-    assert not done_before & set(started_after)  # completed trials were not run again
+    assert interrupted == set(running_before)  # marked FAIL, and each retried with its params
+    assert all(study.trials[n].state == TrialState.FAIL for n in interrupted)
+    retries = {t.user_attrs["retry_of"]: t.params for t in study.trials if "retry_of" in t.user_attrs}
+    assert retries.keys() == running_before.keys()
+    for number, params in running_before.items():  # a trial killed before its params were set samples anew
+        assert not params or retries[number] == params
+    started_again = {int(x[1]) for x in _marker_lines(marker, "start")[starts_before:]}
+    assert not started_again & set(completed_before)  # completed trials were not run again
+    assert len(started_again) == 6 - len(completed_before)
     for path, mtime in first.items():  # nothing the first run wrote was touched
         assert path.stat().st_mtime_ns == mtime, path
     job_dirs = [t.user_attrs["job_dir"] for t in counted]

@@ -1,0 +1,78 @@
+"""Driving the test SLURM cluster from tests: its script, its client commands, the CLI in a sweep."""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+SCRIPT = Path(__file__).with_name("local_cluster.sh")
+CANNOT_RUN_HERE = 3  # local_cluster.sh's exit code for "impossible on this machine"
+
+
+@dataclass
+class Cluster:
+    """A running cluster: its state dir and the environment its clients need."""
+
+    state: Path
+    slurm_conf: Path
+
+    def run(self, *cmd: str, check: bool = True) -> str:
+        """Run a SLURM client command (sacct, squeue, scontrol...) against this cluster."""
+        out = subprocess.run(list(cmd), capture_output=True, text=True, timeout=60,
+                             env={**os.environ, "SLURM_CONF": str(self.slurm_conf)})
+        if check and out.returncode:
+            raise RuntimeError(f"{' '.join(cmd)} failed ({out.returncode}): {out.stderr.strip()}")
+        return out.stdout
+
+    def sacct_states(self, job_id: str) -> List[str]:
+        """`sacct` states of a job (or of every task of an array), one per allocation."""
+        out = self.run("sacct", "-X", "-n", "-P", "-j", str(job_id), "-o", "JobID,State")
+        return [line.split("|")[1] for line in out.splitlines() if line.strip()]
+
+    def all_job_ids(self) -> List[str]:
+        """Every job this cluster's accounting has seen (all users, all states)."""
+        out = self.run("sacct", "-X", "-n", "-a", "-P", "-S", "2000-01-01", "-o", "JobID")
+        return [line for line in out.splitlines() if line.strip()]
+
+
+FINAL = ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "PREEMPTED")
+
+
+def wait_final(cluster: Cluster, job_id: str, timeout_s: float = 60) -> str:
+    """Wait until `sacct` shows a final state for a (non-array) job; return it."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        states = cluster.sacct_states(job_id)
+        if states and states[0].split()[0] in FINAL:
+            return states[0].split()[0]
+        time.sleep(0.5)
+    raise AssertionError(f"job {job_id} not final after {timeout_s} s: {cluster.sacct_states(job_id)}")
+
+
+def sweep_env(cluster: Cluster) -> Dict[str, str]:
+    """Environment of a sweep's launcher process: this cluster, one thread per job, no hub."""
+    env = dict(os.environ)
+    env.pop("HYDRA_FULL_ERROR", None)
+    env.update({"SLURM_CONF": str(cluster.slurm_conf), "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1",
+                "PYTHONWARNINGS": "ignore"})
+    return env
+
+
+def run_sweep(args: Sequence[str], cwd: Path, cluster: Cluster, timeout: float = 600,
+              app: Optional[Path] = None) -> subprocess.CompletedProcess:
+    """Run `lalm-train ARGS` (or the Hydra script `app`) from `cwd` against the cluster."""
+    entry = [str(app)] if app else ["-m", "lalm_framework.cli.train"]
+    return subprocess.run([sys.executable, *entry, *args], cwd=cwd, env=sweep_env(cluster),
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def array_id_of(text: str) -> str:
+    """The array job id the lalm_slurm launcher logged ("lalm_slurm: array job N")."""
+    match = re.search(r"lalm_slurm: array job (\d+)", text)
+    assert match, f"no array job id in the output:\n{text[-3000:]}"
+    return match.group(1)

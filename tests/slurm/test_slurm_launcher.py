@@ -1,0 +1,75 @@
+"""The lalm_slurm launcher against the real cluster: honest states, validation, bad requests.
+
+The toy Hydra app (no torch) keeps the launcher-only tests at a few seconds each; the tiny LALM
+runs in test_slurm_training.py.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from slurm_testing import Cluster, array_id_of, run_sweep
+
+pytestmark = pytest.mark.slurm
+
+TOY = Path(__file__).with_name("toy_app.py")
+TOY_LAUNCHER = ["hydra/launcher=lalm_slurm", "hydra.launcher.timeout_min=5", "hydra.launcher.poll_interval_s=0.5"]
+
+
+def test_raising_job_ends_failed_in_sacct_with_summary_and_exit_code(slurm_cluster: Cluster, tmp_path: Path) -> None:
+    proc = run_sweep(["-m", *TOY_LAUNCHER, "x=3", "fail=false,true"], tmp_path, slurm_cluster, app=TOY)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out
+    array = array_id_of(out)
+    assert sorted(slurm_cluster.sacct_states(array)) == ["COMPLETED", "FAILED"]  # not COMPLETED twice
+    assert "lalm_slurm summary" in out
+    assert "Job #1 (x=3 fail=True) ended FAILED in SLURM" in out and "ValueError: boom at x=3" in out
+    err_log = next(tmp_path.glob(f"multirun/*/*/.submitit/{array}_1/{array}_1_0_log.err"))
+    assert "ValueError: boom at x=3" in err_log.read_text()  # the error is in the job's log
+    assert f"{array}_1_0_log.err" in out  # and the summary points there
+
+
+def test_unknown_partition_is_a_short_error_at_submission(slurm_cluster: Cluster, tmp_path: Path) -> None:
+    before = set(slurm_cluster.all_job_ids())
+    t0 = time.monotonic()
+    proc = run_sweep(["-m", *TOY_LAUNCHER, "hydra.launcher.partition=no_such_partition", "x=1,2"],
+                     tmp_path, slurm_cluster, app=TOY)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and time.monotonic() - t0 < 60, out
+    assert "sbatch refused the job array" in out and "Invalid partition" in out, out
+    assert "partition=no_such_partition" in out  # the message shows the request to fix
+    assert set(slurm_cluster.all_job_ids()) == before
+
+
+def test_impossible_resources_cancel_the_array_instead_of_hanging(slurm_cluster: Cluster, tmp_path: Path) -> None:
+    # more CPUs per task than the node has: sbatch accepts it (no EnforcePartLimits, SLURM's
+    # default) and the job would stay PENDING forever
+    t0 = time.monotonic()
+    proc = run_sweep(["-m", *TOY_LAUNCHER, "hydra.launcher.cpus_per_task=512", "x=1,2"], tmp_path,
+                     slurm_cluster, app=TOY, timeout=120)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and time.monotonic() - t0 < 60, out
+    assert "will never start" in out and "PartitionConfig" in out and "cpus_per_task=512" in out, out
+    array = array_id_of(out)
+    assert slurm_cluster.run("squeue", "-h", "-j", array, check=False).strip() == ""
+    assert set(s.split()[0] for s in slurm_cluster.sacct_states(array)) <= {"CANCELLED"}
+
+
+def test_lalm_sweep_with_an_invalid_third_job_submits_nothing(slurm_cluster: Cluster, tmp_path: Path) -> None:
+    before = set(slurm_cluster.all_job_ids())
+    proc = run_sweep(["-m", "hydra/launcher=slurm_cpu", "experiment=digits", "trainer.max_epochs=1,2,oops"],
+                     tmp_path, slurm_cluster)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "Job #2 (experiment=digits trainer.max_epochs=oops) is invalid" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert set(slurm_cluster.all_job_ids()) == before  # zero jobs reached sacct
+
+
+def test_request_that_does_not_fit_the_trainer_submits_nothing(slurm_cluster: Cluster, tmp_path: Path) -> None:
+    before = set(slurm_cluster.all_job_ids())
+    proc = run_sweep(["-m", "hydra/launcher=slurm_cpu", "experiment=digits", "hydra.launcher.gpus_per_node=1",
+                      "lr=0.1,0.2"], tmp_path, slurm_cluster)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "asks SLURM for GPUs" in proc.stderr and "trainer.accelerator=cpu" in proc.stderr
+    assert set(slurm_cluster.all_job_ids()) == before

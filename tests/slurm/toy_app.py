@@ -1,0 +1,29 @@
+"""A minimal Hydra app for launcher tests: returns x * 10, or raises when fail=true.
+
+Run as a script (`python toy_app.py -m hydra/launcher=lalm_slurm x=1,2`): no torch, so SLURM
+jobs of it start in about a second.
+"""
+from dataclasses import dataclass
+
+import hydra
+from hydra.core.config_store import ConfigStore
+
+
+@dataclass
+class ToyConfig:
+    x: int = 0
+    fail: bool = False
+
+
+ConfigStore.instance().store(name="toy", node=ToyConfig)
+
+
+@hydra.main(version_base="1.3", config_path=None, config_name="toy")
+def main(cfg: ToyConfig) -> int:
+    if cfg.fail:
+        raise ValueError(f"boom at x={cfg.x}")
+    return cfg.x * 10
+
+
+if __name__ == "__main__":
+    main()
