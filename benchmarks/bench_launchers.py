@@ -4,8 +4,9 @@
 
 1. heterogeneous sweep: 8 jobs sleeping 1..8 s on 2 workers; makespan / ideal list-scheduling
    makespan (20 s; the basic launcher runs them one after another: 36 s);
-2. two CPU-bound torch jobs on 2 cores: speed-up of lalm_pool over running them one after the
-   other (1 thread each), and over joblib without thread caps (torch's default threads);
+2. two CPU-bound torch jobs on 2 cores (timed from the first job's compute start to the last
+   one's end): speed-up of lalm_pool over running them one after the other (1 thread each),
+   over joblib, and over lalm_pool with 2 threads per job (what no thread caps gives here);
 3. per-job overhead of 32 empty jobs: (T(32 jobs) - T(1 job)) / 31.
 Every figure is a ratio of runs made in this process one after the other, so machine load
 shared with other users hits all launchers alike (run it twice to see the noise).
@@ -15,6 +16,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -30,6 +33,7 @@ APP = textwrap.dedent('''
 
     def burn(steps):
         import torch
+        t0 = time.time()  # compute only: a fresh process also pays torch's import, a reused one not
         torch.manual_seed(0)
         net = torch.nn.Sequential(*[torch.nn.Linear(128, 128) for _ in range(4)])
         opt = torch.optim.SGD(net.parameters(), lr=1e-3)
@@ -38,7 +42,7 @@ APP = textwrap.dedent('''
             opt.zero_grad()
             net(x).square().mean().backward()
             opt.step()
-        return torch.get_num_threads()
+        return torch.get_num_threads(), t0
 
     @hydra.main(version_base=None, config_path=None, config_name=None)
     def main(cfg):
@@ -47,7 +51,7 @@ APP = textwrap.dedent('''
         if cfg.get("sleep"):
             time.sleep(float(cfg.sleep))
         if cfg.get("steps"):
-            threads = burn(int(cfg.steps))
+            threads, t0 = burn(int(cfg.steps))
         out = {"start": t0, "end": time.time(), "threads": threads}
         with open(os.path.join(HydraConfig.get().runtime.output_dir, "bench.json"), "w") as f:
             json.dump(out, f)
@@ -71,14 +75,23 @@ def run_sweep(workdir: Path, launcher: str, overrides: List[str], env: Optional[
     sweep = Path(tempfile.mkdtemp(prefix=f"{launcher}-", dir=workdir))
     cmd = [sys.executable, str(workdir / "app.py"), "-m", f"hydra.sweep.dir={sweep}",
            *LAUNCHERS[launcher], *overrides]
+    cpu0 = _children_cpu()
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=workdir, env=env or dict(os.environ), capture_output=True, text=True)
     wall = time.perf_counter() - t0
+    cpu = _children_cpu() - cpu0
     if proc.returncode != 0:
         raise RuntimeError(f"{launcher} failed:\n{proc.stderr[-2000:]}")
     jobs = [json.loads(p.read_text()) for p in sweep.glob("*/bench.json")]
     span = max(j["end"] for j in jobs) - min(j["start"] for j in jobs)
-    return {"wall": wall, "span": span, "jobs": len(jobs), "threads": sorted({j["threads"] for j in jobs}, key=str)}
+    return {"wall": wall, "span": span, "cpu": cpu, "jobs": len(jobs),
+            "threads": sorted({j["threads"] for j in jobs}, key=str)}
+
+
+def _children_cpu() -> float:
+    """CPU seconds (user + sys) of all waited-for descendants: independent of other users' load."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def list_schedule_makespan(durations: List[float], workers: int) -> float:
@@ -109,7 +122,10 @@ def bench_cpu(workdir: Path, steps: int) -> None:
     sweep_arg = f"+steps={steps}"
     runs = {
         "sequential, 1 thread (basic)": run_sweep(workdir, "basic", [sweep_arg, "+job=0,1"], one),
-        "joblib, no thread caps": run_sweep(workdir, "joblib", [sweep_arg, "+job=0,1"], uncapped),
+        # joblib's loky backend caps worker threads itself (cores // n_jobs) unless told otherwise
+        "joblib, thread vars unset": run_sweep(workdir, "joblib", [sweep_arg, "+job=0,1"], uncapped),
+        "lalm_pool, 2 threads/job": run_sweep(workdir, "lalm_pool", [sweep_arg, "+job=0,1",
+                                                                     "hydra.launcher.threads_per_job=2"], uncapped),
         "lalm_pool (caps itself)": run_sweep(workdir, "lalm_pool", [sweep_arg, "+job=0,1"], uncapped),
     }
     pool = runs["lalm_pool (caps itself)"]
@@ -119,20 +135,30 @@ def bench_cpu(workdir: Path, steps: int) -> None:
               f"{r['wall'] / pool['wall']:4.2f}x (wall)")
 
 
-def bench_overhead(workdir: Path, n: int) -> None:
-    print(f"\n[3] per-job overhead: (T({n} empty jobs) - T(1 job)) / {n - 1}")
-    for name in ("basic", "joblib", "lalm_pool"):
-        one = run_sweep(workdir, name, ["+job=0"])
-        many = run_sweep(workdir, name, ["+job=range(0," + str(n) + ")"])
-        assert many["jobs"] == n
-        print(f"    {name:9s} T(1) {one['wall']:5.2f} s  T({n}) {many['wall']:6.2f} s  "
-              f"-> {(many['wall'] - one['wall']) / (n - 1):.3f} s/job")
+def bench_overhead(workdir: Path, n: int, repeat: int) -> None:
+    print(f"\n[3] per-job overhead: (T({n} empty jobs) - T(1 job)) / {n - 1}, median of {repeat} "
+          "interleaved round(s); CPU s/job counts the launcher and all its processes")
+    walls: Dict[str, List[float]] = {name: [] for name in LAUNCHERS}
+    cpus: Dict[str, List[float]] = {name: [] for name in LAUNCHERS}
+    for _ in range(repeat):  # round-robin, so a load change hits every launcher alike
+        for name in LAUNCHERS:
+            one = run_sweep(workdir, name, ["+job=0"])
+            many = run_sweep(workdir, name, ["+job=range(0," + str(n) + ")"])
+            assert many["jobs"] == n
+            walls[name].append((many["wall"] - one["wall"]) / (n - 1))
+            cpus[name].append((many["cpu"] - one["cpu"]) / (n - 1))
+    base = statistics.median(walls["basic"])
+    for name in LAUNCHERS:
+        wall, cpu = statistics.median(walls[name]), statistics.median(cpus[name])
+        print(f"    {name:9s} {wall:.3f} s/job (x{wall / base:4.2f} of basic)  CPU {cpu:.3f} s/job  "
+              f"[rounds: {', '.join(f'{w:.3f}' for w in walls[name])}]")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="shorter jobs (smoke test of the script)")
     parser.add_argument("--only", default="hetero,cpu,overhead")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds of the overhead figure")
     args = parser.parse_args()
     os.environ.setdefault("HYDRA_FULL_ERROR", "1")
     with tempfile.TemporaryDirectory(prefix="bench_launchers-") as tmp:
@@ -144,9 +170,9 @@ def main() -> None:
         if "hetero" in only:
             bench_hetero(workdir, 0.25 if args.quick else 1.0)
         if "cpu" in only:
-            bench_cpu(workdir, 300 if args.quick else 3000)
+            bench_cpu(workdir, 300 if args.quick else 6000)
         if "overhead" in only:
-            bench_overhead(workdir, 8 if args.quick else 32)
+            bench_overhead(workdir, 8 if args.quick else 32, args.repeat)
         print(f"\nload average {os.getloadavg()[0]:.2f} at end")
 
 

@@ -22,7 +22,6 @@ class TPESamplerConf:
     group: bool = False
     # parallel trials: pretend running trials scored badly so workers do not sample the same point
     constant_liar: bool = True
-    consider_endpoints: bool = False
 
 
 @dataclass
@@ -64,7 +63,7 @@ class NSGAIISamplerConf:
 
 @dataclass
 class GridSamplerConf:
-    """The grid is the search space itself (discrete parameters only); filled in by the sweeper."""
+    """Every point of the (discrete) search space once, in Hydra's cartesian order; n_trials caps it."""
 
     _target_: str = "optuna.samplers.GridSampler"
     seed: Optional[int] = None

@@ -59,6 +59,7 @@ def compose_jobs(config: DictConfig, jobs: Sequence[Sequence[str]]) -> List[Dict
     from hydra.core.global_hydra import GlobalHydra
 
     from lalm_framework.cli.errors import describe
+    from lalm_framework.launching.slurm_resources import check_slurm_resources
 
     loader = GlobalHydra.instance().config_loader()
     composed = []
@@ -68,6 +69,7 @@ def compose_jobs(config: DictConfig, jobs: Sequence[Sequence[str]]) -> List[Dict
             _as_launched(job_cfg, idx)
             with _job_context(job_cfg):
                 validate(_task_part(job_cfg))
+                check_slurm_resources(job_cfg)  # no-op unless hydra.launcher submits to SLURM
         except Exception as e:  # noqa: BLE001 - reworded below, original chained
             reason = describe(e) or f"{type(e).__name__}: {e}"
             raise UserError(f"Job #{idx} ({' '.join(overrides) or 'no overrides'}) is invalid; "

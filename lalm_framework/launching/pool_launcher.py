@@ -21,6 +21,7 @@ from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, run_job, setup_globals
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from lalm_framework.errors import UserError
 from lalm_framework.launching.gpu_leases import GpuLeases, resolve_gpus
 from lalm_framework.launching.process_pool import Outcome, PoolInterrupted, PoolJob, ProcessPool
 from lalm_framework.launching.protocol import JobSource
@@ -135,7 +136,8 @@ def _picklable_resolvers() -> Dict[str, bytes]:
 class PoolSession:
     """One `launch`/`launch_stream` call: the pool, its scratch dir, the rows of the summary."""
 
-    def __init__(self, launcher: "LalmPoolLauncher", expected_jobs: Optional[int]) -> None:
+    def __init__(self, launcher: "LalmPoolLauncher", expected_jobs: Optional[int],
+                 max_parallel: Optional[int] = None) -> None:
         import cloudpickle
 
         assert launcher.config is not None and launcher.hydra_context is not None
@@ -150,10 +152,14 @@ class PoolSession:
         opts = launcher.options
         gpus = resolve_gpus(opts.get("gpus", "auto"))
         self.leases = GpuLeases(gpus, int(opts.get("gpus_per_job", 1)), int(opts.get("jobs_per_gpu", 1)))
+        if opts.get("n_jobs") is not None and int(opts["n_jobs"]) < 1:
+            raise UserError(f"hydra.launcher.n_jobs={opts['n_jobs']}: give the number of jobs to run "
+                            "at once (>= 1), or null for one per GPU lease / CPU core.")
         n_jobs = opts.get("n_jobs") or self.leases.capacity or available_cores()
         if self.leases.capacity is not None:
             n_jobs = min(n_jobs, self.leases.capacity)
-        self.parallel = max(1, min(n_jobs, expected_jobs or n_jobs))
+        # thread caps follow the jobs that really run at once
+        self.parallel = max(1, min(n_jobs, expected_jobs or n_jobs, max_parallel or n_jobs))
         threads = thread_cap_env(self.parallel, opts.get("threads_per_job"))
         template_env = dict(threads, **{WARM_UP_ENV: WARM_UP})
         self.scratch = Path(tempfile.mkdtemp(prefix="lalm_pool-"))
@@ -171,7 +177,8 @@ class PoolSession:
         self.rows: Dict[int, JobRow] = {}
         self.jobs: Dict[int, PoolJob] = {}
         self.expected = expected_jobs
-        gpu_text = f", GPUs {gpus} x{self.leases.jobs_per_gpu}/{self.leases.gpus_per_job} per job" if gpus else ""
+        gpu_text = (f", GPUs {gpus} ({self.leases.gpus_per_job} per job, up to {self.leases.jobs_per_gpu} "
+                    "job(s) per GPU)" if gpus else "")
         log.info("lalm_pool: %s parallel job(s), %s thread(s) each%s; sweep dir %s", self.parallel,
                  threads.get("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS", "?")), gpu_text,
                  self.sweep_dir)
@@ -272,7 +279,7 @@ def launch(launcher: "LalmPoolLauncher", job_overrides: Sequence[Sequence[str]],
 def launch_stream(launcher: "LalmPoolLauncher", source: JobSource, initial_job_idx: int,
                   max_in_flight: int) -> int:
     """Run jobs from `source` (e.g. Optuna's ask) until it has no more and none run; returns the count."""
-    session = PoolSession(launcher, expected_jobs=None)
+    session = PoolSession(launcher, expected_jobs=None, max_parallel=max_in_flight)
     counter = [initial_job_idx]
 
     def next_job() -> Optional[PoolJob]:

@@ -86,6 +86,7 @@ def launch(launcher: "LalmSlurmLauncher", job_overrides: Sequence[Sequence[str]]
     """Validate all jobs, submit them as one array, wait, summarise; JobReturns in input order."""
     assert launcher.config is not None
     jobs = [list(o) for o in job_overrides]
+    log.info("lalm_slurm: checking %d job(s)", len(jobs))
     _validate_jobs(launcher, jobs, initial_job_idx)
     executor = _executor(launcher)
     sweep_dir = Path(str(launcher.config.hydra.sweep.dir))

@@ -128,6 +128,6 @@ def check_slurm_resources(job_cfg: DictConfig, launcher: Optional[Mapping[str, A
                       else trainer.get(k) for k in ("devices", "num_nodes", "accelerator")}
     problems = resource_problems(launcher, trainer_values)
     if problems:
-        where = f"{job_label}: " if job_label else ""
-        raise UserError(f"{where}the SLURM request does not fit the job; nothing was submitted.\n- "
-                        + "\n- ".join(problems))
+        head = (f"{job_label}: the SLURM request does not fit the job; nothing was submitted."
+                if job_label else "The SLURM request (hydra.launcher) does not fit the job:")
+        raise UserError(head + "\n- " + "\n- ".join(problems))

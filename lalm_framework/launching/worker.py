@@ -1,13 +1,14 @@
 """The pool's job processes: a template process forks one fresh child per job.
 
 `python -m lalm_framework.launching.worker --template SHARED` starts once per launch: a new
-interpreter that imports only the light modules every job needs (Hydra, OmegaConf, cloudpickle)
-and loads the launch's shared payload (Hydra state, task function), then forks a child for each
-job the launcher sends (one JSON line on stdin). The template itself never runs a job and never
-touches torch or CUDA, so every child starts from the same pristine state: nothing a job does
-(module globals, CUDA contexts, threads) reaches another job, and a job costs a fork (~ms)
-instead of a Python start-up plus imports. Each child leads its own session/process group, so
-the launcher can stop a job together with everything it started (DDP ranks, data workers).
+interpreter that imports the light modules every job needs (Hydra, OmegaConf, cloudpickle),
+loads the launch's shared payload (Hydra state, the task function and what its module imports)
+and then forks a child for each job the launcher sends (one JSON line on stdin). The template
+never runs a job, so it never initialises CUDA or starts compute threads, and every child starts
+from the same pristine state: nothing a job does (module globals, CUDA contexts, threads)
+reaches another job, and a job costs a fork (milliseconds) instead of a Python start-up plus
+imports. Each child leads its own session/process group, so the launcher can stop a job
+together with everything it started (DDP ranks, dataloader workers).
 
 Events go back on stdout, one JSON line each: {"started": key, "pid": N} and
 {"exited": key, "code": N}.

@@ -31,15 +31,12 @@ def _select(node: Any, key: str) -> Any:
 
 def _plain(node: Any) -> Dict[str, Any]:
     """DictConfig / Mapping / None -> a plain dict (hparams must pickle without omegaconf)."""
+    from omegaconf import DictConfig, OmegaConf
+
     if node is None:
         return {}
-    try:
-        from omegaconf import DictConfig, OmegaConf
-
-        if isinstance(node, DictConfig):
-            return OmegaConf.to_container(node, resolve=True)  # type: ignore[return-value]
-    except ImportError:  # pragma: no cover
-        pass
+    if isinstance(node, DictConfig):
+        return OmegaConf.to_container(node, resolve=True)  # type: ignore[return-value]
     return dict(node)
 
 
@@ -111,7 +108,7 @@ class LalmModule(pl.LightningModule):
         self.data_settings: Dict[str, Any] = {}
         self._val_epochs = 0
         # frozen weights of pretrained parts are not saved (they reload from their path)
-        self.strict_loading = False
+        self.strict_loading = not self._reloadable_prefixes()
 
     @classmethod
     def validate_config(cls, node: Any) -> None:

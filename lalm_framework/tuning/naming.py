@@ -18,6 +18,8 @@ from typing import Optional, Sequence
 from omegaconf import DictConfig, OmegaConf
 
 NAMED_GROUPS = ("experiment", "hparams_search")
+# overrides that do not change what a trial computes
+NOT_IN_NAME = ("dry_run",)
 
 
 def default_study_name(config: DictConfig, fixed_overrides: Sequence[str]) -> str:
@@ -30,7 +32,8 @@ def default_study_name(config: DictConfig, fixed_overrides: Sequence[str]) -> st
         if choice not in (None, "null") and str(choice) not in parts:
             parts.append(str(choice).replace("/", "_"))
     named = {f"{g}={choices.get(g)}" for g in NAMED_GROUPS}
-    rest = sorted(o for o in fixed_overrides if o.lstrip("+~") not in named)
+    rest = sorted(o for o in fixed_overrides
+                  if o.lstrip("+~") not in named and o.lstrip("+~").split("=", 1)[0] not in NOT_IN_NAME)
     if rest:
         parts.append(hashlib.sha1("\n".join(rest).encode()).hexdigest()[:6])
     return re.sub(r"[^A-Za-z0-9_.=-]+", "_", "-".join(parts))

@@ -25,13 +25,15 @@ def is_pruned_exception(exc: BaseException) -> bool:
 
 def job_outcome(ret: JobReturn, n_objectives: int, pruned_at: Optional[int] = None) -> Outcome:
     """The trial outcome of job result `ret`; `pruned_at` = step the job's pruning callback stopped at."""
-    if ret.status == JobStatus.FAILED:
-        exc = ret._return_value
-        if isinstance(exc, BaseException) and is_pruned_exception(exc):
-            return Outcome(TrialState.PRUNED, reason=str(exc) or "pruned")
-        return Outcome(TrialState.FAIL, reason=f"{type(exc).__name__}: {exc}")
-    if pruned_at is not None:  # the task caught TrialPruned and returned: the callback's word counts
+    exc = ret._return_value if ret.status == JobStatus.FAILED else None
+    if isinstance(exc, BaseException) and is_pruned_exception(exc):
+        return Outcome(TrialState.PRUNED, reason=str(exc) or "pruned")
+    if pruned_at is not None:
+        # the job's pruning callback recorded the decision: whether the task then raised (some
+        # launchers re-wrap exceptions, e.g. SLURM's) or swallowed TrialPruned and returned
         return Outcome(TrialState.PRUNED, reason=f"pruned at step {pruned_at}")
+    if ret.status == JobStatus.FAILED:
+        return Outcome(TrialState.FAIL, reason=f"{type(exc).__name__}: {exc}")
     return value_outcome(ret._return_value, n_objectives)
 
 

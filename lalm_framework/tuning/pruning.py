@@ -15,7 +15,8 @@ from typing import Any, List, Optional
 import pytorch_lightning as pl
 from omegaconf import DictConfig
 
-from lalm_framework.tuning.reporter import TrialReporter
+from lalm_framework.errors import UserError
+from lalm_framework.tuning.reporter import HALF_SET, TrialReporter
 
 log = logging.getLogger(__name__)
 
@@ -76,9 +77,6 @@ def pruning_callbacks(cfg: DictConfig) -> List[pl.Callback]:
     if trial.trial_number is None:
         return []
     if not trial.get("storage") or not trial.get("study_name"):
-        from lalm_framework.errors import UserError
-        from lalm_framework.tuning.reporter import HALF_SET
-
         raise UserError(HALF_SET)
     monitor = trial.get("pruning_monitor") or cfg.monitor
     return [OptunaPruningCallback(str(trial.storage), str(trial.study_name), int(trial.trial_number), monitor)]

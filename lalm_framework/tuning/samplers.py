@@ -1,4 +1,4 @@
-"""Samplers and pruners from their `_target_` configs (`hydra/sweeper/sampler`, `hydra/sweeper/pruner`).
+"""Samplers, pruners and directions of a study, from `hydra.sweeper` config (`sampler`, `pruner`, `direction`).
 
 The pruner's config is also stored on the study (user attr `lalm_pruner`): each job rebuilds the
 same pruner from it, so pruning decisions are taken in the job's own process.
@@ -31,7 +31,7 @@ def is_grid(sampler_conf: Any) -> bool:
 
 
 def build_sampler(sampler_conf: Any, space: SearchSpace) -> Any:
-    """The Optuna sampler; the grid sampler gets the search space as its grid."""
+    """The Optuna sampler of a `hydra/sweeper/sampler` config (UserError for an unusable one)."""
     from hydra.utils import instantiate
 
     conf = to_dict(sampler_conf)

@@ -73,6 +73,9 @@ class OptunaSweep:
         if stable is not None:
             naming.set_sweep_dir(self.config, stable)
         sweep_dir = Path(str(self.config.hydra.sweep.dir)).absolute()
+        if self.config.get("dry_run"):
+            print_dry_run(study_name, sweep_dir, space, s)
+            return []
         sweep_dir.mkdir(parents=True, exist_ok=True)
         if not (sweep_dir / "multirun.yaml").exists():  # the first run's record stays
             OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
@@ -197,6 +200,17 @@ class OptunaSweep:
             for (trial, _), ret in zip(batch, results):
                 driver.finish(trial, ret)
             returns.append(results)
+
+
+def print_dry_run(study_name: str, sweep_dir: Path, space: SearchSpace, settings: SweepSettings) -> None:
+    """What a sweep would do (`dry_run=true`): study, dir, budget, search space; nothing is created."""
+    print(f"dry run: Optuna study '{study_name}' in {sweep_dir}, up to {settings.n_trials} trials in total, "
+          f"{settings.n_jobs} at a time")
+    for name, dist in space.distributions.items():
+        print(f"  search {name}: {dist}")
+    for fixed in space.fixed:
+        print(f"  fixed  {fixed}")
+    print("nothing was launched (dry_run=true)")
 
 
 def _first_job_idx(study: optuna.Study, sweep_dir: Path) -> int:

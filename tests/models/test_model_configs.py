@@ -38,3 +38,24 @@ def test_tiny_is_a_random_init_model_with_all_parts_training():
     assert cfg.model._target_ == "lalm_framework.training.lalm_module.LalmModule"
     assert cfg.model.encoder.path is None and cfg.model.llm.path is None
     assert not cfg.model.encoder.freeze and not cfg.model.lora.enabled
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["model=whisper_llama_lora", "model.llm.path=/no/such/llama"], r"model\.llm\.path=.*no such directory"),
+    (["model=whisper_llama_lora", "model.encoder.path=./nowhere/whisper"], r"model\.encoder\.path=.*no such"),
+    (["model=tiny", "model.llm.quantization.load_in_4bit=true"], r"needs a pretrained model\.llm\.path"),
+    (["model=tiny", "model.projector.kind=lstm"], r"use 'mlp' or 'conv'"),
+])
+def test_model_config_mistakes_fail_before_building(overrides, message):
+    from lalm_framework.errors import UserError
+    from lalm_framework.training.lalm_module import LalmModule
+
+    cfg = _compose(overrides)
+    with pytest.raises(UserError, match=message):
+        LalmModule.validate_config(cfg.model)
+
+
+def test_hub_ids_are_left_to_load_time():
+    from lalm_framework.training.lalm_module import LalmModule
+
+    LalmModule.validate_config(_compose(["model=whisper_llama_qlora"]).model)  # no network needed

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
@@ -34,10 +35,27 @@ class Cluster:
         out = self.run("sacct", "-X", "-n", "-P", "-j", str(job_id), "-o", "JobID,State")
         return [line.split("|")[1] for line in out.splitlines() if line.strip()]
 
-    def all_job_ids(self) -> List[str]:
-        """Every job this cluster's accounting has seen (all users, all states)."""
-        out = self.run("sacct", "-X", "-n", "-a", "-P", "-S", "2000-01-01", "-o", "JobID")
-        return [line for line in out.splitlines() if line.strip()]
+    def jobs_submitted_since(self, since: datetime) -> List[str]:
+        """Jobs submitted at or after `since` (a whole second from `next_second()`, local time).
+
+        By submit time, not by "new ids": accounting shows a job cancelled while pending only a
+        moment later, which would look like a job of the next test."""
+        # slurmctld's own list too (it keeps ended jobs MinJobAge=600 s): accounting may lag
+        lines = (self.run("sacct", "-X", "-n", "-a", "-P", "-S", "2000-01-01", "-o", "JobID,Submit").splitlines()
+                 + self.run("squeue", "-h", "-a", "-r", "-t", "all", "-o", "%i|%V").splitlines())
+        jobs = set()
+        for line in lines:
+            job_id, _, submit = line.partition("|")
+            if submit.strip() and datetime.fromisoformat(submit.strip()) >= since:
+                jobs.add(job_id)
+        return sorted(jobs)
+
+def next_second() -> datetime:
+    """Wait for the next whole second and return it: SLURM's submit times have 1 s resolution,
+    so jobs of an earlier test cannot share it."""
+    now = datetime.now()
+    time.sleep(1 - now.microsecond / 1e6)
+    return now.replace(microsecond=0) + timedelta(seconds=1)
 
 
 FINAL = ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "PREEMPTED")

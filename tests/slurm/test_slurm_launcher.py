@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from slurm_testing import Cluster, array_id_of, run_sweep
+from slurm_testing import Cluster, array_id_of, next_second, run_sweep
 
 pytestmark = pytest.mark.slurm
 
@@ -31,7 +31,7 @@ def test_raising_job_ends_failed_in_sacct_with_summary_and_exit_code(slurm_clust
 
 
 def test_unknown_partition_is_a_short_error_at_submission(slurm_cluster: Cluster, tmp_path: Path) -> None:
-    before = set(slurm_cluster.all_job_ids())
+    since = next_second()
     t0 = time.monotonic()
     proc = run_sweep(["-m", *TOY_LAUNCHER, "hydra.launcher.partition=no_such_partition", "x=1,2"],
                      tmp_path, slurm_cluster, app=TOY)
@@ -39,7 +39,7 @@ def test_unknown_partition_is_a_short_error_at_submission(slurm_cluster: Cluster
     assert proc.returncode != 0 and time.monotonic() - t0 < 60, out
     assert "sbatch refused the job array" in out and "Invalid partition" in out, out
     assert "partition=no_such_partition" in out  # the message shows the request to fix
-    assert set(slurm_cluster.all_job_ids()) == before
+    assert slurm_cluster.jobs_submitted_since(since) == []
 
 
 def test_impossible_resources_cancel_the_array_instead_of_hanging(slurm_cluster: Cluster, tmp_path: Path) -> None:
@@ -57,19 +57,21 @@ def test_impossible_resources_cancel_the_array_instead_of_hanging(slurm_cluster:
 
 
 def test_lalm_sweep_with_an_invalid_third_job_submits_nothing(slurm_cluster: Cluster, tmp_path: Path) -> None:
-    before = set(slurm_cluster.all_job_ids())
+    since = next_second()
     proc = run_sweep(["-m", "hydra/launcher=slurm_cpu", "experiment=digits", "trainer.max_epochs=1,2,oops"],
                      tmp_path, slurm_cluster)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "Job #2 (experiment=digits trainer.max_epochs=oops) is invalid" in proc.stderr
     assert "Traceback" not in proc.stderr
-    assert set(slurm_cluster.all_job_ids()) == before  # zero jobs reached sacct
+    assert slurm_cluster.jobs_submitted_since(since) == []  # zero jobs reached sacct
 
 
 def test_request_that_does_not_fit_the_trainer_submits_nothing(slurm_cluster: Cluster, tmp_path: Path) -> None:
-    before = set(slurm_cluster.all_job_ids())
-    proc = run_sweep(["-m", "hydra/launcher=slurm_cpu", "experiment=digits", "hydra.launcher.gpus_per_node=1",
-                      "lr=0.1,0.2"], tmp_path, slurm_cluster)
-    assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert "asks SLURM for GPUs" in proc.stderr and "trainer.accelerator=cpu" in proc.stderr
-    assert set(slurm_cluster.all_job_ids()) == before
+    since = next_second()
+    proc = run_sweep(["-m", *TOY_LAUNCHER, "hydra.launcher.gpus_per_node=1", "x=1,2"], tmp_path, slurm_cluster,
+                     app=TOY)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out
+    assert "Job #0 (x=1): the SLURM request does not fit the job" in out, out
+    assert "asks SLURM for GPUs" in out and "trainer.accelerator=cpu" in out
+    assert slurm_cluster.jobs_submitted_since(since) == []

@@ -1,7 +1,7 @@
 """`lalm-train -m` sweeps through the Lightning runner: the pruning callback reports from the job.
 
-Grid over learning rates: two that learn (the pruner's start-up trials), two far too small whose
-first validation is worse than the median, so the median pruner stops them at epoch 0.
+Grid over learning rates: two that learn (the pruner's start-up trials), then one far too small whose
+first validation is worse than the median, so the median pruner stops it at epoch 0.
 """
 from __future__ import annotations
 
@@ -45,13 +45,13 @@ def _assert_pruned_not_failed(sweep_dir: Path, n_trials: int) -> None:
 
 @pytest.mark.slow
 def test_digits_sweep_prunes_through_the_lightning_callback(tmp_path):
-    sweep_dir = _lalm_train(tmp_path, "experiment=digits", "trainer.max_epochs=3", "lr=choice(0.03,0.01,1e-6,2e-6)",
+    sweep_dir = _lalm_train(tmp_path, "experiment=digits", "trainer.max_epochs=3", "lr=choice(0.03,0.01,1e-6)",
                             "hydra/sweeper=lalm_optuna", *COMMON)
-    _assert_pruned_not_failed(sweep_dir, 4)
+    _assert_pruned_not_failed(sweep_dir, 3)
 
 
 def test_tiny_lalm_sweep_with_pruner(tmp_path):
     sweep_dir = _lalm_train(tmp_path, "hparams_search=lalm_lr", "debug=limit_batches", "trainer.max_epochs=3",
-                            "model.warmup_steps=0", "model.wer_every_n_val=0", "lr=choice(3e-3,1e-2,1e-7,2e-7)",
+                            "model.warmup_steps=0", "model.wer_every_n_val=0", "lr=choice(3e-3,1e-2,1e-7)",
                             *COMMON)
-    _assert_pruned_not_failed(sweep_dir, 4)
+    _assert_pruned_not_failed(sweep_dir, 3)

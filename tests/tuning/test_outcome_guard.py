@@ -40,8 +40,10 @@ def test_exceptions():
     assert job_outcome(_ret(exc=optuna.TrialPruned("pruned at step 2")), 1).state == TrialState.PRUNED
     failed = job_outcome(_ret(exc=RuntimeError("CUDA out of memory")), 1)
     assert failed.state == TrialState.FAIL and "CUDA out of memory" in failed.reason
-    # the pruning callback's mark wins when a task swallowed TrialPruned and returned a value
+    # the pruning callback's mark wins when a task swallowed TrialPruned and returned a value, or
+    # when a launcher re-wrapped the exception
     assert job_outcome(_ret(0.3), 1, pruned_at=2).state == TrialState.PRUNED
+    assert job_outcome(_ret(exc=RuntimeError("job failed: TrialPruned")), 1, pruned_at=0).state == TrialState.PRUNED
 
 
 def test_guard_trips_as_soon_as_the_run_cannot_stay_under_the_rate():

@@ -142,3 +142,11 @@ def test_killed_sweep_resumes_to_exactly_n_trials_without_rerun_or_overwrite(swe
         assert path.stat().st_mtime_ns == mtime, path
     job_dirs = [t.user_attrs["job_dir"] for t in counted]
     assert len(set(job_dirs)) == 6
+
+
+def test_joblib_launcher_runs_batches_and_prunes_across_processes(sweep_dir):
+    run_toy(sweep_dir, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "hydra.sweeper.n_trials=6",
+            "hydra.sweeper.pruner.n_startup_trials=2", "hydra/sweeper/sampler=random", "hydra.sweeper.sampler.seed=0",
+            "epochs=6")
+    states = _states(load_study(sweep_dir))
+    assert len(states) == 6 and TrialState.PRUNED in states and TrialState.FAIL not in states
