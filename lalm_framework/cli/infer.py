@@ -8,7 +8,7 @@ import argparse
 import os
 import sys
 from datetime import datetime
-from typing import List, Optional, Sequence
+from typing import Optional, Sequence
 
 EPILOG = """inputs:
   a LibriSpeech-layout split folder (<split>/<spk>/<chapter>/*.flac + *.trans.txt: with references),

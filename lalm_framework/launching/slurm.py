@@ -186,7 +186,7 @@ def _wait(jobs: List[Any], params: Mapping[str, Any], poll_s: float) -> None:
 
 
 def _pending_reasons(array_id: str) -> Dict[str, str]:
-    out = _run(["squeue", "-h", "-r", "-j", array_id, "-t", "PENDING", "-o", "%i|%r"])
+    out = _run(["squeue", "-h", "-r", "-j", array_id, "-t", "PENDING", "-o", "%i|%r"]) or ""
     return dict(line.split("|", 1) for line in out.splitlines() if "|" in line)
 
 
@@ -197,6 +197,8 @@ def _final_states(job_ids: List[str], timeout_s: float) -> Dict[str, Dict[str, s
     rows: Dict[str, Dict[str, str]] = {}
     while True:
         out = _run(["sacct", "-X", "-n", "-P", "-j", array_id, "-o", "JobID,State,ExitCode,ElapsedRaw"])
+        if out is None:
+            return {}  # accounting disabled: the summary shows what the jobs reported
         rows = {}
         for line in out.splitlines():
             job_id, state, exit_code, elapsed = (line.split("|") + ["", "", "", ""])[:4]
@@ -215,11 +217,15 @@ def _collect(jobs: List[Any], overrides: List[List[str]], first_idx: int,
     from lalm_framework.launching.report import JobRow
 
     returns = [_job_return(job, ov) for job, ov in zip(jobs, overrides)]
-    job_states = [states.get(job.job_id, {}).get("state") or job.state for job in jobs]
-    for ret, state in zip(returns, job_states):
-        if ret.status == JobStatus.COMPLETED and state != "COMPLETED":
+    job_states = []
+    for job, ret in zip(jobs, returns):
+        state = states.get(job.job_id, {}).get("state")
+        if state is None:  # no accounting on this cluster: what the job itself reported
+            state = "COMPLETED" if ret.status == JobStatus.COMPLETED else "FAILED"
+        elif ret.status == JobStatus.COMPLETED and state != "COMPLETED" and state.startswith(FINAL_STATES):
             # the task returned, then the job died (killed at exit, out of memory): not a success
             ret.status = JobStatus.FAILED
+        job_states.append(state)
     failed = sum(1 for r in returns if r.status != JobStatus.COMPLETED)
     rows = []
     for i, (job, ov, ret, state) in enumerate(zip(jobs, overrides, returns, job_states)):
@@ -261,13 +267,14 @@ def _last_error_line(job: Any) -> str:
     return ""
 
 
-def _run(cmd: List[str]) -> str:
-    """A SLURM client command's stdout ('' when it fails: the next poll tries again)."""
+def _run(cmd: List[str]) -> Optional[str]:
+    """A SLURM client command's stdout, or None when it fails (callers poll again or do without)."""
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired) as e:
         log.warning("%s: %s", " ".join(cmd), e)
-        return ""
+        return None
     if out.returncode:
         log.debug("%s failed: %s", " ".join(cmd), out.stderr.strip())
+        return None
     return out.stdout

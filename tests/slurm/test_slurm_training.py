@@ -85,7 +85,8 @@ def test_requeued_training_resumes_from_its_checkpoint_in_the_same_job_dir(slurm
     assert reference["metrics"]["global_step"] == epochs * batches
     for task, why in ((0, "SIGTERM"), (1, "warning signal")):
         record = _record(dirs[task])
-        log = next(tmp_path.glob(f"multirun/*/*/*/.submitit/{array}_{task}/{array}_{task}_0_log.err")).read_text()
+        # submitit's folder of the job: Python logging goes to the .out log, tracebacks to .err
+        log = "".join(p.read_text() for p in tmp_path.glob(f"multirun/*/*/*/.submitit/{array}_{task}/*_log.*"))
         saved = re.search(rf"{why}: saved (\S+) at global step (\d+)", log)
         assert saved, f"job {task}: no checkpoint saved on {why}:\n{log[-3000:]}"
         assert saved.group(1) == str(dirs[task] / "checkpoints" / "last.ckpt")

@@ -39,6 +39,12 @@ def test_infer_on_the_checkpoint_reproduces_the_dev_wer(short_run):
     out = cwd / "dev_hyps.jsonl"
     proc = run_cli("lalm-infer", [str(run_dir / "checkpoints" / "last.ckpt"), str(DEV), "--out", str(out),
                                   "--no-progress"], cwd=cwd, timeout=300, check=True)
+    # last.ckpt holds the final state (not merely the best epoch's)
+    import torch
+
+    ckpt = torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    final_step = json.loads((run_dir / "run.json").read_text())["metrics"]["global_step"]
+    assert ckpt["global_step"] == final_step
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows) == 40 and all("hypothesis" in r and r["reference"] for r in rows)
     wer = float(re.search(r"WER ([\d.]+)% on 40 utterances", proc.stdout).group(1)) / 100

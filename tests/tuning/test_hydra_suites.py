@@ -2,12 +2,21 @@
 from hydra.core.plugins import Plugins
 from hydra.plugins.sweeper import Sweeper
 from hydra.test_utils.launcher_common_tests import BatchedSweeperTestSuite, LauncherTestSuite
-from pytest import mark
+from pytest import fixture, mark
 
 from hydra_plugins.lalm_optuna.lalm_optuna_sweeper import LalmOptunaSweeper
 
 # the suites' task functions return None (not an objective): those trials FAIL, the sweep goes on
 _SWEEPER = ["hydra/sweeper=lalm_optuna", "hydra.sweeper.max_failure_rate=1.0", "hydra.sweeper.plots=false"]
+
+
+@fixture(autouse=True)
+def _suite_defaults():
+    """The suites assume Hydra's pre-1.2 defaults (jobs chdir into their dirs); an app run earlier in
+    this process may have set version_base=1.3 (the tuning conftest restores it afterwards)."""
+    from hydra.version import VersionBase, _get_version
+
+    VersionBase.instance().setbase(_get_version("1.1"))
 
 
 def test_discovery() -> None:

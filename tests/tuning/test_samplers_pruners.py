@@ -14,7 +14,7 @@ from lalm_framework.errors import UserError
 from tests.tuning.conftest import TOY_APP, load_study
 
 sys.path.insert(0, str(TOY_APP.parent))
-from app import train  # noqa: E402 - the toy app's task function
+from curves import train  # noqa: E402 - the toy app's task function (no Hydra app: no global state)
 
 
 @contextlib.contextmanager
