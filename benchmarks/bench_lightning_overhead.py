@@ -15,13 +15,13 @@ import copy
 import os
 import statistics
 import time
-from typing import Any, Dict, List
+from typing import Any, Callable, Dict, List, Optional
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
-def build(batch_size: int) -> tuple:
+def build(batch_size: int, bar: str) -> tuple:
     import torch
     from hydra import compose, initialize_config_module
     from hydra.utils import instantiate
@@ -34,7 +34,11 @@ def build(batch_size: int) -> tuple:
     dm = instantiate(cfg.dataset, tokenizer=module.tokenizer, feature_extractor=module.feature_extractor)
     dm.setup("fit")
     batch = next(iter(dm.train_dataloader()))
-    return module, batch
+    progress = None
+    if bar == "config":  # the bar `lalm-train` shows (callbacks.progress_bar), if it configures one
+        node = cfg.callbacks.get("progress_bar")
+        progress = (lambda: instantiate(node)) if node else None
+    return module, batch, progress
 
 
 def raw_steps(module: Any, batch: Dict[str, Any], steps: int) -> List[float]:
@@ -54,8 +58,13 @@ def raw_steps(module: Any, batch: Dict[str, Any], steps: int) -> List[float]:
     return times
 
 
-def lightning_steps(module: Any, batch: Dict[str, Any], steps: int) -> List[float]:
-    """Per-step seconds of `Trainer.fit` (progress bar and logging on, as `lalm-train` runs)."""
+def lightning_steps(module: Any, batch: Dict[str, Any], steps: int, bar: str = "config",
+                    progress: Optional[Callable[[], Any]] = None) -> List[float]:
+    """Per-step seconds of `Trainer.fit` with logging on and a progress bar.
+
+    bar: "config" (`progress()`, the bar `lalm-train` configures), "lightning" (Lightning's own
+    default: rich when installed, redrawn every step), or "none".
+    """
     import pytorch_lightning as pl
     from torch.utils.data import DataLoader
 
@@ -72,9 +81,13 @@ def lightning_steps(module: Any, batch: Dict[str, Any], steps: int) -> List[floa
 
     # the loader hands out the already collated batch: loading is not what is measured here
     loader = DataLoader([batch] * steps, batch_size=None, shuffle=False)
+    callbacks: List[Any] = [StepTimer()]
+    if bar == "config" and progress is not None:
+        callbacks.append(progress())  # a fresh bar per Trainer
     trainer = pl.Trainer(max_steps=steps, accelerator="cpu", devices=1, logger=False,
                          enable_checkpointing=False, enable_model_summary=False,
-                         limit_val_batches=0, num_sanity_val_steps=0, callbacks=[StepTimer()])
+                         limit_val_batches=0, num_sanity_val_steps=0, callbacks=callbacks,
+                         enable_progress_bar=bar != "none")
     trainer.fit(module, train_dataloaders=loader)
     return times
 
@@ -84,25 +97,30 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=30, help="steps per round and side")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--bar", choices=["config", "lightning", "none"], default="config",
+                        help="progress bar of the Lightning side: config = what lalm-train shows")
     args = parser.parse_args()
     import logging
 
     import torch
 
     logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
-    module, batch = build(args.batch_size)
+    module, batch, progress = build(args.batch_size, args.bar)
     init = copy.deepcopy(module.state_dict())
     raw: List[float] = []
     lit: List[float] = []
     for r in range(args.rounds):
         for side in (("raw", "lit") if r % 2 == 0 else ("lit", "raw")):
             module.load_state_dict(init)
-            fn = raw_steps if side == "raw" else lightning_steps
-            t = fn(module, batch, args.steps)[2:]  # first steps warm allocator caches
+            if side == "raw":
+                t = raw_steps(module, batch, args.steps)
+            else:
+                t = lightning_steps(module, batch, args.steps, bar=args.bar, progress=progress)
+            t = t[2:]  # the first steps warm allocator caches
             (raw if side == "raw" else lit).extend(t)
     r_med, l_med = statistics.median(raw), statistics.median(lit)
     n = len(batch["ids"])
-    print(f"\ntiny LALM, batch {n} x {batch['input_features'].shape[-1]} mel frames, "
+    print(f"\ntiny LALM, batch {n} x {batch['input_features'].shape[-1]} mel frames, progress bar {args.bar}, "
           f"torch threads {torch.get_num_threads()}, {args.rounds} rounds x {args.steps} steps per side")
     print(f"raw PyTorch loop : {1000 * r_med:7.1f} ms/step (median)")
     print(f"Lightning fit    : {1000 * l_med:7.1f} ms/step (median)")

@@ -120,3 +120,13 @@ class RunRecord:
 
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+class RankRecord:
+    """The record of a non-zero rank: the job's record is rank 0's, so this writes nothing."""
+
+    def update(self, **fields: Any) -> None:
+        pass
+
+    def finish(self, status: str, metrics: Dict[str, float], error: Optional[str] = None) -> None:
+        pass

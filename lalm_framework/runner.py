@@ -29,7 +29,7 @@ def run(cfg: DictConfig) -> Optional[float]:
     try:
         metrics = _train(cfg, job_dir, record)
     except BaseException as e:
-        status = "interrupted" if isinstance(e, KeyboardInterrupt) else _failure_status(e)
+        status = _failure_status(e)
         record.finish(status, {}, error="".join(traceback.format_exception_only(type(e), e)).strip())
         raise
     record.finish("completed", metrics)
@@ -47,9 +47,20 @@ def _job_dir(cfg: DictConfig) -> Path:
     return path
 
 
+def _global_rank() -> int:
+    """This process's rank in multi-process training (0 when alone), from the launcher's env."""
+    for var in ("RANK", "SLURM_PROCID", "LOCAL_RANK"):
+        if os.environ.get(var, "").isdigit():
+            return int(os.environ[var])
+    return 0
+
+
 def _start_record(cfg: DictConfig, job_dir: Path):
-    from lalm_framework.run_record import RunRecord, mask_file, secret_values
+    from lalm_framework.run_record import RankRecord, RunRecord, mask_file, secret_values
     from lalm_framework.utils.paths import resolve_path
+
+    if _global_rank() != 0:
+        return RankRecord()  # rank 0 alone writes the job's record
 
     overrides: List[str] = []
     from hydra.core.hydra_config import HydraConfig
@@ -65,7 +76,11 @@ def _start_record(cfg: DictConfig, job_dir: Path):
 
 
 def _failure_status(e: BaseException) -> str:
-    return "pruned" if type(e).__name__ == "TrialPruned" else "failed"
+    """How an attempt ended: stopped from outside (Ctrl-C, SIGTERM, requeue), pruned, or failed."""
+    name = type(e).__name__
+    if isinstance(e, (KeyboardInterrupt, SystemExit)) or name == "SIGTERMException":
+        return "interrupted"
+    return "pruned" if name == "TrialPruned" else "failed"
 
 
 def _train(cfg: DictConfig, job_dir: Path, record: Any) -> Dict[str, float]:

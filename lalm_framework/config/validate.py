@@ -128,7 +128,10 @@ def expand_basic_sweep(config: DictConfig) -> List[List[str]]:
 
 def print_dry_run(config: DictConfig, jobs: Sequence[Sequence[str]]) -> None:
     """List jobs, their overrides and the launcher's resources."""
-    launcher = OmegaConf.to_container(config.hydra.launcher, resolve=False)
+    try:  # show what will be requested (tasks_per_node=${trainer.devices} -> 2)
+        launcher = OmegaConf.to_container(config.hydra.launcher, resolve=True)
+    except Exception:  # noqa: BLE001 - values known only per job stay as written
+        launcher = OmegaConf.to_container(config.hydra.launcher, resolve=False)
     target = launcher.pop("_target_", "?") if isinstance(launcher, dict) else "?"
     print(f"dry run: {len(jobs)} job(s) for launcher {target.rsplit('.', 1)[-1]}")
     for idx, overrides in enumerate(jobs):

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import os
 import subprocess
 import sys
 import time
@@ -91,6 +92,8 @@ def launch(launcher: "LalmSlurmLauncher", job_overrides: Sequence[Sequence[str]]
     executor = _executor(launcher)
     sweep_dir = Path(str(launcher.config.hydra.sweep.dir))
     sweep_dir.mkdir(parents=True, exist_ok=True)
+    if "mode" in launcher.config.hydra.sweep:
+        os.chmod(sweep_dir, mode=int(str(launcher.config.hydra.sweep.mode), 8))
     log.info("lalm_slurm: submitting %d job(s) as one array; sweep dir %s", len(jobs), sweep_dir)
     for i, overrides in enumerate(jobs):
         log.info("\t#%d : %s", initial_job_idx + i, " ".join(filter_overrides(overrides)))
@@ -100,6 +103,7 @@ def launch(launcher: "LalmSlurmLauncher", job_overrides: Sequence[Sequence[str]]
     log.info("lalm_slurm: array job %s", submitted[0].job_id.split("_")[0])
     poll = float(launcher.params.get("poll_interval_s", 2.0))
     _wait(submitted, launcher.params, poll)
+    log.info("lalm_slurm: all %d job(s) ended", len(jobs))
     states = _final_states([j.job_id for j in submitted], timeout_s=max(30.0, 10 * poll))
     returns, rows = _collect(submitted, jobs, initial_job_idx, states)
     if launcher.params.get("summary", True):
@@ -209,7 +213,7 @@ def _final_states(job_ids: List[str], timeout_s: float) -> Dict[str, Dict[str, s
         if time.monotonic() > deadline:
             log.warning("sacct has no final state yet for some jobs of array %s", array_id)
             return rows
-        time.sleep(1.0)
+        time.sleep(0.5)
 
 
 def _collect(jobs: List[Any], overrides: List[List[str]], first_idx: int,

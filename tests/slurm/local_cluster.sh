@@ -231,12 +231,12 @@ do_start() {
   # MariaDB and munge run as their own users: they must be able to enter the state dir.
   chmod 0755 "$STATE"
   ensure_packages
+  [[ $EUID -eq 0 ]] || cannot "the daemons need root (SlurmUser=root, munge/mysql users)"
   if all_running; then say "already running in $STATE"; return 0; fi
   do_stop  # leftovers of a half-started cluster in this state dir
   for p in "$CTLD_PORT" "$SLURMD_PORT" "$DBD_PORT" "$DB_PORT"; do
-    port_free "$p" || cannot "port $p is in use (another cluster?): set LALM_SLURM_PORT_BASE"
+    port_free "$p" || die "port $p is in use (another cluster?): set LALM_SLURM_PORT_BASE"
   done
-  [[ $EUID -eq 0 ]] || cannot "the daemons need root (SlurmUser=root, munge/mysql users)"
   runuser -u munge -- test -x "$STATE" \
     || die "users munge and mysql cannot enter $STATE (a parent dir is private): use a dir like /tmp/lalm-slurm"
   export SLURM_CONF="$STATE/etc/slurm.conf"

@@ -24,7 +24,7 @@ def short_run(tmp_path_factory):
 
 def test_training_shows_progress_prints_dev_wer_and_loss_falls(short_run):
     _, run_dir, out = short_run
-    assert re.search(r"Epoch 2/2.*\d+/\d+", out), "no Lightning progress bar in the output"
+    assert re.search(r"Epoch 2\D.*?\d+/\d+", out), "no Lightning progress bar in the output"
     printed = re.findall(r"dev WER ([\d.]+)% \(val/loss ([\d.]+)\)", out)
     assert len(printed) == 3, out[-2000:]
     losses = [float(loss) for _, loss in printed]
