@@ -1,6 +1,7 @@
 """Lightning's per-step overhead on the tiny LALM, against a raw PyTorch loop, side by side.
 
-    OMP_NUM_THREADS=1 python benchmarks/bench_lightning_overhead.py [--steps 30] [--rounds 5]
+    OMP_NUM_THREADS=1 python benchmarks/bench_lightning_overhead.py [--steps 30] [--rounds 5] \
+        [--bar config|lightning|none]
 
 Both sides train the same `model=tiny` (composed like `lalm-train` does) on the same real
 speech batch of `dataset=sample`, with the module's own optimizer and LR schedule. Rounds
@@ -50,7 +51,7 @@ def raw_steps(module: Any, batch: Dict[str, Any], steps: int) -> List[float]:
     for _ in range(steps):
         t0 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
-        loss = module(batch).loss
+        loss = module.training_loss(batch)  # what training_step computes, minus logging
         loss.backward()
         opt.step()
         sched.step()

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import glob
 import json
-import os
 import tempfile
 from pathlib import Path
 from typing import Dict, Iterable, Iterator, List, Optional, Sequence
@@ -59,13 +58,20 @@ def train_bpe_tokenizer(texts: Iterable[str], vocab_size: int = 256,
     return fast
 
 
-def corpus_texts(patterns: Sequence[str]) -> List[str]:
-    """Texts of corpus files: `*.trans.txt` (LibriSpeech: id + text), `*.jsonl` (`text`), plain lines."""
-    files = sorted({f for p in patterns for f in glob.glob(os.path.expanduser(p), recursive=True)})
+def corpus_files(patterns: Sequence[str]) -> List[str]:
+    """The files the corpus globs match (relative globs from the launch dir); UserError if none."""
+    from lalm_framework.utils.paths import resolve_path
+
+    files = sorted({f for p in patterns for f in glob.glob(str(resolve_path(p)), recursive=True)})
     if not files:
         raise UserError(f"model.tokenizer.corpus={list(patterns)} matches no file: give text files "
                         "or globs (LibriSpeech *.trans.txt, JSONL with 'text', or plain text)")
-    return [t for f in files for t in _read_texts(Path(f)) if t]
+    return files
+
+
+def corpus_texts(patterns: Sequence[str]) -> List[str]:
+    """Texts of corpus files: `*.trans.txt` (LibriSpeech: id + text), `*.jsonl` (`text`), plain lines."""
+    return [t for f in corpus_files(patterns) for t in _read_texts(Path(f)) if t]
 
 
 def _read_texts(path: Path) -> Iterator[str]:

@@ -121,6 +121,11 @@ class LalmModule(pl.LightningModule):
         if _select(node, "llm.quantization.load_in_4bit") and not _select(node, "llm.path"):
             raise UserError("model.llm.quantization.load_in_4bit=true needs a pretrained model.llm.path "
                             "(bitsandbytes quantizes weights while loading them).")
+        corpus = _select(node, "tokenizer.corpus")
+        if corpus and not (_select(node, "tokenizer.path") or _select(node, "llm.path")):
+            from lalm_framework.models.tokenizer import corpus_files
+
+            corpus_files(list(corpus))  # raises when the globs match nothing
         if _select(node, "projector.kind") not in (None, "mlp", "conv"):
             raise UserError(f"model.projector.kind={_select(node, 'projector.kind')!r}: "
                             "use 'mlp' or 'conv'.")
@@ -130,12 +135,16 @@ class LalmModule(pl.LightningModule):
         return self.model(batch["input_features"], batch["feature_lengths"], batch["input_ids"],
                           batch["attention_mask"], batch["labels"])
 
-    def training_step(self, batch: LalmBatch, batch_idx: int) -> torch.Tensor:
+    def training_loss(self, batch: LalmBatch) -> torch.Tensor:
+        """The training objective of one batch (SpecAugment on the features when configured)."""
         aug = self.hparams.spec_augment
         if aug and (aug.get("freq_masks") or aug.get("time_masks")):
             batch = {**batch, "input_features": spec_augment(batch["input_features"],
                                                              batch["feature_lengths"], **aug)}
-        loss = self(batch).loss
+        return self(batch).loss
+
+    def training_step(self, batch: LalmBatch, batch_idx: int) -> torch.Tensor:
+        loss = self.training_loss(batch)
         self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["ids"]))
         return loss
 

@@ -45,6 +45,7 @@ def test_tiny_is_a_random_init_model_with_all_parts_training():
     (["model=whisper_llama_lora", "model.encoder.path=./nowhere/whisper"], r"model\.encoder\.path=.*no such"),
     (["model=tiny", "model.llm.quantization.load_in_4bit=true"], r"needs a pretrained model\.llm\.path"),
     (["model=tiny", "model.projector.kind=lstm"], r"use 'mlp' or 'conv'"),
+    (["model=tiny", "model.tokenizer.corpus=[/no/such/*.txt]"], r"tokenizer\.corpus=.*matches no file"),
 ])
 def test_model_config_mistakes_fail_before_building(overrides, message):
     from lalm_framework.errors import UserError

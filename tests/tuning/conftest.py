@@ -42,16 +42,6 @@ def load_study(sweep_dir: Path, storage: str | None = None):
     return optuna.load_study(study_name=summary.study_name, storage=url)
 
 
-@pytest.fixture(autouse=True)
-def _keep_hydra_version_base():
-    """Hydra apps and `initialize_*` set a process-wide version_base: leave it as found."""
-    from hydra.version import VersionBase
-
-    before = VersionBase.instance().getbase()
-    yield
-    VersionBase.instance().version_base = before  # may be "unspecified", which setbase refuses
-
-
 @pytest.fixture
 def sweep_dir(tmp_path: Path) -> Path:
     return tmp_path / "sweep"
