@@ -22,6 +22,8 @@ def group_sources(sources: Sequence, include_hydra: bool) -> Dict[str, Dict[str,
     def walk(source, group: str) -> None:
         for name in source.list(group, ObjectType.GROUP):
             sub = f"{group}/{name}" if group else name
+            if sub == "schema" and not include_hydra:
+                continue  # structured schemas that YAML options extend: not options themselves
             if sub == "hydra" or sub.startswith("hydra/"):
                 if not include_hydra and not any(sub.startswith(p) or p.startswith(sub) for p in USER_GROUP_PREFIXES):
                     continue

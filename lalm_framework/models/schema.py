@@ -122,7 +122,10 @@ class LalmModelConfig:
 
 
 def register_model_schemas() -> None:
-    """Store the `model` group's schema as `model/lalm_schema` (YAML options extend it)."""
+    """Store the `model` group's schema as `schema/model/lalm` (YAML options extend it).
+
+    Outside the `model` group itself, so the schema is not offered as a `model=` option.
+    """
     from lalm_framework.config.store import PROVIDER, register
 
-    register(LalmModelConfig, name="lalm_schema", group="model", provider=PROVIDER)
+    register(LalmModelConfig, name="lalm", group="schema/model", provider=PROVIDER)
