@@ -35,20 +35,23 @@ VALIDATE_CALLBACK = "lalm_framework.config.validate.ValidateJobsCallback"
 
 @dataclass
 class SweepSettings:
-    """`hydra.sweeper.*` of `hydra/sweeper=lalm_optuna` (see hydra_plugins/lalm_optuna/config.py)."""
+    """`hydra.sweeper.*` of `hydra/sweeper=lalm_optuna`, as the plugin received them.
 
-    sampler: Any = None
-    pruner: Any = None
-    direction: Any = None
-    storage: Optional[str] = None
-    study_name: Optional[str] = None
-    n_trials: int = 20
-    n_jobs: int = 2
-    asynchronous: bool = True
-    max_failure_rate: float = 0.5
-    params: Optional[Dict[str, str]] = None
-    custom_search_space: Optional[str] = None
-    plots: bool = True
+    No defaults here: they live once, in hydra_plugins/lalm_optuna/config.py.
+    """
+
+    sampler: Any
+    pruner: Any
+    direction: Any
+    storage: Optional[str]
+    study_name: Optional[str]
+    n_trials: int
+    n_jobs: int
+    asynchronous: bool
+    max_failure_rate: float
+    params: Optional[Dict[str, str]]
+    custom_search_space: Optional[str]
+    plots: bool
 
 
 class OptunaSweep:
