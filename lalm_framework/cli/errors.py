@@ -76,9 +76,10 @@ def short_report(original: Callable[[Callable[[], Any]], Any]) -> Callable[[Call
         try:
             return func()
         except Exception as ex:  # noqa: BLE001 - we re-raise what we do not recognise
-            message = None if _full_error_requested() else describe(_unwrap(ex))
+            error = ex
+            message = None if _full_error_requested() else describe(_unwrap(error))
             if message is None:
-                return original(lambda: _reraise(ex))
+                return original(lambda: _reraise(error))
             sys.stderr.write(f"Error: {message}\n{FULL_ERROR_HINT}\n")
             sys.exit(1)
 

@@ -9,7 +9,7 @@ import inspect
 import typing
 from typing import Any, Optional
 
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from lalm_framework.errors import UserError
 

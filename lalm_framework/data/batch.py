@@ -5,7 +5,10 @@ import names from here, nothing else couples them.
 """
 from __future__ import annotations
 
-from typing import List, TypedDict
+from typing import TYPE_CHECKING, List, TypedDict
+
+if TYPE_CHECKING:  # no torch at import: the CLI's light paths read AUDIO_TOKEN from here
+    import torch
 
 # The one token in a prompt that the model replaces by the projected audio embeddings.
 AUDIO_TOKEN = "<|audio|>"

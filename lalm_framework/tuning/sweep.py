@@ -30,7 +30,7 @@ from lalm_framework.tuning.storage import dashboard_command, open_storage, stora
 
 log = logging.getLogger(__name__)
 
-VALIDATE_CALLBACK = "lalm_framework.config.validate.ValidateJobsCallback"
+VALIDATE_CALLBACK = "lalm_framework.config.prelaunch.ValidateJobsCallback"
 
 
 @dataclass

@@ -19,8 +19,13 @@ from tests.helpers import REPO, cli_env
 pytestmark = pytest.mark.wheel
 
 
+def _checked(cmd) -> None:
+    proc = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, f"{cmd}\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}"
+
+
 def _fresh_venv(root: Path) -> Path:
-    subprocess.run([sys.executable, "-m", "venv", str(root)], check=True)
+    _checked([sys.executable, "-m", "venv", root])
     site = next(root.glob("lib/python*/site-packages"))
     (site / "zz_test_deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     return root / "bin"
@@ -62,20 +67,18 @@ def _project(tmp_path: Path) -> Path:
 
 def test_wheel_in_fresh_venv(tmp_path):
     dist = tmp_path / "dist"
-    subprocess.run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(dist), str(REPO)],
-                   check=True, capture_output=True, timeout=300)
+    _checked([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", dist, REPO])
     wheel = next(dist.glob("lalm_framework-*.whl"))
     names = subprocess.run([sys.executable, "-m", "zipfile", "-l", str(wheel)], capture_output=True, text=True).stdout
     assert "lalm_framework/conf/train.yaml" in names
     assert "hydra_plugins/__init__.py" not in names  # namespace package
     venv = tmp_path / "venv"
     bin_dir = _fresh_venv(venv)
-    subprocess.run([str(bin_dir / "python"), "-m", "pip", "install", "-q", "--no-deps", str(wheel)], check=True)
+    _checked([bin_dir / "python", "-m", "pip", "install", "-q", "--no-deps", wheel])
     _exercise(bin_dir, _project(tmp_path), venv)
 
 
 def test_editable_in_fresh_venv(tmp_path):
     bin_dir = _fresh_venv(tmp_path / "venv")
-    subprocess.run([str(bin_dir / "python"), "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-                    "-e", str(REPO)], check=True, capture_output=True, timeout=300)
+    _checked([bin_dir / "python", "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "-e", REPO])
     _exercise(bin_dir, _project(tmp_path), REPO)

@@ -9,7 +9,6 @@ from itertools import combinations
 from pathlib import Path
 
 import psutil
-import pytest
 
 
 def _seen(sweep: Path, name: str = "seen.json") -> list:

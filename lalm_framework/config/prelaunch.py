@@ -1,0 +1,102 @@
+"""What runs before any job is launched: validate every job of a sweep, dry runs, keep old files.
+
+A Hydra callback (`hydra.callbacks.validate_jobs` in train.yaml), so it covers every launcher.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, List, Optional, Sequence
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+
+from lalm_framework.config.validate import compose_jobs
+from lalm_framework.errors import UserError
+
+BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+
+
+def expand_basic_sweep(config: DictConfig) -> List[List[str]]:
+    """The jobs the BasicSweeper will run, in order, as override lists."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    params = config.hydra.sweeper.get("params") or {}
+    args = [f"{k}={v}" for k, v in params.items()] + list(config.hydra.overrides.task)
+    parsed = OverridesParser.create().parse_overrides(args)
+    batches = BasicSweeper.split_arguments(parsed, None)
+    return [list(job) for batch in batches for job in batch]
+
+
+def print_dry_run(config: DictConfig, jobs: Sequence[Sequence[str]]) -> None:
+    """List jobs, their overrides and the launcher's resources."""
+    try:  # show what will be requested (tasks_per_node=${trainer.devices} -> 2)
+        launcher = OmegaConf.to_container(config.hydra.launcher, resolve=True)
+    except Exception:  # noqa: BLE001 - values known only per job stay as written
+        launcher = OmegaConf.to_container(config.hydra.launcher, resolve=False)
+    target = launcher.pop("_target_", "?") if isinstance(launcher, dict) else "?"
+    print(f"dry run: {len(jobs)} job(s) for launcher {target.rsplit('.', 1)[-1]}")
+    for idx, overrides in enumerate(jobs):
+        print(f"  #{idx}: {' '.join(overrides) or '(no overrides)'}")
+    resources = {k: v for k, v in (launcher or {}).items() if v not in (None, {}, [])}
+    if resources:
+        print("resources: " + ", ".join(f"{k}={v}" for k, v in resources.items()))
+    print("nothing was launched (dry_run=true)")
+
+
+class ValidateJobsCallback(Callback):
+    """Hydra callback: compose + validate every job before the launcher starts any."""
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        jobs = [list(config.hydra.overrides.task)]
+        if config.get("dry_run"):
+            print_dry_run(config, jobs)
+            sys.exit(0)
+        keep_previous_hydra_dir(Path(config.hydra.run.dir), config.hydra.output_subdir)
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        if config.hydra.sweeper.get("_target_") != BASIC_SWEEPER:
+            return  # other sweepers (lalm_optuna) validate each trial they create
+        jobs = expand_basic_sweep(config)
+        try:
+            compose_jobs(config, jobs)
+        except UserError as e:
+            # Hydra turns a callback's exception into a warning and launches anyway: stop here
+            _exit_with(e)
+        if any(_is_dry_run(j) for j in jobs) or config.get("dry_run"):
+            print_dry_run(config, jobs)
+            sys.exit(0)
+
+
+def keep_previous_hydra_dir(run_dir: Path, subdir: Optional[str]) -> None:
+    """A rerun in the same dir (resume) would overwrite `.hydra/*.yaml`: move them aside first."""
+    if not subdir:
+        return
+    hydra_dir = run_dir / subdir
+    files = [f for f in hydra_dir.glob("*.yaml")] if hydra_dir.is_dir() else []
+    if not files:
+        return
+    n = len(list(hydra_dir.glob("attempt-*"))) + 1
+    keep = hydra_dir / f"attempt-{n}"
+    keep.mkdir()
+    for f in files:
+        f.rename(keep / f.name)
+
+
+def _exit_with(error: UserError) -> None:
+    import os
+    import traceback
+
+    if os.environ.get("HYDRA_FULL_ERROR", "") not in ("", "0"):
+        traceback.print_exception(error)
+    from lalm_framework.cli.errors import FULL_ERROR_HINT
+
+    sys.stderr.write(f"Error: {error}\n{FULL_ERROR_HINT}\n")
+    sys.exit(1)
+
+
+def _is_dry_run(overrides: Sequence[str]) -> bool:
+    return any(o.replace(" ", "") in ("dry_run=true", "dry_run=True") for o in overrides)
+
+
