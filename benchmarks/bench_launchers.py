@@ -159,6 +159,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="shorter jobs (smoke test of the script)")
     parser.add_argument("--only", default="hetero,cpu,overhead")
     parser.add_argument("--repeat", type=int, default=3, help="rounds of the overhead figure")
+    parser.add_argument("--cpu-steps", type=int, default=6000,
+                        help="training steps per CPU-bound job (6000: ~1.5 s alone on one core)")
     args = parser.parse_args()
     os.environ.setdefault("HYDRA_FULL_ERROR", "1")
     with tempfile.TemporaryDirectory(prefix="bench_launchers-") as tmp:
@@ -170,7 +172,7 @@ def main() -> None:
         if "hetero" in only:
             bench_hetero(workdir, 0.25 if args.quick else 1.0)
         if "cpu" in only:
-            bench_cpu(workdir, 300 if args.quick else 6000)
+            bench_cpu(workdir, 300 if args.quick else args.cpu_steps)
         if "overhead" in only:
             bench_overhead(workdir, 8 if args.quick else 32, args.repeat)
         print(f"\nload average {os.getloadavg()[0]:.2f} at end")
