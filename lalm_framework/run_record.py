@@ -113,9 +113,9 @@ class RunRecord:
         self.write()
 
     def write(self) -> None:
-        tmp = self.path.with_name(f".run.json.tmp-{os.getpid()}")
-        tmp.write_text(json.dumps(mask_secrets(self.data, self.secrets), indent=2, default=str))
-        os.replace(tmp, self.path)
+        from lalm_framework.utils.files import atomic_write
+
+        atomic_write(self.path, json.dumps(mask_secrets(self.data, self.secrets), indent=2, default=str))
 
 
 def _now() -> str:

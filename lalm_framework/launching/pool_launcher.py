@@ -24,6 +24,7 @@ from omegaconf import OmegaConf, open_dict
 from lalm_framework.errors import UserError
 from lalm_framework.launching.gpu_leases import GpuLeases, resolve_gpus
 from lalm_framework.launching.process_pool import Outcome, PoolInterrupted, PoolJob, ProcessPool
+from lalm_framework.utils.files import atomic_write
 from lalm_framework.launching.protocol import JobSource
 from lalm_framework.launching.report import JobRow, StatusLine, summary_table
 from lalm_framework.launching.threads import available_cores, thread_cap_env
@@ -73,10 +74,7 @@ def execute_job(shared: Dict[str, Any], job: Dict[str, Any]) -> JobReturn:
     job_dir = os.path.abspath(os.path.join(str(OmegaConf.select(sweep_config, "hydra.sweep.dir")),
                                            str(OmegaConf.select(sweep_config, "hydra.sweep.subdir"))))
     log_path = os.path.join(job_dir, LOG_NAME)
-    tmp = f"{job['where']}.tmp"
-    with open(tmp, "w") as f:
-        f.write(log_path)
-    os.replace(tmp, job["where"])
+    atomic_write(job["where"], log_path)
     redirect_output(log_path)
     ret = run_job(hydra_context=shared["hydra_context"], config=sweep_config,
                   task_function=shared["task_function"], job_dir_key="hydra.sweep.dir",

@@ -84,10 +84,9 @@ def _load(path: str) -> Any:
 def _write_result(path: str, value: Any) -> None:
     import cloudpickle
 
-    tmp = f"{path}.tmp"
-    with open(tmp, "wb") as f:
-        cloudpickle.dump(value, f)
-    os.replace(tmp, path)  # the launcher never reads a half-written result
+    from lalm_framework.utils.files import atomic_write
+
+    atomic_write(path, lambda f: cloudpickle.dump(value, f))  # the launcher never reads half a result
 
 
 def run_message(msg: Dict[str, Any], shared: Any) -> int:

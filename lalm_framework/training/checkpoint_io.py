@@ -1,12 +1,12 @@
 """Checkpoints written atomically: a crash mid-write never leaves a truncated `last.ckpt`."""
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Any, Optional
 
 from lightning_fabric.utilities.cloud_io import get_filesystem
 from pytorch_lightning.plugins.io import TorchCheckpointIO
+
+from lalm_framework.utils.files import atomic_write
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -19,15 +19,4 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             return super().save_checkpoint(checkpoint, path, storage_options)
         import torch
 
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-        try:
-            with open(tmp, "wb") as f:
-                torch.save(checkpoint, f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, target)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
+        atomic_write(path, lambda f: torch.save(checkpoint, f), fsync=True)

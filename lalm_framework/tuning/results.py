@@ -9,8 +9,6 @@ from __future__ import annotations
 import csv
 import io
 import logging
-import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any, Dict, List
@@ -20,6 +18,7 @@ from omegaconf import OmegaConf
 from optuna.trial import FrozenTrial, TrialState
 
 from lalm_framework.tuning.storage import dashboard_command
+from lalm_framework.utils.files import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +31,8 @@ def write_results(study: optuna.Study, sweep_dir: Path, storage_url: str, plots:
     """Write the results file, the trials CSV and (optionally) the plots; returns the results file."""
     trials = study.get_trials(deepcopy=False)
     results = sweep_dir / RESULTS_FILE
-    _atomic_write(results, OmegaConf.to_yaml(OmegaConf.create(best_summary(study, trials, storage_url))))
-    _atomic_write(sweep_dir / TRIALS_FILE, trials_csv(trials, len(study.directions)))
+    atomic_write(results, OmegaConf.to_yaml(OmegaConf.create(best_summary(study, trials, storage_url))))
+    atomic_write(sweep_dir / TRIALS_FILE, trials_csv(trials, len(study.directions)))
     if plots:
         write_plots(study, sweep_dir / PLOTS_DIR)
     return results
@@ -140,9 +139,3 @@ def _plot(study: optuna.Study, name: str, plots_dir: Path) -> List[Path]:
     return written
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w", newline="") as f:
-        f.write(text)
-    os.replace(tmp, path)

@@ -1,0 +1,32 @@
+"""Files that are either complete or absent: readers never see a half-written one."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import IO, Callable, Union
+
+
+def atomic_write(path: Union[str, Path], content: Union[str, bytes, Callable[[IO[bytes]], None]],
+                 fsync: bool = False) -> None:
+    """Write `content` (text, bytes, or a function writing to a binary file) to `path` atomically.
+
+    A temporary file in the same directory is renamed over `path`; `fsync` also survives a
+    machine crash (checkpoints), at the cost of a disk flush.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.tmp-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            if callable(content):
+                content(f)
+            else:
+                f.write(content.encode() if isinstance(content, str) else content)
+            if fsync:
+                f.flush()
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
