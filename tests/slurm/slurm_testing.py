@@ -11,6 +11,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
+from tests.helpers import cli_env
+
 SCRIPT = Path(__file__).with_name("local_cluster.sh")
 CANNOT_RUN_HERE = 3  # local_cluster.sh's exit code for "impossible on this machine"
 
@@ -74,11 +76,7 @@ def wait_final(cluster: Cluster, job_id: str, timeout_s: float = 60) -> str:
 
 def sweep_env(cluster: Cluster) -> Dict[str, str]:
     """Environment of a sweep's launcher process: this cluster, one thread per job, no hub."""
-    env = dict(os.environ)
-    env.pop("HYDRA_FULL_ERROR", None)
-    env.update({"SLURM_CONF": str(cluster.slurm_conf), "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1",
-                "PYTHONWARNINGS": "ignore"})
-    return env
+    return cli_env({"SLURM_CONF": str(cluster.slurm_conf)})
 
 
 def run_sweep(args: Sequence[str], cwd: Path, cluster: Cluster, timeout: float = 600,

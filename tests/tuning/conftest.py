@@ -1,13 +1,14 @@
 """Helpers of the tuning tests: run the toy learning-curve app, open the study it left."""
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import List
 
 import pytest
+
+from tests.helpers import cli_env
 
 ROOT = Path(__file__).resolve().parents[2]
 TOY_APP = ROOT / "examples" / "optuna_curves" / "app.py"
@@ -28,9 +29,7 @@ def run_toy(sweep_dir: Path, *overrides: str, check: bool = True, timeout: float
 
 
 def _env() -> dict:
-    env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1")
-    env.pop("HYDRA_FULL_ERROR", None)
-    return env
+    return cli_env()
 
 
 def load_study(sweep_dir: Path, storage: str | None = None):

@@ -5,7 +5,6 @@ first validation is worse than the median, so the median pruner stops it at epoc
 """
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +13,7 @@ import pytest
 from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
+from tests.helpers import cli_env
 from tests.tuning.conftest import load_study
 
 COMMON = ["hydra/sweeper/sampler=grid", "hydra/sweeper/pruner=median", "hydra.sweeper.pruner.n_startup_trials=2",
@@ -22,9 +22,8 @@ COMMON = ["hydra/sweeper/sampler=grid", "hydra/sweeper/pruner=median", "hydra.sw
 
 
 def _lalm_train(cwd: Path, *overrides: str) -> Path:
-    env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1")
     cmd = [sys.executable, "-m", "lalm_framework.cli.train", "-m", *overrides]
-    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(cmd, cwd=cwd, env=cli_env(), capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     # no hydra.sweep.dir given: the sweeper keeps the study in a stable dir named after it
     (sweep_dir,) = (cwd / "multirun").glob("*/optuna/*")
