@@ -65,8 +65,15 @@ def describe(ex: BaseException) -> Optional[str]:
     return None
 
 
-def _full_error_requested() -> bool:
+def full_error_requested() -> bool:
+    """True when the user asked for full tracebacks (HYDRA_FULL_ERROR=1), in any of our commands."""
     return os.environ.get("HYDRA_FULL_ERROR", "") not in ("", "0")
+
+
+def exit_with_message(message: str) -> None:
+    """Print a user mistake the one way all commands do, and exit 1."""
+    sys.stderr.write(f"Error: {message}\n{FULL_ERROR_HINT}\n")
+    sys.exit(1)
 
 
 def short_report(original: Callable[[Callable[[], Any]], Any]) -> Callable[[Callable[[], Any]], Any]:
@@ -77,11 +84,10 @@ def short_report(original: Callable[[Callable[[], Any]], Any]) -> Callable[[Call
             return func()
         except Exception as ex:  # noqa: BLE001 - we re-raise what we do not recognise
             error = ex
-            message = None if _full_error_requested() else describe(_unwrap(error))
+            message = None if full_error_requested() else describe(_unwrap(error))
             if message is None:
                 return original(lambda: _reraise(error))
-            sys.stderr.write(f"Error: {message}\n{FULL_ERROR_HINT}\n")
-            sys.exit(1)
+            exit_with_message(message)
 
     return run_and_report
 

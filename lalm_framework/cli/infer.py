@@ -45,12 +45,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of `lalm-infer`."""
     args = build_parser().parse_args(argv)
+    from lalm_framework.cli.errors import full_error_requested
     from lalm_framework.errors import UserError
 
     try:
         return _run(args)
     except UserError as e:
-        if os.environ.get("HYDRA_FULL_ERROR", "") not in ("", "0"):
+        if full_error_requested():
             raise
         sys.stderr.write(f"Error: {e}\n")
         return 1

@@ -85,15 +85,13 @@ def keep_previous_hydra_dir(run_dir: Path, subdir: Optional[str]) -> None:
 
 
 def _exit_with(error: UserError) -> None:
-    import os
     import traceback
 
-    if os.environ.get("HYDRA_FULL_ERROR", "") not in ("", "0"):
-        traceback.print_exception(error)
-    from lalm_framework.cli.errors import FULL_ERROR_HINT
+    from lalm_framework.cli.errors import exit_with_message, full_error_requested
 
-    sys.stderr.write(f"Error: {error}\n{FULL_ERROR_HINT}\n")
-    sys.exit(1)
+    if full_error_requested():
+        traceback.print_exception(error)
+    exit_with_message(str(error))
 
 
 def _is_dry_run(overrides: Sequence[str]) -> bool:
