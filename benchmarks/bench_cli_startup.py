@@ -7,6 +7,7 @@ Runs are interleaved and repeated; medians are compared. Not a test: prints rati
 
     OMP_NUM_THREADS=1 python benchmarks/bench_cli_startup.py [--repeats 7]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,8 +41,12 @@ def make_bare_app(root: Path, extra_import: str = "") -> Path:
     conf = root / "conf"
     shutil.copytree(REPO / "lalm_framework" / "conf", conf, ignore=shutil.ignore_patterns("__init__.py", "hydra"))
     train = yaml.safe_load((conf / "train.yaml").read_text())
-    train["defaults"] = [d for d in train["defaults"] if d not in ("train_schema",) and not
-                         (isinstance(d, dict) and any(str(k).startswith("override hydra") for k in d))]
+    train["defaults"] = [
+        d
+        for d in train["defaults"]
+        if d not in ("train_schema",)
+        and not (isinstance(d, dict) and any(str(k).startswith("override hydra") for k in d))
+    ]
     train["hydra"].pop("callbacks", None)
     # the schema's values, as plain YAML, so both trees hold the same keys
     from omegaconf import OmegaConf
@@ -81,7 +86,7 @@ def main() -> None:
             "app importing lightning": [sys.executable, str(heavy), "experiment=digits", "--cfg", "job"],
         }
         times: dict[str, list[float]] = {k: [] for k in cmds}
-        for name, cmd in cmds.items():  # warm the file cache once
+        for cmd in cmds.values():  # warm the file cache once
             timed(cmd, tmp)
         for _ in range(args.repeats):
             for name, cmd in cmds.items():

@@ -9,6 +9,7 @@ collate) with 0, 1 and 2 workers; utterances/s, and per worker; and a second pas
 batch size. Rounds alternate the sides so that load from other processes hits both alike; the
 ratio loader / model says how much headroom the loader has (> 1: the model never waits).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,13 +18,13 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_lightning_overhead import raw_steps  # noqa: E402 - the same plain training step
+from bench_lightning_overhead import raw_steps
 
 
 def build(batch_size: int) -> tuple:
@@ -45,8 +46,13 @@ def loader_rate(module: Any, dataset_cfg: Any, workers: int, cached: bool = Fals
     """
     from hydra.utils import instantiate
 
-    dm = instantiate(dataset_cfg, num_workers=workers, cache_features=cached, tokenizer=module.tokenizer,
-                     feature_extractor=module.feature_extractor)
+    dm = instantiate(
+        dataset_cfg,
+        num_workers=workers,
+        cache_features=cached,
+        tokenizer=module.tokenizer,
+        feature_extractor=module.feature_extractor,
+    )
     dm.setup("fit")
     loader = dm.train_dataloader()
     for _ in range(2 if cached else 1):
@@ -59,9 +65,9 @@ def loader_rate(module: Any, dataset_cfg: Any, workers: int, cached: bool = Fals
     return rate
 
 
-def model_rate(module: Any, batches: List[Dict[str, Any]], steps: int) -> float:
+def model_rate(module: Any, batches: list[dict[str, Any]], steps: int) -> float:
     """Utterances/s the tiny LALM trains on (median step time)."""
-    times: List[float] = []
+    times: list[float] = []
     for b in batches:
         times.extend(raw_steps(module, b, max(1, steps // len(batches)))[1:])
     return len(batches[0]["ids"]) / statistics.median(times)
@@ -86,10 +92,10 @@ def main() -> None:
     it = iter(dm.train_dataloader())
     batches = [next(it) for _ in range(4)]
     workers = [int(w) for w in args.workers.split(",")]
-    rates: Dict[str, List[float]] = {"model": [], **{f"w{w}": [] for w in workers}, "cached": []}
+    rates: dict[str, list[float]] = {"model": [], **{f"w{w}": [] for w in workers}, "cached": []}
     for r in range(args.rounds):
         order = list(rates)
-        for side in (order if r % 2 == 0 else order[::-1]):
+        for side in order if r % 2 == 0 else order[::-1]:
             if side == "model":
                 rates[side].append(model_rate(module, batches, args.steps))
             elif side == "cached":
@@ -97,22 +103,31 @@ def main() -> None:
             else:
                 rates[side].append(loader_rate(module, dataset_cfg, int(side[1:])))
     med = {k: statistics.median(v) for k, v in rates.items()}
-    print(f"\ndataset=sample train split ({len(dm.datasets['train'])} utterances, <= 4 s each), "
-          f"batch {args.batch_size}, {batches[0]['input_features'].shape[-1]} mel frames, "
-          f"torch threads {torch.get_num_threads()}, cores {os.cpu_count()}, {args.rounds} rounds (medians)")
-    print(f"model=tiny consumes : {med['model']:7.1f} utterances/s "
-          f"({med['model'] / args.batch_size:.1f} train steps/s x batch {args.batch_size})")
+    print(
+        f"\ndataset=sample train split ({len(dm.datasets['train'])} utterances, <= 4 s each), "
+        f"batch {args.batch_size}, {batches[0]['input_features'].shape[-1]} mel frames, "
+        f"torch threads {torch.get_num_threads()}, cores {os.cpu_count()}, {args.rounds} rounds (medians)"
+    )
+    print(
+        f"model=tiny consumes : {med['model']:7.1f} utterances/s "
+        f"({med['model'] / args.batch_size:.1f} train steps/s x batch {args.batch_size})"
+    )
     for w in workers:
         rate = med[f"w{w}"]
-        print(f"loader, {w} worker(s) : {rate:7.1f} utterances/s ({rate / max(w, 1):7.1f} per worker) "
-              f"= {rate / med['model']:.1f} x the model's rate")
-    print(f"loader, 0 workers, log-mel cached (epochs >= 2, cache_features=true): {med['cached']:7.1f} "
-          f"utterances/s = {med['cached'] / med['model']:.1f} x the model's rate")
+        print(
+            f"loader, {w} worker(s) : {rate:7.1f} utterances/s ({rate / max(w, 1):7.1f} per worker) "
+            f"= {rate / med['model']:.1f} x the model's rate"
+        )
+    print(
+        f"loader, 0 workers, log-mel cached (epochs >= 2, cache_features=true): {med['cached']:7.1f} "
+        f"utterances/s = {med['cached'] / med['model']:.1f} x the model's rate"
+    )
     # with 0 workers loading and training share one core: time per utterance adds up
     for name in ("w0", "cached"):
         both = 1 / (1 / med[name] + 1 / med["model"])
-        print(f"in-process training rate ({name}): {both:6.1f} utterances/s = "
-              f"{both / med['model']:.2f} x the model alone")
+        print(
+            f"in-process training rate ({name}): {both:6.1f} utterances/s = {both / med['model']:.2f} x the model alone"
+        )
 
 
 if __name__ == "__main__":

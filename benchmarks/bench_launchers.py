@@ -11,6 +11,7 @@
 Every figure is a ratio of runs made in this process one after the other, so machine load
 shared with other users hits all launchers alike (run it twice to see the noise).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,9 +25,8 @@ import tempfile
 import textwrap
 import time
 from pathlib import Path
-from typing import Dict, List, Optional
 
-APP = textwrap.dedent('''
+APP = textwrap.dedent("""
     import json, os, time
     import hydra
     from hydra.core.hydra_config import HydraConfig
@@ -59,22 +59,25 @@ APP = textwrap.dedent('''
 
     if __name__ == "__main__":
         main()
-''')
+""")
 
 LAUNCHERS = {
     "basic": ["hydra/launcher=basic"],
     "joblib": ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
-    "lalm_pool": ["hydra/launcher=lalm_pool", "hydra.launcher.n_jobs=2", "hydra.launcher.gpus=null",
-                  "hydra.launcher.status_line=false"],
+    "lalm_pool": [
+        "hydra/launcher=lalm_pool",
+        "hydra.launcher.n_jobs=2",
+        "hydra.launcher.gpus=null",
+        "hydra.launcher.status_line=false",
+    ],
 }
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 
 
-def run_sweep(workdir: Path, launcher: str, overrides: List[str], env: Optional[Dict[str, str]] = None) -> Dict:
+def run_sweep(workdir: Path, launcher: str, overrides: list[str], env: dict[str, str] | None = None) -> dict:
     """Run `app.py -m` once; wall time of the whole command and the jobs' own records."""
     sweep = Path(tempfile.mkdtemp(prefix=f"{launcher}-", dir=workdir))
-    cmd = [sys.executable, str(workdir / "app.py"), "-m", f"hydra.sweep.dir={sweep}",
-           *LAUNCHERS[launcher], *overrides]
+    cmd = [sys.executable, str(workdir / "app.py"), "-m", f"hydra.sweep.dir={sweep}", *LAUNCHERS[launcher], *overrides]
     cpu0 = _children_cpu()
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=workdir, env=env or dict(os.environ), capture_output=True, text=True)
@@ -84,8 +87,13 @@ def run_sweep(workdir: Path, launcher: str, overrides: List[str], env: Optional[
         raise RuntimeError(f"{launcher} failed:\n{proc.stderr[-2000:]}")
     jobs = [json.loads(p.read_text()) for p in sweep.glob("*/bench.json")]
     span = max(j["end"] for j in jobs) - min(j["start"] for j in jobs)
-    return {"wall": wall, "span": span, "cpu": cpu, "jobs": len(jobs),
-            "threads": sorted({j["threads"] for j in jobs}, key=str)}
+    return {
+        "wall": wall,
+        "span": span,
+        "cpu": cpu,
+        "jobs": len(jobs),
+        "threads": sorted({j["threads"] for j in jobs}, key=str),
+    }
 
 
 def _children_cpu() -> float:
@@ -94,7 +102,7 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def list_schedule_makespan(durations: List[float], workers: int) -> float:
+def list_schedule_makespan(durations: list[float], workers: int) -> float:
     """Greedy list scheduling in the given order: each job goes to the first worker to free."""
     free = [0.0] * workers
     for d in durations:
@@ -106,13 +114,17 @@ def list_schedule_makespan(durations: List[float], workers: int) -> float:
 def bench_hetero(workdir: Path, scale: float) -> None:
     durations = [scale * s for s in range(1, 9)]
     ideal = list_schedule_makespan(durations, 2)
-    print(f"\n[1] heterogeneous sweep: 8 jobs sleeping {durations[0]:g}..{durations[-1]:g} s, 2 workers; "
-          f"ideal list-scheduling makespan {ideal:.2f} s (sequential {sum(durations):.2f} s)")
+    print(
+        f"\n[1] heterogeneous sweep: 8 jobs sleeping {durations[0]:g}..{durations[-1]:g} s, 2 workers; "
+        f"ideal list-scheduling makespan {ideal:.2f} s (sequential {sum(durations):.2f} s)"
+    )
     sweep_arg = "+sleep=" + ",".join(f"{d:g}" for d in durations)
     for name in ("basic", "joblib", "lalm_pool"):
         r = run_sweep(workdir, name, [sweep_arg])
-        print(f"    {name:9s} command wall {r['wall']:6.2f} s  ratio {r['wall'] / ideal:5.3f} | "
-              f"first start..last end {r['span']:6.2f} s  ratio {r['span'] / ideal:5.3f}")
+        print(
+            f"    {name:9s} command wall {r['wall']:6.2f} s  ratio {r['wall'] / ideal:5.3f} | "
+            f"first start..last end {r['span']:6.2f} s  ratio {r['span'] / ideal:5.3f}"
+        )
 
 
 def bench_cpu(workdir: Path, steps: int) -> None:
@@ -124,22 +136,27 @@ def bench_cpu(workdir: Path, steps: int) -> None:
         "sequential, 1 thread (basic)": run_sweep(workdir, "basic", [sweep_arg, "+job=0,1"], one),
         # joblib's loky backend caps worker threads itself (cores // n_jobs) unless told otherwise
         "joblib, thread vars unset": run_sweep(workdir, "joblib", [sweep_arg, "+job=0,1"], uncapped),
-        "lalm_pool, 2 threads/job": run_sweep(workdir, "lalm_pool", [sweep_arg, "+job=0,1",
-                                                                     "hydra.launcher.threads_per_job=2"], uncapped),
+        "lalm_pool, 2 threads/job": run_sweep(
+            workdir, "lalm_pool", [sweep_arg, "+job=0,1", "hydra.launcher.threads_per_job=2"], uncapped
+        ),
         "lalm_pool (caps itself)": run_sweep(workdir, "lalm_pool", [sweep_arg, "+job=0,1"], uncapped),
     }
     pool = runs["lalm_pool (caps itself)"]
     for name, r in runs.items():
-        print(f"    {name:30s} jobs span {r['span']:6.2f} s  wall {r['wall']:6.2f} s  torch threads "
-              f"{r['threads']}  -> lalm_pool speed-up {r['span'] / pool['span']:4.2f}x (span), "
-              f"{r['wall'] / pool['wall']:4.2f}x (wall)")
+        print(
+            f"    {name:30s} jobs span {r['span']:6.2f} s  wall {r['wall']:6.2f} s  torch threads "
+            f"{r['threads']}  -> lalm_pool speed-up {r['span'] / pool['span']:4.2f}x (span), "
+            f"{r['wall'] / pool['wall']:4.2f}x (wall)"
+        )
 
 
 def bench_overhead(workdir: Path, n: int, repeat: int) -> None:
-    print(f"\n[3] per-job overhead: (T({n} empty jobs) - T(1 job)) / {n - 1}, median of {repeat} "
-          "interleaved round(s); CPU s/job counts the launcher and all its processes")
-    walls: Dict[str, List[float]] = {name: [] for name in LAUNCHERS}
-    cpus: Dict[str, List[float]] = {name: [] for name in LAUNCHERS}
+    print(
+        f"\n[3] per-job overhead: (T({n} empty jobs) - T(1 job)) / {n - 1}, median of {repeat} "
+        "interleaved round(s); CPU s/job counts the launcher and all its processes"
+    )
+    walls: dict[str, list[float]] = {name: [] for name in LAUNCHERS}
+    cpus: dict[str, list[float]] = {name: [] for name in LAUNCHERS}
     for _ in range(repeat):  # round-robin, so a load change hits every launcher alike
         for name in LAUNCHERS:
             one = run_sweep(workdir, name, ["+job=0"])
@@ -150,8 +167,10 @@ def bench_overhead(workdir: Path, n: int, repeat: int) -> None:
     base = statistics.median(walls["basic"])
     for name in LAUNCHERS:
         wall, cpu = statistics.median(walls[name]), statistics.median(cpus[name])
-        print(f"    {name:9s} {wall:.3f} s/job (x{wall / base:4.2f} of basic)  CPU {cpu:.3f} s/job  "
-              f"[rounds: {', '.join(f'{w:.3f}' for w in walls[name])}]")
+        print(
+            f"    {name:9s} {wall:.3f} s/job (x{wall / base:4.2f} of basic)  CPU {cpu:.3f} s/job  "
+            f"[rounds: {', '.join(f'{w:.3f}' for w in walls[name])}]"
+        )
 
 
 def main() -> None:
@@ -159,15 +178,18 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="shorter jobs (smoke test of the script)")
     parser.add_argument("--only", default="hetero,cpu,overhead")
     parser.add_argument("--repeat", type=int, default=3, help="rounds of the overhead figure")
-    parser.add_argument("--cpu-steps", type=int, default=6000,
-                        help="training steps per CPU-bound job (6000: ~1.5 s alone on one core)")
+    parser.add_argument(
+        "--cpu-steps", type=int, default=6000, help="training steps per CPU-bound job (6000: ~1.5 s alone on one core)"
+    )
     args = parser.parse_args()
     os.environ.setdefault("HYDRA_FULL_ERROR", "1")
     with tempfile.TemporaryDirectory(prefix="bench_launchers-") as tmp:
         workdir = Path(tmp)
         (workdir / "app.py").write_text(APP)
-        print(f"python {sys.version.split()[0]}, {len(os.sched_getaffinity(0))} cores, "
-              f"load average {os.getloadavg()[0]:.2f} at start")
+        print(
+            f"python {sys.version.split()[0]}, {len(os.sched_getaffinity(0))} cores, "
+            f"load average {os.getloadavg()[0]:.2f} at start"
+        )
         only = set(args.only.split(","))
         if "hetero" in only:
             bench_hetero(workdir, 0.25 if args.quick else 1.0)

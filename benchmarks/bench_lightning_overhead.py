@@ -9,6 +9,7 @@ alternate raw / Lightning so that load from other processes hits both alike; the
 the ratio of median step times (target: Lightning <= 1.05 x raw). Also prints the model's
 consumption rate (utterances/s) that a data loader has to keep up with.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,7 +17,8 @@ import copy
 import os
 import statistics
 import time
-from typing import Any, Callable, Dict, List, Optional
+from collections.abc import Callable
+from typing import Any
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -28,8 +30,7 @@ def build(batch_size: int, bar: str) -> tuple:
     from hydra.utils import instantiate
 
     with initialize_config_module("lalm_framework.conf", version_base="1.3"):
-        cfg = compose("train", overrides=["model=tiny", "dataset=sample",
-                                          f"dataset.batch_size={batch_size}"])
+        cfg = compose("train", overrides=["model=tiny", "dataset=sample", f"dataset.batch_size={batch_size}"])
     torch.manual_seed(0)
     module = instantiate(cfg.model)
     dm = instantiate(cfg.dataset, tokenizer=module.tokenizer, feature_extractor=module.feature_extractor)
@@ -42,7 +43,7 @@ def build(batch_size: int, bar: str) -> tuple:
     return module, batch, progress
 
 
-def raw_steps(module: Any, batch: Dict[str, Any], steps: int) -> List[float]:
+def raw_steps(module: Any, batch: dict[str, Any], steps: int) -> list[float]:
     """Per-step seconds of a plain loop: forward, backward, optimizer + scheduler step."""
     opt_cfg = module.configure_optimizers()
     opt, sched = opt_cfg["optimizer"], opt_cfg["lr_scheduler"]["scheduler"]
@@ -59,8 +60,9 @@ def raw_steps(module: Any, batch: Dict[str, Any], steps: int) -> List[float]:
     return times
 
 
-def lightning_steps(module: Any, batch: Dict[str, Any], steps: int, bar: str = "config",
-                    progress: Optional[Callable[[], Any]] = None) -> List[float]:
+def lightning_steps(
+    module: Any, batch: dict[str, Any], steps: int, bar: str = "config", progress: Callable[[], Any] | None = None
+) -> list[float]:
     """Per-step seconds of `Trainer.fit` with logging on and a progress bar.
 
     bar: "config" (`progress()`, the bar `lalm-train` configures), "lightning" (Lightning's own
@@ -69,7 +71,7 @@ def lightning_steps(module: Any, batch: Dict[str, Any], steps: int, bar: str = "
     import pytorch_lightning as pl
     from torch.utils.data import DataLoader
 
-    times: List[float] = []
+    times: list[float] = []
 
     class StepTimer(pl.Callback):
         def on_train_batch_start(self, *a: Any) -> None:
@@ -82,13 +84,21 @@ def lightning_steps(module: Any, batch: Dict[str, Any], steps: int, bar: str = "
 
     # the loader hands out the already collated batch: loading is not what is measured here
     loader = DataLoader([batch] * steps, batch_size=None, shuffle=False)
-    callbacks: List[Any] = [StepTimer()]
+    callbacks: list[Any] = [StepTimer()]
     if bar == "config" and progress is not None:
         callbacks.append(progress())  # a fresh bar per Trainer
-    trainer = pl.Trainer(max_steps=steps, accelerator="cpu", devices=1, logger=False,
-                         enable_checkpointing=False, enable_model_summary=False,
-                         limit_val_batches=0, num_sanity_val_steps=0, callbacks=callbacks,
-                         enable_progress_bar=bar != "none")
+    trainer = pl.Trainer(
+        max_steps=steps,
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+        num_sanity_val_steps=0,
+        callbacks=callbacks,
+        enable_progress_bar=bar != "none",
+    )
     trainer.fit(module, train_dataloaders=loader)
     return times
 
@@ -98,8 +108,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=30, help="steps per round and side")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--bar", choices=["config", "lightning", "none"], default="config",
-                        help="progress bar of the Lightning side: config = what lalm-train shows")
+    parser.add_argument(
+        "--bar",
+        choices=["config", "lightning", "none"],
+        default="config",
+        help="progress bar of the Lightning side: config = what lalm-train shows",
+    )
     args = parser.parse_args()
     import logging
 
@@ -108,10 +122,10 @@ def main() -> None:
     logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
     module, batch, progress = build(args.batch_size, args.bar)
     init = copy.deepcopy(module.state_dict())
-    raw: List[float] = []
-    lit: List[float] = []
+    raw: list[float] = []
+    lit: list[float] = []
     for r in range(args.rounds):
-        for side in (("raw", "lit") if r % 2 == 0 else ("lit", "raw")):
+        for side in ("raw", "lit") if r % 2 == 0 else ("lit", "raw"):
             module.load_state_dict(init)
             if side == "raw":
                 t = raw_steps(module, batch, args.steps)
@@ -121,8 +135,10 @@ def main() -> None:
             (raw if side == "raw" else lit).extend(t)
     r_med, l_med = statistics.median(raw), statistics.median(lit)
     n = len(batch["ids"])
-    print(f"\ntiny LALM, batch {n} x {batch['input_features'].shape[-1]} mel frames, progress bar {args.bar}, "
-          f"torch threads {torch.get_num_threads()}, {args.rounds} rounds x {args.steps} steps per side")
+    print(
+        f"\ntiny LALM, batch {n} x {batch['input_features'].shape[-1]} mel frames, progress bar {args.bar}, "
+        f"torch threads {torch.get_num_threads()}, {args.rounds} rounds x {args.steps} steps per side"
+    )
     print(f"raw PyTorch loop : {1000 * r_med:7.1f} ms/step (median)")
     print(f"Lightning fit    : {1000 * l_med:7.1f} ms/step (median)")
     print(f"Lightning / raw  : {l_med / r_med:.3f}  (overhead {100 * (l_med / r_med - 1):+.1f}%, target <= +5%)")

@@ -10,6 +10,7 @@ jobs' own timestamps); the whole command's wall time is printed too. Target: sto
 
     OMP_NUM_THREADS=1 python benchmarks/bench_optuna_async.py [--trials 16] [--seed 0]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,27 +21,38 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Dict, List
 
 REPO = Path(__file__).resolve().parents[1]
 APP = REPO / "examples" / "optuna_curves" / "app.py"
 WORKERS = 2
 
 
-def durations(n: int, seed: int) -> List[float]:
+def durations(n: int, seed: int) -> list[float]:
     """A quarter of the trials long (6-10 s), the rest short (0.3-1.5 s), in seeded order."""
     rng = random.Random(seed)
     long = set(rng.sample(range(n), n // 4))
     return [round(rng.uniform(6.0, 10.0) if i in long else rng.uniform(0.3, 1.5), 2) for i in range(n)]
 
 
-def sweep(root: Path, name: str, durs: List[float], asynchronous: bool) -> Dict[str, float]:
+def sweep(root: Path, name: str, durs: list[float], asynchronous: bool) -> dict[str, float]:
     sweep_dir, marker = root / name, root / f"{name}.marker"
-    cmd = [sys.executable, str(APP), "-m", f"hydra.sweep.dir={sweep_dir}", "hydra.sweeper.plots=false",
-           "hydra/launcher=lalm_pool", f"hydra.launcher.n_jobs={WORKERS}", "hydra.launcher.status_line=false",
-           f"hydra.sweeper.n_jobs={WORKERS}", f"hydra.sweeper.n_trials={len(durs)}", "hydra/sweeper/pruner=none",
-           f"hydra.sweeper.asynchronous={str(asynchronous).lower()}", "epochs=1",
-           f"durations=[{','.join(map(str, durs))}]", f"marker={marker}"]
+    cmd = [
+        sys.executable,
+        str(APP),
+        "-m",
+        f"hydra.sweep.dir={sweep_dir}",
+        "hydra.sweeper.plots=false",
+        "hydra/launcher=lalm_pool",
+        f"hydra.launcher.n_jobs={WORKERS}",
+        "hydra.launcher.status_line=false",
+        f"hydra.sweeper.n_jobs={WORKERS}",
+        f"hydra.sweeper.n_trials={len(durs)}",
+        "hydra/sweeper/pruner=none",
+        f"hydra.sweeper.asynchronous={str(asynchronous).lower()}",
+        "epochs=1",
+        f"durations=[{','.join(map(str, durs))}]",
+        f"marker={marker}",
+    ]
     tic = time.perf_counter()
     subprocess.run(cmd, check=True, capture_output=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
     wall = time.perf_counter() - tic
@@ -51,9 +63,9 @@ def sweep(root: Path, name: str, durs: List[float], asynchronous: bool) -> Dict[
     return {"makespan": max(ends) - min(starts), "wall": wall}
 
 
-def ideal(durs: List[float]) -> Dict[str, float]:
+def ideal(durs: list[float]) -> dict[str, float]:
     """Makespans from the durations alone (no process start-up): batch-synchronous and greedy."""
-    batch = sum(max(durs[i:i + WORKERS]) for i in range(0, len(durs), WORKERS))
+    batch = sum(max(durs[i : i + WORKERS]) for i in range(0, len(durs), WORKERS))
     free = [0.0] * WORKERS
     for d in durs:
         free[free.index(min(free))] += d
@@ -71,12 +83,18 @@ def main() -> None:
         stock = sweep(Path(tmp), "stock", durs, asynchronous=False)
         ours = sweep(Path(tmp), "ours", durs, asynchronous=True)
     best = ideal(durs)
-    print(f"stock (batches of {WORKERS}): makespan {stock['makespan']:.1f} s  wall {stock['wall']:.1f} s  "
-          f"(sleep-only bound {best['stock']:.1f} s)")
-    print(f"ours (asynchronous):   makespan {ours['makespan']:.1f} s  wall {ours['wall']:.1f} s  "
-          f"(sleep-only bound {best['ours']:.1f} s)")
-    print(f"makespan ratio stock/ours = {stock['makespan'] / ours['makespan']:.2f} (target >= 1.3); "
-          f"wall ratio {stock['wall'] / ours['wall']:.2f}; sleep-only ratio {best['stock'] / best['ours']:.2f}")
+    print(
+        f"stock (batches of {WORKERS}): makespan {stock['makespan']:.1f} s  wall {stock['wall']:.1f} s  "
+        f"(sleep-only bound {best['stock']:.1f} s)"
+    )
+    print(
+        f"ours (asynchronous):   makespan {ours['makespan']:.1f} s  wall {ours['wall']:.1f} s  "
+        f"(sleep-only bound {best['ours']:.1f} s)"
+    )
+    print(
+        f"makespan ratio stock/ours = {stock['makespan'] / ours['makespan']:.2f} (target >= 1.3); "
+        f"wall ratio {stock['wall'] / ours['wall']:.2f}; sleep-only ratio {best['stock'] / best['ours']:.2f}"
+    )
 
 
 if __name__ == "__main__":

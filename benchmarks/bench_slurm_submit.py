@@ -15,6 +15,7 @@ Needs a SLURM cluster: uses $SLURM_CONF if `sinfo` answers, else starts tests/sl
 (root) in a temp dir and stops it at the end. All figures come from runs made side by side in this
 process, so machine load shared with others hits every launcher alike.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,11 +29,10 @@ import textwrap
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Dict, List, Optional
 
 REPO = Path(__file__).resolve().parents[1]
 CLUSTER = REPO / "tests" / "slurm" / "local_cluster.sh"
-APP = textwrap.dedent('''
+APP = textwrap.dedent("""
     import hydra
 
     @hydra.main(version_base=None, config_path=None, config_name=None)
@@ -41,7 +41,7 @@ APP = textwrap.dedent('''
 
     if __name__ == "__main__":
         main()
-''')
+""")
 LAUNCHERS = {
     "basic": [],
     "submitit_slurm": ["hydra/launcher=submitit_slurm", "hydra.launcher.timeout_min=5"],
@@ -50,11 +50,11 @@ LAUNCHERS = {
 STAMP = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\]\[HYDRA\] (.*)$")
 
 
-def _cluster_up(env: Dict[str, str]) -> bool:
+def _cluster_up(env: dict[str, str]) -> bool:
     return subprocess.run(["sinfo", "-h"], env=env, capture_output=True).returncode == 0
 
 
-def _stamps(output: str) -> Dict[str, float]:
+def _stamps(output: str) -> dict[str, float]:
     """Seconds of the lalm_slurm log lines that mark its phases."""
     out = {}
     for line in output.splitlines():
@@ -62,14 +62,17 @@ def _stamps(output: str) -> Dict[str, float]:
         if not m:
             continue
         t = datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
-        for key, text in (("check", "lalm_slurm: checking"), ("submit", "lalm_slurm: submitting"),
-                          ("array", "lalm_slurm: array job")):
+        for key, text in (
+            ("check", "lalm_slurm: checking"),
+            ("submit", "lalm_slurm: submitting"),
+            ("array", "lalm_slurm: array job"),
+        ):
             if m.group(2).startswith(text):
                 out[key] = t
     return out
 
 
-def run_sweep(app: Path, launcher: str, jobs: int, env: Dict[str, str], cwd: Path) -> Dict[str, float]:
+def run_sweep(app: Path, launcher: str, jobs: int, env: dict[str, str], cwd: Path) -> dict[str, float]:
     args = [sys.executable, str(app), "-m", *LAUNCHERS[launcher], f"+x=range({jobs})"]
     t0 = time.perf_counter()
     proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
@@ -84,14 +87,14 @@ def run_sweep(app: Path, launcher: str, jobs: int, env: Dict[str, str], cwd: Pat
     return result
 
 
-def main(argv: Optional[List[str]] = None) -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--jobs", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=2)
     opts = parser.parse_args(argv)
 
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
-    state: Optional[Path] = None
+    state: Path | None = None
     if not _cluster_up(env):
         state = Path(tempfile.mkdtemp(prefix="lalm-slurm-bench-"))
         started = subprocess.run(["bash", str(CLUSTER), "start", str(state)], capture_output=True, text=True)
@@ -102,7 +105,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         with tempfile.TemporaryDirectory(prefix="bench-slurm-") as tmp:
             app = Path(tmp) / "app.py"
             app.write_text(APP)
-            results: Dict[str, List[Dict[str, float]]] = {name: [] for name in LAUNCHERS}
+            results: dict[str, list[dict[str, float]]] = {name: [] for name in LAUNCHERS}
             for r in range(opts.rounds):
                 for name in LAUNCHERS:
                     results[name].append(run_sweep(app, name, opts.jobs, env, Path(tmp)))
@@ -122,8 +125,10 @@ def main(argv: Optional[List[str]] = None) -> None:
         print(f"{name:15s} {wall:9.2f} s {wall / base:7.1f}x {(wall - base) / opts.jobs:14.3f} s")
     if all("submit" in r for r in results["lalm_slurm"]):
         check, submit = med("lalm_slurm", "check"), med("lalm_slurm", "submit")
-        print(f"\nlalm_slurm: compose + check {opts.jobs} jobs {check:.2f} s ({check / opts.jobs * 1000:.0f} ms/job); "
-              f"submission of the {opts.jobs}-job array {submit:.2f} s")
+        print(
+            f"\nlalm_slurm: compose + check {opts.jobs} jobs {check:.2f} s ({check / opts.jobs * 1000:.0f} ms/job); "
+            f"submission of the {opts.jobs}-job array {submit:.2f} s"
+        )
         ours, upstream = med("lalm_slurm", "wall"), med("submitit_slurm", "wall")
         print(f"lalm_slurm / submitit_slurm sweep wall: {ours / upstream:.2f}x")
 

@@ -3,18 +3,18 @@
 Kept light on purpose: importing this package must not import torch (the CLI's `--help` and
 `--cfg` paths import it).
 """
+
 from __future__ import annotations
 
 from typing import Any
 
 __version__ = "0.1.0"
 
-from lalm_framework.config.store import register  # noqa: E402
-from lalm_framework.errors import UserError  # noqa: E402
+from lalm_framework.config.store import register
+from lalm_framework.errors import UserError
 
 
-def compose(overrides: list[str] | None = None, config_name: str = "train",
-            config_dir: str | None = None) -> Any:
+def compose(overrides: list[str] | None = None, config_name: str = "train", config_dir: str | None = None) -> Any:
     """Compose the same job config `lalm-train` would (for notebooks and scripts)."""
     from lalm_framework.api import compose as _compose
 

@@ -3,6 +3,7 @@
 Secrets never reach it: values of environment variables that look like credentials are masked
 wherever they appear (command line, config, overrides).
 """
+
 from __future__ import annotations
 
 import json
@@ -13,19 +14,39 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional
+from typing import Any
 
 SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSW|CREDENTIAL|AUTH)", re.IGNORECASE)
 MASK = "***"
-PACKAGES = ("lalm-framework", "torch", "pytorch-lightning", "hydra-core", "omegaconf", "transformers",
-            "peft", "optuna", "submitit", "bitsandbytes", "numpy")
-SLURM_VARS = ("SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLURM_JOB_NAME",
-              "SLURM_RESTART_COUNT", "SLURM_JOB_PARTITION", "SLURM_NODELIST", "SLURM_PROCID")
+PACKAGES = (
+    "lalm-framework",
+    "torch",
+    "pytorch-lightning",
+    "hydra-core",
+    "omegaconf",
+    "transformers",
+    "peft",
+    "optuna",
+    "submitit",
+    "bitsandbytes",
+    "numpy",
+)
+SLURM_VARS = (
+    "SLURM_JOB_ID",
+    "SLURM_ARRAY_JOB_ID",
+    "SLURM_ARRAY_TASK_ID",
+    "SLURM_JOB_NAME",
+    "SLURM_RESTART_COUNT",
+    "SLURM_JOB_PARTITION",
+    "SLURM_NODELIST",
+    "SLURM_PROCID",
+)
 
 
-def secret_values(environ: Optional[Dict[str, str]] = None) -> List[str]:
+def secret_values(environ: dict[str, str] | None = None) -> list[str]:
     """Values of environment variables whose names look like credentials (long enough to matter)."""
     env = os.environ if environ is None else environ
     return sorted({v for k, v in env.items() if SECRET_NAME.search(k) and len(v) >= 6}, key=len, reverse=True)
@@ -35,8 +56,14 @@ def mask_secrets(obj: Any, secrets: Iterable[str]) -> Any:
     """`obj` with every secret value replaced by ***, and values of secret-named keys masked."""
     secrets = list(secrets)
     if isinstance(obj, dict):
-        return {k: (MASK if isinstance(k, str) and SECRET_NAME.search(k) and v not in (None, "")
-                    else mask_secrets(v, secrets)) for k, v in obj.items()}
+        return {
+            k: (
+                MASK
+                if isinstance(k, str) and SECRET_NAME.search(k) and v not in (None, "")
+                else mask_secrets(v, secrets)
+            )
+            for k, v in obj.items()
+        }
     if isinstance(obj, (list, tuple)):
         return [mask_secrets(v, secrets) for v in obj]
     if isinstance(obj, str):
@@ -53,20 +80,25 @@ def mask_file(path: Path, secrets: Iterable[str]) -> None:
         path.write_text(masked)
 
 
-def git_state(start: Path) -> Optional[Dict[str, Any]]:
+def git_state(start: Path) -> dict[str, Any] | None:
     """Commit and dirty flag of the git repository containing `start` (the user's project)."""
+
     def git(*args: str) -> str:
-        return subprocess.run(["git", "-C", str(start), *args], capture_output=True, text=True,
-                              timeout=10, check=True).stdout.strip()
+        return subprocess.run(
+            ["git", "-C", str(start), *args], capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
 
     try:
-        return {"root": git("rev-parse", "--show-toplevel"), "commit": git("rev-parse", "HEAD"),
-                "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
+        return {
+            "root": git("rev-parse", "--show-toplevel"),
+            "commit": git("rev-parse", "HEAD"),
+            "dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
+        }
     except (OSError, subprocess.SubprocessError):
         return None
 
 
-def versions() -> Dict[str, str]:
+def versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
     for name in PACKAGES:
         try:
@@ -79,11 +111,11 @@ def versions() -> Dict[str, str]:
 class RunRecord:
     """Accumulates one job's record; every attempt (resume, requeue) is appended, never replaced."""
 
-    def __init__(self, job_dir: Path, launch_dir: Path, config: Dict[str, Any], overrides: List[str]) -> None:
+    def __init__(self, job_dir: Path, launch_dir: Path, config: dict[str, Any], overrides: list[str]) -> None:
         self.path = job_dir / "run.json"
         self.secrets = secret_values()
         previous = json.loads(self.path.read_text()) if self.path.is_file() else {}
-        self.data: Dict[str, Any] = {
+        self.data: dict[str, Any] = {
             "command": [sys.argv[0].rsplit("/", 1)[-1], *sys.argv[1:]],
             "launch_dir": str(launch_dir),
             "job_dir": str(job_dir),
@@ -96,7 +128,7 @@ class RunRecord:
             "attempts": previous.get("attempts", []),
             "metrics": previous.get("metrics", {}),
         }
-        self.attempt: Dict[str, Any] = {"started": _now(), "pid": os.getpid(), "status": "running"}
+        self.attempt: dict[str, Any] = {"started": _now(), "pid": os.getpid(), "status": "running"}
         self.data["attempts"].append(self.attempt)
         self.write()
 
@@ -104,7 +136,7 @@ class RunRecord:
         self.attempt.update(fields)
         self.write()
 
-    def finish(self, status: str, metrics: Dict[str, float], error: Optional[str] = None) -> None:
+    def finish(self, status: str, metrics: dict[str, float], error: str | None = None) -> None:
         self.attempt.update(status=status, finished=_now(), metrics=metrics)
         if error:
             self.attempt["error"] = error
@@ -128,5 +160,5 @@ class RankRecord:
     def update(self, **fields: Any) -> None:
         pass
 
-    def finish(self, status: str, metrics: Dict[str, float], error: Optional[str] = None) -> None:
+    def finish(self, status: str, metrics: dict[str, float], error: str | None = None) -> None:
         pass

@@ -3,6 +3,7 @@
 validate -> seed -> instantiate (model, datamodule, callbacks, loggers, trainer) -> resume ->
 fit -> validate/test -> run record -> return the monitored metric (what sweepers optimise).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -11,7 +12,7 @@ import math
 import os
 import traceback
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -21,7 +22,7 @@ from lalm_framework.errors import UserError
 log = logging.getLogger(__name__)
 
 
-def run(cfg: DictConfig) -> Optional[float]:
+def run(cfg: DictConfig) -> float | None:
     """Train/validate/test one job described by `cfg`; return `cfg.monitor`'s value (or None)."""
     validate(cfg)
     job_dir = _job_dir(cfg)
@@ -39,9 +40,10 @@ def run(cfg: DictConfig) -> Optional[float]:
 def _job_dir(cfg: DictConfig) -> Path:
     try:
         out = cfg.paths.output_dir
-    except Exception as e:  # noqa: BLE001 - the hydra: resolver only works inside a Hydra job
-        raise UserError("paths.output_dir is not set: outside `lalm-train`, compose with "
-                        "overrides=['paths.output_dir=<dir>']") from e
+    except Exception as e:
+        raise UserError(
+            "paths.output_dir is not set: outside `lalm-train`, compose with overrides=['paths.output_dir=<dir>']"
+        ) from e
     path = Path(out)
     path.mkdir(parents=True, exist_ok=True)
     return path
@@ -62,7 +64,7 @@ def _start_record(cfg: DictConfig, job_dir: Path):
     if _global_rank() != 0:
         return RankRecord()  # rank 0 alone writes the job's record
 
-    overrides: List[str] = []
+    overrides: list[str] = []
     from hydra.core.hydra_config import HydraConfig
 
     if HydraConfig.initialized():
@@ -83,7 +85,7 @@ def _failure_status(e: BaseException) -> str:
     return "pruned" if name == "TrialPruned" else "failed"
 
 
-def _train(cfg: DictConfig, job_dir: Path, record: Any) -> Dict[str, float]:
+def _train(cfg: DictConfig, job_dir: Path, record: Any) -> dict[str, float]:
     import pytorch_lightning as pl
 
     from lalm_framework.compat.instantiate import instantiate
@@ -95,7 +97,7 @@ def _train(cfg: DictConfig, job_dir: Path, record: Any) -> Dict[str, float]:
     datamodule = instantiate(cfg.dataset)
     callbacks = [instantiate(c) for c in cfg.callbacks.values() if c]
     loggers = [instantiate(c) for c in cfg.logger.values() if c]
-    plugins: List[Any] = [AtomicCheckpointIO()]
+    plugins: list[Any] = [AtomicCheckpointIO()]
     if cfg.trial.trial_number is not None:
         from lalm_framework.tuning.pruning import pruning_callbacks
 
@@ -144,7 +146,7 @@ def _ddp_env(trainer: Any, job_dir: Path) -> Any:
     return ddp_job_env(job_dir)
 
 
-def resume_checkpoint(cfg: DictConfig) -> Optional[str]:
+def resume_checkpoint(cfg: DictConfig) -> str | None:
     """The checkpoint `fit` resumes from: explicit `trainer.ckpt_path`, else this job's last.ckpt."""
     from lalm_framework.utils.paths import resolve_path
 
@@ -155,7 +157,7 @@ def resume_checkpoint(cfg: DictConfig) -> Optional[str]:
     return str(resolve_path(explicit)) if explicit else None
 
 
-def _scalars(metrics: Dict[str, Any]) -> Dict[str, float]:
+def _scalars(metrics: dict[str, Any]) -> dict[str, float]:
     out = {}
     for k, v in metrics.items():
         try:
@@ -165,7 +167,7 @@ def _scalars(metrics: Dict[str, Any]) -> Dict[str, float]:
     return out
 
 
-def _best_score(trainer: Any, monitor: str) -> Optional[float]:
+def _best_score(trainer: Any, monitor: str) -> float | None:
     from pytorch_lightning.callbacks import ModelCheckpoint
 
     for cb in trainer.callbacks:
@@ -174,7 +176,7 @@ def _best_score(trainer: Any, monitor: str) -> Optional[float]:
     return None
 
 
-def _objective(cfg: DictConfig, metrics: Dict[str, float]) -> Optional[float]:
+def _objective(cfg: DictConfig, metrics: dict[str, float]) -> float | None:
     """Best value of the monitored metric over the run (last value if nothing checkpointed on it)."""
     value = metrics.get(f"{cfg.monitor}_best", metrics.get(cfg.monitor))
     if value is None:

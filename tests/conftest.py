@@ -1,4 +1,5 @@
 """Suite-wide settings: one torch thread (2-vCPU machines), no model hub."""
+
 import os
 
 import pytest

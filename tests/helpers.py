@@ -1,17 +1,18 @@
 """Shared test helpers: run the CLI as a user would, in a clean working directory."""
+
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Dict, Optional, Sequence
 
 VENV_BIN = Path(sys.executable).parent
 REPO = Path(__file__).resolve().parents[1]
 
 
-def cli_env(extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
+def cli_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env.pop("HYDRA_FULL_ERROR", None)
     env.update({"OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "PYTHONWARNINGS": "ignore"})
@@ -19,11 +20,20 @@ def cli_env(extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
     return env
 
 
-def run_cli(cmd: str, args: Sequence[str], cwd: Path, env: Optional[Dict[str, str]] = None,
-            timeout: float = 600, check: bool = False) -> subprocess.CompletedProcess:
+def run_cli(
+    cmd: str,
+    args: Sequence[str],
+    cwd: Path,
+    env: dict[str, str] | None = None,
+    timeout: float = 600,
+    check: bool = False,
+) -> subprocess.CompletedProcess:
     """Run an installed console script (lalm-train, lalm-doctor, ...) from `cwd`."""
-    proc = subprocess.run([str(VENV_BIN / cmd), *args], cwd=cwd, env=cli_env(env), capture_output=True,
-                          text=True, timeout=timeout)
+    proc = subprocess.run(
+        [str(VENV_BIN / cmd), *args], cwd=cwd, env=cli_env(env), capture_output=True, text=True, timeout=timeout
+    )
     if check and proc.returncode != 0:
-        raise AssertionError(f"{cmd} {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+        raise AssertionError(
+            f"{cmd} {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        )
     return proc

@@ -1,9 +1,10 @@
 """(b) The user's own Hydra app: our `train` config + their options, our runner."""
+
 import hydra
+import my_project.configs  # noqa: F401  registers dataset=my_digits
 from omegaconf import DictConfig
 
 import lalm_framework
-import my_project.configs  # noqa: F401  registers dataset=my_digits
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="my_train")

@@ -4,10 +4,10 @@
 
 The objective and its reporting to the trial are in curves.py.
 """
-import hydra
-from omegaconf import DictConfig
 
+import hydra
 from curves import train
+from omegaconf import DictConfig
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="curves")

@@ -4,6 +4,7 @@ Each "epoch" the loss of parameter x is (x - 0.3)^2 + 0.5 / (epoch + 1); it is r
 study so the pruner can stop bad trials early, exactly as the Lightning pruning callback does.
 No Hydra app here (importing this module sets nothing global): `app.py` is the app.
 """
+
 from __future__ import annotations
 
 import math

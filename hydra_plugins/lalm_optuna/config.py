@@ -3,8 +3,9 @@
 `hydra/sweeper=lalm_optuna`, then e.g. `hydra/sweeper/sampler=random hydra/sweeper/pruner=hyperband`.
 Each sampler / pruner option is the keyword arguments of the Optuna class it names.
 """
+
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
@@ -106,7 +107,7 @@ class LalmOptunaSweeperConf:
     _target_: str = "hydra_plugins.lalm_optuna.lalm_optuna_sweeper.LalmOptunaSweeper"
     # the sweeper builds sampler and pruner itself (the pruner's config also travels to the jobs)
     _recursive_: bool = False
-    defaults: List[Any] = field(default_factory=lambda: [{"sampler": "tpe"}, {"pruner": "median"}, "_self_"])
+    defaults: list[Any] = field(default_factory=lambda: [{"sampler": "tpe"}, {"pruner": "median"}, "_self_"])
 
     sampler: Any = MISSING
     pruner: Any = MISSING
@@ -127,7 +128,7 @@ class LalmOptunaSweeperConf:
     # stop launching when more than this fraction of this run's trials failed
     max_failure_rate: float = 0.5
     # search space: `key: choice(...) | range(...) | interval(...) | tag(log, interval(...))`
-    params: Optional[Dict[str, str]] = None
+    params: Optional[dict[str, str]] = None
     # `module.function(trial, cfg)` adding conditional parameters; returns {key: value} overrides
     custom_search_space: Optional[str] = None
     # optimisation history / importances / intermediate values as PNG + HTML in <sweep dir>/plots
@@ -136,9 +137,19 @@ class LalmOptunaSweeperConf:
 
 _cs = ConfigStore.instance()
 _cs.store(group="hydra/sweeper", name="lalm_optuna", node=LalmOptunaSweeperConf, provider=PROVIDER)
-for _name, _node in {"tpe": TPESamplerConf, "random": RandomSamplerConf, "cmaes": CmaEsSamplerConf,
-                     "gp": GPSamplerConf, "nsgaii": NSGAIISamplerConf, "grid": GridSamplerConf}.items():
+for _name, _node in {
+    "tpe": TPESamplerConf,
+    "random": RandomSamplerConf,
+    "cmaes": CmaEsSamplerConf,
+    "gp": GPSamplerConf,
+    "nsgaii": NSGAIISamplerConf,
+    "grid": GridSamplerConf,
+}.items():
     _cs.store(group="hydra/sweeper/sampler", name=_name, node=_node, provider=PROVIDER)
-for _name, _node in {"median": MedianPrunerConf, "successive_halving": SuccessiveHalvingPrunerConf,
-                     "hyperband": HyperbandPrunerConf, "none": NopPrunerConf}.items():
+for _name, _node in {
+    "median": MedianPrunerConf,
+    "successive_halving": SuccessiveHalvingPrunerConf,
+    "hyperband": HyperbandPrunerConf,
+    "none": NopPrunerConf,
+}.items():
     _cs.store(group="hydra/sweeper/pruner", name=_name, node=_node, provider=PROVIDER)

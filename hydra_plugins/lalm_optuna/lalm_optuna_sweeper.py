@@ -1,5 +1,6 @@
 """The `lalm_optuna` Sweeper: wires Hydra to `lalm_framework.tuning.sweep` (no optuna import here)."""
-from typing import Any, List, Optional
+
+from typing import Any
 
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
@@ -9,9 +10,9 @@ from omegaconf import DictConfig
 class LalmOptunaSweeper(Sweeper):
     def __init__(self, **settings: Any) -> None:
         self.settings = settings
-        self.config: Optional[DictConfig] = None
-        self.hydra_context: Optional[HydraContext] = None
-        self.task_function: Optional[TaskFunction] = None
+        self.config: DictConfig | None = None
+        self.hydra_context: HydraContext | None = None
+        self.task_function: TaskFunction | None = None
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         # the launcher is created in `sweep`, once the sweep dir is settled (it may be made stable)
@@ -19,9 +20,10 @@ class LalmOptunaSweeper(Sweeper):
         self.hydra_context = hydra_context
         self.task_function = task_function
 
-    def sweep(self, arguments: List[str]) -> Any:
+    def sweep(self, arguments: list[str]) -> Any:
         assert self.config is not None and self.hydra_context is not None and self.task_function is not None
         from lalm_framework.tuning.sweep import OptunaSweep, SweepSettings
 
-        return OptunaSweep(SweepSettings(**self.settings), self.config, self.hydra_context,
-                           self.task_function).run(arguments)
+        return OptunaSweep(SweepSettings(**self.settings), self.config, self.hydra_context, self.task_function).run(
+            arguments
+        )

@@ -1,4 +1,5 @@
 """Options of `hydra/launcher=lalm_pool` (set them as `hydra.launcher.<name>=...`)."""
+
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -36,5 +37,6 @@ class LalmPoolLauncherConf:
     status_line: bool = True
 
 
-ConfigStore.instance().store(group="hydra/launcher", name="lalm_pool", node=LalmPoolLauncherConf,
-                             provider="lalm-framework")
+ConfigStore.instance().store(
+    group="hydra/launcher", name="lalm_pool", node=LalmPoolLauncherConf, provider="lalm-framework"
+)

@@ -1,5 +1,7 @@
 """The `lalm_pool` Launcher plugin: wires Hydra to `lalm_framework.launching.pool_launcher`."""
-from typing import Any, Dict, Optional, Sequence
+
+from collections.abc import Sequence
+from typing import Any
 
 from hydra.core.utils import JobReturn
 from hydra.plugins.launcher import Launcher
@@ -14,10 +16,10 @@ class LalmPoolLauncher(Launcher):
     """
 
     def __init__(self, **options: Any) -> None:
-        self.options: Dict[str, Any] = options
-        self.config: Optional[DictConfig] = None
-        self.task_function: Optional[TaskFunction] = None
-        self.hydra_context: Optional[HydraContext] = None
+        self.options: dict[str, Any] = options
+        self.config: DictConfig | None = None
+        self.task_function: TaskFunction | None = None
+        self.hydra_context: HydraContext | None = None
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         self.config = config

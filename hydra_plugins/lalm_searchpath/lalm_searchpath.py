@@ -1,4 +1,5 @@
 """Makes lalm-framework's configs and schemas visible to every Hydra app in this environment."""
+
 from hydra.core.config_search_path import ConfigSearchPath
 from hydra.plugins.search_path_plugin import SearchPathPlugin
 

@@ -3,6 +3,7 @@
 The presets `hydra/launcher=slurm_cpu|slurm_gpu|slurm_debug` (YAML in lalm_framework/conf) build
 on this node; docs/slurm.md explains every field.
 """
+
 from dataclasses import dataclass
 
 from hydra.core.config_store import ConfigStore
@@ -20,5 +21,6 @@ class LalmSlurmQueueConf(SlurmQueueConf):
     summary: bool = True
 
 
-ConfigStore.instance().store(group="hydra/launcher", name="lalm_slurm", node=LalmSlurmQueueConf,
-                             provider="lalm-framework")
+ConfigStore.instance().store(
+    group="hydra/launcher", name="lalm_slurm", node=LalmSlurmQueueConf, provider="lalm-framework"
+)

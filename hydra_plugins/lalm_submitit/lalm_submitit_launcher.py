@@ -2,7 +2,9 @@
 
 Light at import on purpose (Hydra imports every plugin at start-up): the work is imported lazily.
 """
-from typing import Any, Sequence
+
+from collections.abc import Sequence
+from typing import Any
 
 from hydra.core.utils import JobReturn
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher

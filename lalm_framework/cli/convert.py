@@ -1,10 +1,11 @@
 """`lalm-convert-config`: rewrite a legacy `target`/`params` YAML file to Hydra `_target_` form."""
+
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence
 
 
 def convert_file(src: Path) -> str:
@@ -16,7 +17,7 @@ def convert_file(src: Path) -> str:
     return OmegaConf.to_yaml(OmegaConf.create(to_target_form(OmegaConf.load(src))))
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: print the converted file, or write it to -o (never over an existing file)."""
     parser = argparse.ArgumentParser(prog="lalm-convert-config", description=__doc__)
     parser.add_argument("src", type=Path, help="legacy YAML (target:/params: or class_name:)")

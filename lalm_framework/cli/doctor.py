@@ -1,29 +1,28 @@
 """`lalm-doctor`: where configs come from, which plugins Hydra sees, and what collides."""
+
 from __future__ import annotations
 
 import argparse
 import importlib
 import sys
 from collections import defaultdict
+from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
 
 # groups users compose; hydra/* internals are listed with --all
 USER_GROUP_PREFIXES = ("hydra/launcher", "hydra/sweeper")
 
 
-def group_sources(sources: Sequence, include_hydra: bool) -> Dict[str, Dict[str, List[str]]]:
+def group_sources(sources: Sequence, include_hydra: bool) -> dict[str, dict[str, list[str]]]:
     """{group: {option: [provider, ...]}} across every search path source, in search order."""
     from hydra.core.object_type import ObjectType
 
-    table: Dict[str, Dict[str, List[str]]] = defaultdict(lambda: defaultdict(list))
+    table: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
 
     def walk(source, group: str) -> None:
         for name in source.list(group, ObjectType.GROUP):
             sub = f"{group}/{name}" if group else name
-            if sub == "schema" and not include_hydra:
-                continue  # structured schemas that YAML options extend: not options themselves
             if sub == "hydra" or sub.startswith("hydra/"):
                 if not include_hydra and not any(sub.startswith(p) or p.startswith(sub) for p in USER_GROUP_PREFIXES):
                     continue
@@ -42,34 +41,41 @@ def _label(source) -> str:
     return f"{source.provider} ({source.full_path()})"
 
 
-def collisions(table: Dict[str, Dict[str, List[str]]]) -> List[Tuple[str, str, List[str]]]:
+def collisions(table: dict[str, dict[str, list[str]]]) -> list[tuple[str, str, list[str]]]:
     """Options defined by two or more sources: the first in search order wins, silently."""
-    return [(g, o, provs) for g, opts in sorted(table.items()) for o, provs in sorted(opts.items())
-            if len(set(provs)) > 1]
+    return [
+        (g, o, provs) for g, opts in sorted(table.items()) for o, provs in sorted(opts.items()) if len(set(provs)) > 1
+    ]
 
 
-def report(config_dirs: Sequence[str], imports: Sequence[str], include_hydra: bool = False) -> Tuple[str, int]:
+def report(config_dirs: Sequence[str], imports: Sequence[str], include_hydra: bool = False) -> tuple[str, int]:
     """The doctor's report as text, and the number of collisions found."""
     for module in imports:
         importlib.import_module(module)  # user modules that register dataclasses in ConfigStore
-    from hydra._internal.config_repository import ConfigRepository
-    from hydra._internal.utils import create_config_search_path
     from hydra.core.plugins import Plugins
     from hydra.plugins.plugin import Plugin
 
-    search_path = create_config_search_path(None)
-    for d in reversed(config_dirs):
-        search_path.prepend("command-line", f"file://{Path(d).resolve()}")
-    repo = ConfigRepository(search_path)
+    from lalm_framework.compat.private_api import config_search_path, config_sources
+
+    sources = config_sources(config_search_path(list(config_dirs)))
     lines = ["== Versions =="]
-    for pkg in ("lalm-framework", "hydra-core", "omegaconf", "torch", "pytorch-lightning", "optuna",
-                "submitit", "transformers", "peft"):
+    for pkg in (
+        "lalm-framework",
+        "hydra-core",
+        "omegaconf",
+        "torch",
+        "pytorch-lightning",
+        "optuna",
+        "submitit",
+        "transformers",
+        "peft",
+    ):
         lines.append(f"  {pkg:20s} {_version(pkg)}")
     lines.append("== Config search path (first match wins) ==")
-    for src in repo.get_sources():
+    for src in sources:
         state = "ok" if src.available() else "NOT FOUND"
         lines.append(f"  {src.provider:18s} {src.full_path()}  [{state}]")
-    table = group_sources(repo.get_sources(), include_hydra)
+    table = group_sources(sources, include_hydra)
     lines.append("== Config groups ==")
     for group in sorted(table):
         lines.append(f"  {group}:")
@@ -88,11 +94,12 @@ def report(config_dirs: Sequence[str], imports: Sequence[str], include_hydra: bo
     if not found and not restored:
         lines.append("  none")
     for group, option, provs in found:
-        lines.append(f"  COLLISION {group}/{option}: defined by {' AND '.join(dict.fromkeys(provs))}; "
-                     f"the first one wins. Rename one of them.")
+        lines.append(
+            f"  COLLISION {group}/{option}: defined by {' AND '.join(dict.fromkeys(provs))}; "
+            f"the first one wins. Rename one of them."
+        )
     for path, first, second in restored:
-        lines.append(f"  COLLISION {path}: ConfigStore entry of {first} replaced by {second}. "
-                     f"Rename one of them.")
+        lines.append(f"  COLLISION {path}: ConfigStore entry of {first} replaced by {second}. Rename one of them.")
     return "\n".join(lines), len(found) + len(restored)
 
 
@@ -111,13 +118,24 @@ def _version(pkg: str) -> str:
         return "not installed"
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `lalm-doctor`."""
     parser = argparse.ArgumentParser(prog="lalm-doctor", description=__doc__)
-    parser.add_argument("--config-dir", "-cd", action="append", default=[],
-                        help="your config dir, as passed to lalm-train --config-dir (repeatable)")
-    parser.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
-                        help="import MODULE first (it registers dataclasses in ConfigStore; repeatable)")
+    parser.add_argument(
+        "--config-dir",
+        "-cd",
+        action="append",
+        default=[],
+        help="your config dir, as passed to lalm-train --config-dir (repeatable)",
+    )
+    parser.add_argument(
+        "--import",
+        dest="imports",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="import MODULE first (it registers dataclasses in ConfigStore; repeatable)",
+    )
     parser.add_argument("--all", action="store_true", help="also list Hydra's internal groups")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a collision is found")
     args = parser.parse_args(argv)

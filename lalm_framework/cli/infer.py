@@ -2,13 +2,14 @@
 
 Light at import (argparse only): torch and the model load inside `main()`.
 """
+
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Optional, Sequence
 
 EPILOG = """inputs:
   a LibriSpeech-layout split folder (<split>/<spk>/<chapter>/*.flac + *.trans.txt: with references),
@@ -23,12 +24,19 @@ examples:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="lalm-infer", description=__doc__.splitlines()[0],
-                                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="lalm-infer",
+        description=__doc__.splitlines()[0],
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("checkpoint", help="a .ckpt written by lalm-train")
     p.add_argument("inputs", nargs="+", help="folders, JSONL manifests or audio files")
-    p.add_argument("--out", help="JSONL file of hypotheses to create (default: "
-                                 "hypotheses-<time>.jsonl in the current directory); never overwritten")
+    p.add_argument(
+        "--out",
+        help="JSONL file of hypotheses to create (default: "
+        "hypotheses-<time>.jsonl in the current directory); never overwritten",
+    )
     p.add_argument("--adapter", help="a peft LoRA adapter folder to load over the checkpoint's LoRA")
     p.add_argument("--batch-size", type=int, help="default: the validation batch size of training")
     p.add_argument("--num-workers", type=int, default=0)
@@ -42,11 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `lalm-infer`."""
     args = build_parser().parse_args(argv)
-    from lalm_framework.cli.errors import full_error_requested
-    from lalm_framework.errors import UserError
+    from lalm_framework.errors import UserError, full_error_requested
 
     try:
         return _run(args)
@@ -67,8 +74,10 @@ def _run(args: argparse.Namespace) -> int:
     if os.path.exists(out):
         raise UserError(f"{out} exists already; earlier results are never overwritten. Choose another --out.")
     if not os.path.isfile(args.checkpoint):
-        raise UserError(f"Checkpoint not found: {args.checkpoint}. Give the .ckpt file a training run "
-                        "wrote (e.g. <run dir>/checkpoints/last.ckpt).")
+        raise UserError(
+            f"Checkpoint not found: {args.checkpoint}. Give the .ckpt file a training run "
+            "wrote (e.g. <run dir>/checkpoints/last.ckpt)."
+        )
     utterances = read_inputs(args.inputs, text_key=args.text_key)
 
     from lalm_framework.inference.transcribe import load_model, transcribe, wer_of, write_jsonl
@@ -76,9 +85,16 @@ def _run(args: argparse.Namespace) -> int:
     module = load_model(args.checkpoint, adapter=args.adapter, device=args.device)
     if args.max_new_tokens:
         module.hparams.generation["max_new_tokens"] = args.max_new_tokens
-    rows = transcribe(module, utterances, batch_size=args.batch_size, num_workers=args.num_workers,
-                      prompt_template=args.prompt_template, task=args.task,
-                      skip_bad_audio=args.skip_bad_audio, progress=not args.no_progress)
+    rows = transcribe(
+        module,
+        utterances,
+        batch_size=args.batch_size,
+        num_workers=args.num_workers,
+        prompt_template=args.prompt_template,
+        task=args.task,
+        skip_bad_audio=args.skip_bad_audio,
+        progress=not args.no_progress,
+    )
     path = write_jsonl(rows, out)
     scored = sum(1 for r in rows if r.get("reference"))
     print(f"wrote {len(rows)} hypotheses to {path}")

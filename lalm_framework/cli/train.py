@@ -1,9 +1,10 @@
 """`lalm-train`: the Hydra app around the runner. Light at import: `--help` and `--cfg` stay fast."""
+
 from __future__ import annotations
 
 import os
 import sys
-from typing import Any, Optional
+from typing import Any
 
 import hydra
 from omegaconf import DictConfig
@@ -12,7 +13,7 @@ from lalm_framework.cli.errors import install as install_short_errors
 
 
 @hydra.main(version_base="1.3", config_path=None, config_name="train")
-def _train(cfg: DictConfig) -> Optional[float]:
+def _train(cfg: DictConfig) -> float | None:
     from lalm_framework.runner import run
 
     return run(cfg)

@@ -1,4 +1,5 @@
 """The one instantiation path: legacy nodes are rewritten, then Hydra instantiates."""
+
 from __future__ import annotations
 
 from typing import Any

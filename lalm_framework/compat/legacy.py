@@ -2,6 +2,7 @@
 
 One rewrite to Hydra's `_target_` form serves both instantiation and the converter command.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -19,8 +20,11 @@ def is_legacy_node(node: Any) -> bool:
     has_target = any(k in keys for k in LEGACY_TARGET_KEYS)
     # only `target`/`class_name` + `params` (+ nothing else) marks the legacy form; a plain dict
     # with a field that happens to be called `target` stays data
-    return has_target and keys <= {*LEGACY_TARGET_KEYS, "params"} and isinstance(
-        node.get("target", node.get("class_name")), str)
+    return (
+        has_target
+        and keys <= {*LEGACY_TARGET_KEYS, "params"}
+        and isinstance(node.get("target", node.get("class_name")), str)
+    )
 
 
 def to_target_form(node: Any) -> Any:

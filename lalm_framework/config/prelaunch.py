@@ -2,38 +2,43 @@
 
 A Hydra callback (`hydra.callbacks.validate_jobs` in train.yaml), so it covers every launcher.
 """
+
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, List, Optional, Sequence
+from typing import Any
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from lalm_framework.config.validate import compose_jobs
-from lalm_framework.errors import UserError
-
-BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+from lalm_framework.errors import UserError, exit_with
 
 
-def expand_basic_sweep(config: DictConfig) -> List[List[str]]:
+def expand_basic_sweep(config: DictConfig) -> list[list[str]]:
     """The jobs the BasicSweeper will run, in order, as override lists."""
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from lalm_framework.compat.private_api import basic_sweep_jobs
 
     params = config.hydra.sweeper.get("params") or {}
-    args = [f"{k}={v}" for k, v in params.items()] + list(config.hydra.overrides.task)
-    parsed = OverridesParser.create().parse_overrides(args)
-    batches = BasicSweeper.split_arguments(parsed, None)
-    return [list(job) for batch in batches for job in batch]
+    return basic_sweep_jobs([f"{k}={v}" for k, v in params.items()] + list(config.hydra.overrides.task))
+
+
+def _is_basic_sweeper(config: DictConfig) -> bool:
+    from hydra.utils import get_class
+
+    from lalm_framework.compat.private_api import basic_sweeper_class
+
+    target = config.hydra.sweeper.get("_target_")
+    return target is not None and get_class(str(target)) is basic_sweeper_class()
 
 
 def print_dry_run(config: DictConfig, jobs: Sequence[Sequence[str]]) -> None:
     """List jobs, their overrides and the launcher's resources."""
     try:  # show what will be requested (tasks_per_node=${trainer.devices} -> 2)
         launcher = OmegaConf.to_container(config.hydra.launcher, resolve=True)
-    except Exception:  # noqa: BLE001 - values known only per job stay as written
+    except Exception:
         launcher = OmegaConf.to_container(config.hydra.launcher, resolve=False)
     target = launcher.pop("_target_", "?") if isinstance(launcher, dict) else "?"
     print(f"dry run: {len(jobs)} job(s) for launcher {target.rsplit('.', 1)[-1]}")
@@ -56,20 +61,20 @@ class ValidateJobsCallback(Callback):
         keep_previous_hydra_dir(Path(config.hydra.run.dir), config.hydra.output_subdir)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        if config.hydra.sweeper.get("_target_") != BASIC_SWEEPER:
+        if not _is_basic_sweeper(config):
             return  # other sweepers (lalm_optuna) validate each trial they create
         jobs = expand_basic_sweep(config)
         try:
             compose_jobs(config, jobs)
         except UserError as e:
             # Hydra turns a callback's exception into a warning and launches anyway: stop here
-            _exit_with(e)
+            exit_with(e)
         if any(_is_dry_run(j) for j in jobs) or config.get("dry_run"):
             print_dry_run(config, jobs)
             sys.exit(0)
 
 
-def keep_previous_hydra_dir(run_dir: Path, subdir: Optional[str]) -> None:
+def keep_previous_hydra_dir(run_dir: Path, subdir: str | None) -> None:
     """A rerun in the same dir (resume) would overwrite `.hydra/*.yaml`: move them aside first."""
     if not subdir:
         return
@@ -84,17 +89,5 @@ def keep_previous_hydra_dir(run_dir: Path, subdir: Optional[str]) -> None:
         f.rename(keep / f.name)
 
 
-def _exit_with(error: UserError) -> None:
-    import traceback
-
-    from lalm_framework.cli.errors import exit_with_message, full_error_requested
-
-    if full_error_requested():
-        traceback.print_exception(error)
-    exit_with_message(str(error))
-
-
 def _is_dry_run(overrides: Sequence[str]) -> bool:
     return any(o.replace(" ", "") in ("dry_run=true", "dry_run=True") for o in overrides)
-
-

@@ -2,11 +2,12 @@
 
 Only stdlib + omegaconf here: these are imported on every `lalm-train --help`.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Dict, List, Optional
+from typing import Any, Optional
 
 from omegaconf import MISSING
 
@@ -79,7 +80,7 @@ class TrainConfig:
     """The primary config of `lalm-train`."""
 
     task_name: str = "train"
-    tags: List[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
     seed: Optional[int] = 42
     # learning rate, top level so that sweeps read `lr=1e-4,3e-4`; models interpolate ${lr}
     lr: float = 1e-3
@@ -93,8 +94,8 @@ class TrainConfig:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     model: Any = MISSING
     dataset: Any = MISSING
-    callbacks: Dict[str, Any] = field(default_factory=dict)
-    logger: Dict[str, Any] = field(default_factory=dict)
+    callbacks: dict[str, Any] = field(default_factory=dict)
+    logger: dict[str, Any] = field(default_factory=dict)
     trial: TrialConfig = field(default_factory=TrialConfig)
     # list the job(s) with their overrides and launcher resources, then exit without running
     dry_run: bool = False

@@ -3,11 +3,12 @@
 Structured schemas catch typos at compose time for our own components; a user's class has no
 schema, so its annotated `__init__` is the schema: `dataset.batch_size=abc` fails before launch.
 """
+
 from __future__ import annotations
 
 import inspect
 import typing
-from typing import Any, Optional
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -18,14 +19,16 @@ _SCALARS = {int: "int", float: "float", bool: "bool", str: "str"}
 
 def import_target(target: str, where: str) -> Any:
     """Import the class or function a `_target_` names; a UserError says what failed."""
-    from hydra._internal.utils import _locate
+    from hydra.utils import get_object
 
     try:
-        return _locate(target)
-    except Exception as e:  # noqa: BLE001 - any import problem is the user's to fix
+        return get_object(target)
+    except Exception as e:
         cause = e.__cause__ or e
-        raise UserError(f"{where}: cannot import '{target}' ({type(cause).__name__}: {cause}).\n"
-                        "Check the class path and that its package is installed.") from e
+        raise UserError(
+            f"{where}: cannot import '{target}' ({type(cause).__name__}: {cause}).\n"
+            "Check the class path and that its package is installed."
+        ) from e
 
 
 def check_arguments(node: DictConfig, where: str) -> None:
@@ -52,12 +55,14 @@ def _check(value: Any, where: str) -> None:
             _unknown_argument(where, key, target, params)
         expected = hints.get(key)
         if expected is not None and not _conforms(arg, expected):
-            raise UserError(f"{where}.{key}={arg!r}: {target.rsplit('.', 1)[-1]} expects {_name(expected)}.\n"
-                            f"Pass a value of that type, e.g. {where}.{key}=<{_name(expected)}>.")
+            raise UserError(
+                f"{where}.{key}={arg!r}: {target.rsplit('.', 1)[-1]} expects {_name(expected)}.\n"
+                f"Pass a value of that type, e.g. {where}.{key}=<{_name(expected)}>."
+            )
         _check(arg, f"{where}.{key}")
 
 
-def _signature(target: str, where: str) -> tuple[dict, Optional[set]]:
+def _signature(target: str, where: str) -> tuple[dict, set | None]:
     obj = import_target(target, f"{where}._target_")
     func = obj.__init__ if inspect.isclass(obj) else obj
     try:
@@ -70,18 +75,20 @@ def _signature(target: str, where: str) -> tuple[dict, Optional[set]]:
         params = {n for n in sig.parameters if n != "self"}
     try:
         hints = typing.get_type_hints(func)
-    except Exception:  # noqa: BLE001 - unresolvable annotations: skip type checks, keep name checks
+    except Exception:
         hints = {}
     return hints, params
 
 
 def _unknown_argument(where: str, key: str, target: str, params: set) -> None:
-    from lalm_framework.cli.errors import suggest
+    from lalm_framework.errors import suggest
 
     best = suggest(key, params)
     hint = f" Did you mean '{best}'?" if best else ""
-    raise UserError(f"{where}.{key}: {target.rsplit('.', 1)[-1]} takes no argument '{key}'.{hint}\n"
-                    f"Its arguments: {', '.join(sorted(params))}.")
+    raise UserError(
+        f"{where}.{key}: {target.rsplit('.', 1)[-1]} takes no argument '{key}'.{hint}\n"
+        f"Its arguments: {', '.join(sorted(params))}."
+    )
 
 
 def _conforms(value: Any, expected: Any) -> bool:

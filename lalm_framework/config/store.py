@@ -1,7 +1,8 @@
 """ConfigStore registration of the framework's schemas, and the helper users call for theirs."""
+
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from hydra.core.config_store import ConfigStore
 
@@ -12,8 +13,9 @@ _owners: dict[str, str] = {}
 _replaced: list[tuple[str, str, str]] = []
 
 
-def register(node: Any, name: str, group: Optional[str] = None, package: Optional[str] = None,
-             provider: Optional[str] = None) -> None:
+def register(
+    node: Any, name: str, group: str | None = None, package: str | None = None, provider: str | None = None
+) -> None:
     """Store a dataclass (or dict) in Hydra's ConfigStore as `group/name`.
 
     Use it for your own dataclasses so they compose with ours, e.g.
@@ -49,8 +51,9 @@ def register_configs() -> None:
         return
     _registered = True
     from lalm_framework.config.schema import TrainConfig
+    from lalm_framework.models.schema import LalmModelConfig
 
     register(TrainConfig, name="train_schema", provider=PROVIDER)
-    from lalm_framework.config import components
-
-    components.register_component_schemas()
+    # schemas are root-level entries, not groups: `model=` and `--help` offer only real options;
+    # YAML options pull it in with `- /lalm_model_schema@_here_`
+    register(LalmModelConfig, name="lalm_model_schema", provider=PROVIDER)

@@ -1,8 +1,10 @@
 """Validation of composed job configs: one job (`validate`) or every job of a sweep (`compose_jobs`)."""
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, List, Sequence
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -14,18 +16,24 @@ def validate(cfg: DictConfig) -> None:
     missing = sorted(OmegaConf.missing_keys(cfg))
     if missing:
         keys = ", ".join(missing)
-        raise UserError(f"Missing mandatory value(s): {keys}.\n"
-                        f"Set them on the command line (e.g. {missing[0]}=...) or in your config.")
+        raise UserError(
+            f"Missing mandatory value(s): {keys}.\n"
+            f"Set them on the command line (e.g. {missing[0]}=...) or in your config."
+        )
     for group in ("model", "dataset"):
         node = cfg.get(group)
         if not isinstance(node, DictConfig) or not ({"_target_", "target", "class_name"} & set(node.keys())):
-            raise UserError(f"'{group}' names no class to build (no _target_).\n"
-                            f"Choose an option with {group}=<option> (see `lalm-train --help`).")
+            raise UserError(
+                f"'{group}' names no class to build (no _target_).\n"
+                f"Choose an option with {group}=<option> (see `lalm-train --help`)."
+            )
         _run_component_check(group, node)
     ckpt = cfg.trainer.get("ckpt_path")
     if ckpt not in (None, "last") and not Path(_abspath(ckpt)).is_file():
-        raise UserError(f"trainer.ckpt_path: no checkpoint file at '{ckpt}'.\n"
-                        "Give an existing .ckpt path, or ckpt_path=last / null.")
+        raise UserError(
+            f"trainer.ckpt_path: no checkpoint file at '{ckpt}'.\n"
+            "Give an existing .ckpt path, or ckpt_path=last / null."
+        )
 
 
 def _abspath(path: str) -> str:
@@ -50,11 +58,11 @@ def _run_component_check(group: str, node: DictConfig) -> None:
         check(node)
 
 
-def compose_jobs(config: DictConfig, jobs: Sequence[Sequence[str]]) -> List[DictConfig]:
+def compose_jobs(config: DictConfig, jobs: Sequence[Sequence[str]]) -> list[DictConfig]:
     """Compose and validate the config of every job; raise one UserError naming the bad job."""
     from hydra.core.global_hydra import GlobalHydra
 
-    from lalm_framework.cli.errors import describe
+    from lalm_framework.errors import describe
     from lalm_framework.launching.slurm_resources import check_slurm_resources
 
     loader = GlobalHydra.instance().config_loader()
@@ -66,10 +74,11 @@ def compose_jobs(config: DictConfig, jobs: Sequence[Sequence[str]]) -> List[Dict
             with _job_context(job_cfg):
                 validate(_task_part(job_cfg))
                 check_slurm_resources(job_cfg)  # no-op unless hydra.launcher submits to SLURM
-        except Exception as e:  # noqa: BLE001 - reworded below, original chained
+        except Exception as e:
             reason = describe(e) or f"{type(e).__name__}: {e}"
-            raise UserError(f"Job #{idx} ({' '.join(overrides) or 'no overrides'}) is invalid; "
-                            f"nothing was launched.\n{reason}") from e
+            raise UserError(
+                f"Job #{idx} ({' '.join(overrides) or 'no overrides'}) is invalid; nothing was launched.\n{reason}"
+            ) from e
         composed.append(job_cfg)
     return composed
 

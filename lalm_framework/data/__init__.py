@@ -3,16 +3,23 @@
 Names are imported lazily: `lalm_framework.data.batch` (the light batch contract) must not pull
 torch or Lightning in through this package.
 """
+
 from __future__ import annotations
 
 from importlib import import_module
 from typing import Any
 
 _EXPORTS = {
-    "LalmDataModule": "datamodule", "make_dataloader": "datamodule",
-    "LalmCollator": "collate", "AudioTextDataset": "dataset", "Utterance": "utterance",
-    "DurationBucketBatchSampler": "sampler", "load_audio": "audio",
-    "read_librispeech": "librispeech", "read_manifest": "manifest", "read_audio_paths": "manifest",
+    "LalmDataModule": "datamodule",
+    "make_dataloader": "datamodule",
+    "LalmCollator": "collate",
+    "AudioTextDataset": "dataset",
+    "Utterance": "utterance",
+    "DurationBucketBatchSampler": "sampler",
+    "load_audio": "audio",
+    "read_librispeech": "librispeech",
+    "read_manifest": "manifest",
+    "read_audio_paths": "manifest",
 }
 __all__ = sorted(_EXPORTS)
 

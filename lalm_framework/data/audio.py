@@ -1,9 +1,9 @@
 """Audio I/O: mono float32 at the model's rate, and a cheap health check per file."""
+
 from __future__ import annotations
 
 from math import gcd
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 import soundfile as sf
@@ -23,7 +23,7 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     return audio
 
 
-def audio_problem(path: str | Path) -> tuple[Optional[str], Optional[float]]:
+def audio_problem(path: str | Path) -> tuple[str | None, float | None]:
     """(problem, duration in s): problem is None for a readable, non-empty audio file.
 
     Reads the header and decodes the last 1024 samples: a truncated file (an interrupted copy
@@ -39,7 +39,7 @@ def audio_problem(path: str | Path) -> tuple[Optional[str], Optional[float]]:
             if frames > 0:
                 f.seek(max(0, frames - 1024))
                 f.read(1024, dtype="int16")
-    except Exception as e:  # noqa: BLE001 - libsndfile raises several types for broken files
+    except Exception as e:
         return f"unreadable audio ({str(e).splitlines()[0][:120]})", None
     if frames <= 0 or sr <= 0:
         return "empty audio (0 samples)", None

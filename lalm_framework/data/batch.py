@@ -3,9 +3,10 @@
 The data layer builds these dicts in its collate function; the model consumes them. Both sides
 import names from here, nothing else couples them.
 """
+
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, List, TypedDict
+from typing import TYPE_CHECKING, TypedDict
 
 if TYPE_CHECKING:  # no torch at import: the CLI's light paths read AUDIO_TOKEN from here
     import torch
@@ -17,12 +18,12 @@ IGNORE_INDEX = -100
 
 
 class LalmBatch(TypedDict):
-    ids: List[str]                  # utterance ids
-    input_features: "torch.Tensor"  # [B, n_mels, n_frames] Whisper log-mel, padded to the encoder's frames
-    feature_lengths: "torch.Tensor" # [B] valid mel frames per row
-    input_ids: "torch.Tensor"       # [B, L] prompt (one AUDIO_TOKEN) + target + eos, right padded
-    attention_mask: "torch.Tensor"  # [B, L]
-    labels: "torch.Tensor"          # [B, L] IGNORE_INDEX except target tokens and eos
-    prompt_input_ids: "torch.Tensor"       # [B, P] prompt only, LEFT padded (for generation)
-    prompt_attention_mask: "torch.Tensor"  # [B, P]
-    texts: List[str]                # reference target texts (transcripts or captions)
+    ids: list[str]  # utterance ids
+    input_features: torch.Tensor  # [B, n_mels, n_frames] Whisper log-mel, padded to the encoder's frames
+    feature_lengths: torch.Tensor  # [B] valid mel frames per row
+    input_ids: torch.Tensor  # [B, L] prompt (one AUDIO_TOKEN) + target + eos, right padded
+    attention_mask: torch.Tensor  # [B, L]
+    labels: torch.Tensor  # [B, L] IGNORE_INDEX except target tokens and eos
+    prompt_input_ids: torch.Tensor  # [B, P] prompt only, LEFT padded (for generation)
+    prompt_attention_mask: torch.Tensor  # [B, P]
+    texts: list[str]  # reference target texts (transcripts or captions)

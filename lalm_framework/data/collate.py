@@ -1,8 +1,10 @@
 """Padding collate: audio -> Whisper log-mel, texts -> prompt + target tokens (`LalmBatch`)."""
+
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -17,8 +19,10 @@ def check_prompt_template(template: str, where: str = "dataset.prompt_template")
     """The template must hold AUDIO_TOKEN exactly once (where the audio embeddings go)."""
     n = template.count(AUDIO_TOKEN)
     if n != 1:
-        raise UserError(f"{where}={template!r} contains {AUDIO_TOKEN} {n} times; it must contain it once "
-                        f"(where the audio goes), e.g. '{AUDIO_TOKEN}Transcribe:'.")
+        raise UserError(
+            f"{where}={template!r} contains {AUDIO_TOKEN} {n} times; it must contain it once "
+            f"(where the audio goes), e.g. '{AUDIO_TOKEN}Transcribe:'."
+        )
 
 
 class LalmCollator:
@@ -28,9 +32,16 @@ class LalmCollator:
     tokens and the closing eos only.
     """
 
-    def __init__(self, tokenizer: Any, feature_extractor: Any, prompt_template: str,
-                 prompts: Optional[Mapping[str, str]] = None, default_task: str = "transcribe",
-                 max_target_tokens: Optional[int] = None, cache_features: bool = False) -> None:
+    def __init__(
+        self,
+        tokenizer: Any,
+        feature_extractor: Any,
+        prompt_template: str,
+        prompts: Mapping[str, str] | None = None,
+        default_task: str = "transcribe",
+        max_target_tokens: int | None = None,
+        cache_features: bool = False,
+    ) -> None:
         check_prompt_template(prompt_template)
         for name in ("pad_token_id", "eos_token_id"):
             if getattr(tokenizer, name, None) is None:
@@ -45,52 +56,61 @@ class LalmCollator:
         self.default_task = default_task
         self.max_target_tokens = max_target_tokens
         self.audio_id = audio_id
-        self._prompt_cache: Dict[str, List[int]] = {}
+        self._prompt_cache: dict[str, list[int]] = {}
         # audio path -> (log-mel, valid frames); features are deterministic, so reuse is exact
-        self.feature_cache: Optional[Dict[str, Tuple[torch.Tensor, torch.Tensor]]] = {} if cache_features else None
+        self.feature_cache: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = {} if cache_features else None
 
-    def prompt_text(self, prompt: Optional[str] = None, task: Optional[str] = None) -> str:
+    def prompt_text(self, prompt: str | None = None, task: str | None = None) -> str:
         """The full prompt of one example: the template with its instruction filled in."""
         if prompt is None:
             name = task or self.default_task
             if self.prompts and name not in self.prompts:
-                raise UserError(f"No prompt for task '{name}': add dataset.prompts.{name}=... "
-                                f"(known: {', '.join(self.prompts)}).")
+                raise UserError(
+                    f"No prompt for task '{name}': add dataset.prompts.{name}=... (known: {', '.join(self.prompts)})."
+                )
             prompt = self.prompts.get(name, "")
         return self.prompt_template.replace("{prompt}", prompt)
 
-    def prompt_ids(self, text: str) -> List[int]:
+    def prompt_ids(self, text: str) -> list[int]:
         ids = self._prompt_cache.get(text)
         if ids is None:
             # add_special_tokens: the tokenizer adds its own bos convention (Llama yes, Qwen no)
             ids = self.tokenizer(text, add_special_tokens=True)["input_ids"]
             if ids.count(self.audio_id) != 1:
-                raise UserError(f"The prompt {text!r} tokenizes to {ids.count(self.audio_id)} audio "
-                                f"tokens; it must have exactly one {AUDIO_TOKEN}.")
+                raise UserError(
+                    f"The prompt {text!r} tokenizes to {ids.count(self.audio_id)} audio "
+                    f"tokens; it must have exactly one {AUDIO_TOKEN}."
+                )
             self._prompt_cache[text] = ids
         return ids
 
-    def features(self, examples: Sequence[Dict[str, Any]]) -> Tuple[torch.Tensor, torch.Tensor]:
+    def features(self, examples: Sequence[dict[str, Any]]) -> tuple[torch.Tensor, torch.Tensor]:
         """Whisper log-mel [B, n_mels, frames] padded to the encoder's window, and valid frames [B]."""
         cache = self.feature_cache
-        rows: Dict[int, Tuple[torch.Tensor, torch.Tensor]] = {}
+        rows: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
         for i, e in enumerate(examples):
             if cache is not None and e.get("path") in cache:
                 rows[i] = cache[e["path"]]
         missing = [i for i in range(len(examples)) if i not in rows]
         if missing:
             fe = self.feature_extractor
-            out = fe([np.asarray(examples[i]["audio"], dtype=np.float32) for i in missing],
-                     sampling_rate=fe.sampling_rate, return_tensors="pt", padding="max_length",
-                     return_attention_mask=True)
+            out = fe(
+                [np.asarray(examples[i]["audio"], dtype=np.float32) for i in missing],
+                sampling_rate=fe.sampling_rate,
+                return_tensors="pt",
+                padding="max_length",
+                return_attention_mask=True,
+            )
             for j, i in enumerate(missing):
                 rows[i] = (out["input_features"][j].clone(), out["attention_mask"][j].sum())
                 if cache is not None and examples[i].get("path"):
                     cache[examples[i]["path"]] = rows[i]
-        return (torch.stack([rows[i][0] for i in range(len(examples))]),
-                torch.stack([rows[i][1] for i in range(len(examples))]))
+        return (
+            torch.stack([rows[i][0] for i in range(len(examples))]),
+            torch.stack([rows[i][1] for i in range(len(examples))]),
+        )
 
-    def __call__(self, examples: Sequence[Optional[Dict[str, Any]]]) -> LalmBatch:
+    def __call__(self, examples: Sequence[dict[str, Any] | None]) -> LalmBatch:
         examples = [e for e in examples if e is not None]  # unreadable audio under skip_bad_audio
         if not examples:
             raise UserError("A whole batch of audio could not be read; check the data (see the log).")
@@ -100,7 +120,7 @@ class LalmCollator:
         eos = self.tokenizer.eos_token_id
         if self.max_target_tokens is not None:
             targets = [t[: self.max_target_tokens] for t in targets]
-        seqs = [p + t + [eos] for p, t in zip(prompts, targets)]
+        seqs = [p + t + [eos] for p, t in zip(prompts, targets, strict=True)]
         n, width, p_width = len(seqs), max(map(len, seqs)), max(map(len, prompts))
         pad = self.tokenizer.pad_token_id
         input_ids = torch.full((n, width), pad, dtype=torch.long)
@@ -108,17 +128,21 @@ class LalmCollator:
         labels = torch.full((n, width), IGNORE_INDEX, dtype=torch.long)
         prompt_input_ids = torch.full((n, p_width), pad, dtype=torch.long)
         prompt_attention_mask = torch.zeros((n, p_width), dtype=torch.long)
-        for i, (p, t, s) in enumerate(zip(prompts, targets, seqs)):
+        for i, (p, t, s) in enumerate(zip(prompts, targets, seqs, strict=True)):
             input_ids[i, : len(s)] = torch.tensor(s)
             attention_mask[i, : len(s)] = 1
-            labels[i, len(p): len(s)] = torch.tensor(t + [eos], dtype=torch.long)
+            labels[i, len(p) : len(s)] = torch.tensor(t + [eos], dtype=torch.long)
             # left padding: generation continues right after the prompt's last token
-            prompt_input_ids[i, p_width - len(p):] = torch.tensor(p)
-            prompt_attention_mask[i, p_width - len(p):] = 1
+            prompt_input_ids[i, p_width - len(p) :] = torch.tensor(p)
+            prompt_attention_mask[i, p_width - len(p) :] = 1
         return LalmBatch(
             ids=[e["id"] for e in examples],
-            input_features=features, feature_lengths=feature_lengths,
-            input_ids=input_ids, attention_mask=attention_mask, labels=labels,
-            prompt_input_ids=prompt_input_ids, prompt_attention_mask=prompt_attention_mask,
+            input_features=features,
+            feature_lengths=feature_lengths,
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            labels=labels,
+            prompt_input_ids=prompt_input_ids,
+            prompt_attention_mask=prompt_attention_mask,
             texts=[e["text"] for e in examples],
         )

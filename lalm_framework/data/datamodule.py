@@ -6,11 +6,12 @@ Where each split comes from:
 - no root and no manifest at all: the bundled speech set (`dataset=sample`).
 A split whose name/manifest is null has no loader (e.g. no test set).
 """
+
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 import pytorch_lightning as pl
 from torch.utils.data import DataLoader
@@ -43,19 +44,35 @@ class LalmDataModule(pl.LightningDataModule):
     model; with workers, each worker caches the utterances it loads.
     """
 
-    def __init__(self, root: Optional[str] = None, train_split: Optional[str] = "train-clean-100",
-                 val_split: Optional[str] = "dev-clean", test_split: Optional[str] = "test-clean",
-                 train_manifest: Optional[str] = None, val_manifest: Optional[str] = None,
-                 test_manifest: Optional[str] = None, text_key: str = "text",
-                 task: str = "transcribe", prompt_template: str = DEFAULT_TEMPLATE,
-                 prompts: Optional[Dict[str, str]] = None, batch_size: int = 8,
-                 eval_batch_size: Optional[int] = None, num_workers: int = 0,
-                 min_duration: Optional[float] = None, max_duration: Optional[float] = None,
-                 max_utterances: Optional[int] = None, skip_bad_audio: bool = False,
-                 check_audio: bool = True, bucketing: bool = False, num_buckets: int = 10,
-                 max_target_tokens: Optional[int] = None, cache_features: bool = False,
-                 seed: Optional[int] = 0,
-                 tokenizer: Any = None, feature_extractor: Any = None) -> None:
+    def __init__(
+        self,
+        root: str | None = None,
+        train_split: str | None = "train-clean-100",
+        val_split: str | None = "dev-clean",
+        test_split: str | None = "test-clean",
+        train_manifest: str | None = None,
+        val_manifest: str | None = None,
+        test_manifest: str | None = None,
+        text_key: str = "text",
+        task: str = "transcribe",
+        prompt_template: str = DEFAULT_TEMPLATE,
+        prompts: dict[str, str] | None = None,
+        batch_size: int = 8,
+        eval_batch_size: int | None = None,
+        num_workers: int = 0,
+        min_duration: float | None = None,
+        max_duration: float | None = None,
+        max_utterances: int | None = None,
+        skip_bad_audio: bool = False,
+        check_audio: bool = True,
+        bucketing: bool = False,
+        num_buckets: int = 10,
+        max_target_tokens: int | None = None,
+        cache_features: bool = False,
+        seed: int | None = 0,
+        tokenizer: Any = None,
+        feature_extractor: Any = None,
+    ) -> None:
         super().__init__()
         check_prompt_template(prompt_template)
         if batch_size < 1:
@@ -79,8 +96,8 @@ class LalmDataModule(pl.LightningDataModule):
         self.cache_features = cache_features
         self.seed = seed or 0
         self.tokenizer, self.feature_extractor = tokenizer, feature_extractor
-        self.datasets: Dict[str, AudioTextDataset] = {}
-        self.collator: Optional[LalmCollator] = None
+        self.datasets: dict[str, AudioTextDataset] = {}
+        self.collator: LalmCollator | None = None
 
     # --- before launch -------------------------------------------------------------------
     @classmethod
@@ -93,13 +110,15 @@ class LalmDataModule(pl.LightningDataModule):
         if node.get("root") and not any(manifests):
             root = resolve_path(node.root)
             if not root.is_dir():
-                raise UserError(f"dataset.root: folder not found: {root}.\n"
-                                "Set dataset.root=<folder holding the LibriSpeech splits>.")
+                raise UserError(
+                    f"dataset.root: folder not found: {root}.\n"
+                    "Set dataset.root=<folder holding the LibriSpeech splits>."
+                )
             for split in filter(None, (node.get(f"{s}_split") for s in ("train", "val", "test"))):
                 check_split_dir(root, split)
 
     # --- where each split comes from ---------------------------------------------------------
-    def source(self, split: str) -> Optional[Path]:
+    def source(self, split: str) -> Path | None:
         """The manifest or split folder `split` (train/val/test) reads; None when it has none."""
         if self.manifests[split] is not None:
             return self.manifests[split]
@@ -114,7 +133,7 @@ class LalmDataModule(pl.LightningDataModule):
 
         return SAMPLE_ROOT
 
-    def read_split(self, split: str) -> List[Utterance]:
+    def read_split(self, split: str) -> list[Utterance]:
         """Utterances of `split` as listed by its source (no audio checks)."""
         src = self.source(split)
         if src is None:
@@ -124,18 +143,24 @@ class LalmDataModule(pl.LightningDataModule):
         return read_librispeech(self._root(), self.splits[split])
 
     # --- Lightning hooks -------------------------------------------------------------------
-    def setup(self, stage: Optional[str] = None) -> None:
+    def setup(self, stage: str | None = None) -> None:
         self._take_model_parts()
         if self.collator is None:
-            self.collator = LalmCollator(self.tokenizer, self.feature_extractor, self.prompt_template,
-                                         self.prompts, default_task=self.task,
-                                         max_target_tokens=self.max_target_tokens,
-                                         cache_features=self.cache_features)
+            self.collator = LalmCollator(
+                self.tokenizer,
+                self.feature_extractor,
+                self.prompt_template,
+                self.prompts,
+                default_task=self.task,
+                max_target_tokens=self.max_target_tokens,
+                cache_features=self.cache_features,
+            )
         wanted = _STAGES.get(stage or "", ("train", "val", "test"))
         for split in wanted:
             if split not in self.datasets and self.source(split) is not None:
-                self.datasets[split] = AudioTextDataset(self._prepare(split), self.feature_extractor.sampling_rate,
-                                                        skip_bad_audio=self.skip_bad_audio)
+                self.datasets[split] = AudioTextDataset(
+                    self._prepare(split), self.feature_extractor.sampling_rate, skip_bad_audio=self.skip_bad_audio
+                )
 
     def _take_model_parts(self) -> None:
         module = self.trainer.lightning_module if self.trainer is not None else None
@@ -143,11 +168,13 @@ class LalmDataModule(pl.LightningDataModule):
             if getattr(self, name) is None:
                 value = getattr(module, name, None)
                 if value is None:
-                    raise UserError(f"The datamodule needs a {name}: the model exposes none "
-                                    f"(give the LightningModule a `{name}` attribute, or pass {name}=...).")
+                    raise UserError(
+                        f"The datamodule needs a {name}: the model exposes none "
+                        f"(give the LightningModule a `{name}` attribute, or pass {name}=...)."
+                    )
                 setattr(self, name, value)
 
-    def _prepare(self, split: str) -> List[Utterance]:
+    def _prepare(self, split: str) -> list[Utterance]:
         utts = self.read_split(split)
         if self.check_audio:
             utts = check_audio_files(utts, split, skip_bad_audio=self.skip_bad_audio)
@@ -164,8 +191,9 @@ class LalmDataModule(pl.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         ds = self._dataset("train")
         if self.bucketing:
-            sampler = DurationBucketBatchSampler(ds.durations, self.batch_size, self.num_buckets,
-                                                 shuffle=True, seed=self.seed)
+            sampler = DurationBucketBatchSampler(
+                ds.durations, self.batch_size, self.num_buckets, shuffle=True, seed=self.seed
+            )
             return self._loader(ds, batch_sampler=sampler)
         return self._loader(ds, batch_size=self.batch_size, shuffle=True)
 
@@ -186,15 +214,21 @@ class LalmDataModule(pl.LightningDataModule):
         return make_dataloader(ds, self.collator, num_workers=self.num_workers, **kwargs)
 
 
-def make_dataloader(dataset: AudioTextDataset, collator: LalmCollator, num_workers: int = 0,
-                    **kwargs: Any) -> DataLoader:
+def make_dataloader(
+    dataset: AudioTextDataset, collator: LalmCollator, num_workers: int = 0, **kwargs: Any
+) -> DataLoader:
     """A DataLoader of `LalmBatch`es (workers decode audio; persistent across epochs)."""
     import torch
 
-    return DataLoader(dataset, collate_fn=collator, num_workers=num_workers,
-                      persistent_workers=num_workers > 0, pin_memory=torch.cuda.is_available(), **kwargs)
+    return DataLoader(
+        dataset,
+        collate_fn=collator,
+        num_workers=num_workers,
+        persistent_workers=num_workers > 0,
+        pin_memory=torch.cuda.is_available(),
+        **kwargs,
+    )
 
 
 def _no_data(split: str) -> UserError:
-    return UserError(f"dataset: no {split} data configured; set dataset.{split}_manifest "
-                     f"or dataset.{split}_split.")
+    return UserError(f"dataset: no {split} data configured; set dataset.{split}_manifest or dataset.{split}_split.")

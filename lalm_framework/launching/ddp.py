@@ -6,12 +6,13 @@ runner wraps `trainer.fit` in `ddp_job_env(job_dir)`; the ranks inherit its vari
 entry point calls `maybe_run_ddp_child()` first: a rank then loads its job's saved config and
 runs the task function directly.
 """
+
 from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator, Optional, Union
 
 JOB_DIR_ENV = "LALM_DDP_JOB_DIR"
 CONFIG_DIR_ENV = "LALM_DDP_CONFIG_DIR"
@@ -20,11 +21,10 @@ DEFAULT_TASK = "lalm_framework.runner.run"
 
 
 @contextlib.contextmanager
-def ddp_job_env(job_dir: Union[str, Path], task: str = DEFAULT_TASK) -> Iterator[None]:
+def ddp_job_env(job_dir: str | Path, task: str = DEFAULT_TASK) -> Iterator[None]:
     """Set, for the duration of `fit`, the variables DDP ranks need to run this job themselves."""
     config_dir = Path(job_dir) / _output_subdir()
-    values = {JOB_DIR_ENV: str(Path(job_dir).absolute()), CONFIG_DIR_ENV: str(config_dir.absolute()),
-              TASK_ENV: task}
+    values = {JOB_DIR_ENV: str(Path(job_dir).absolute()), CONFIG_DIR_ENV: str(config_dir.absolute()), TASK_ENV: task}
     saved = {k: os.environ.get(k) for k in values}
     os.environ.update(values)
     try:
@@ -45,8 +45,10 @@ def _output_subdir() -> str:
         if subdir is None:
             from lalm_framework.errors import UserError
 
-            raise UserError("Multi-process training needs the job's saved config, but "
-                            "hydra.output_subdir=null.\nRemove that override (default '.hydra').")
+            raise UserError(
+                "Multi-process training needs the job's saved config, but "
+                "hydra.output_subdir=null.\nRemove that override (default '.hydra')."
+            )
         return str(subdir)
     return ".hydra"
 
@@ -64,27 +66,25 @@ def maybe_run_ddp_child() -> bool:
     return True
 
 
-def _run_saved_job(config_dir: Path, task: str) -> Optional[object]:
-    from hydra.core.hydra_config import HydraConfig
+def _run_saved_job(config_dir: Path, task: str) -> object | None:
     from hydra.core.utils import setup_globals
     from hydra.utils import get_method
     from omegaconf import OmegaConf
 
+    from lalm_framework.compat.private_api import set_hydra_config_unvalidated
     from lalm_framework.errors import UserError
 
     cfg_file, hydra_file = config_dir / "config.yaml", config_dir / "hydra.yaml"
     if not (cfg_file.is_file() and hydra_file.is_file()):
-        raise UserError(f"DDP rank {os.environ.get('LOCAL_RANK')}: no saved job config in {config_dir}.\n"
-                        "Do not delete a job's .hydra directory while it trains.")
+        raise UserError(
+            f"DDP rank {os.environ.get('LOCAL_RANK')}: no saved job config in {config_dir}.\n"
+            "Do not delete a job's .hydra directory while it trains."
+        )
     setup_globals()  # the `hydra:` and `now:` resolvers
     cfg = OmegaConf.load(cfg_file)
     full = OmegaConf.merge(cfg, OmegaConf.load(hydra_file))
-    OmegaConf.set_readonly(full.hydra, True)
-    # what HydraConfig.set_config does, without re-validating the saved (plain YAML) Hydra node:
     # `${hydra:...}` in the job config then resolves against the job's own Hydra config
-    masked = OmegaConf.masked_copy(full, "hydra")
-    masked.hydra._set_parent(full)
-    HydraConfig.instance().cfg = masked  # type: ignore[assignment]
+    set_hydra_config_unvalidated(full)
     hydra_node = full.hydra
     if hydra_node.job.chdir:
         os.chdir(hydra_node.runtime.output_dir)

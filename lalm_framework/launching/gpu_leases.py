@@ -1,17 +1,18 @@
 """GPU leases: which device ids each running job may use (through CUDA_VISIBLE_DEVICES)."""
+
 from __future__ import annotations
 
 import os
 import shutil
 import subprocess
-from typing import Dict, List, Optional, Sequence, Union
+from collections.abc import Sequence
 
 from lalm_framework.errors import UserError
 
-GpuSpec = Union[str, Sequence[Union[int, str]], None]
+GpuSpec = str | Sequence[int | str] | None
 
 
-def detect_gpus(environ: Optional[Dict[str, str]] = None) -> List[str]:
+def detect_gpus(environ: dict[str, str] | None = None) -> list[str]:
     """Visible GPU ids: CUDA_VISIBLE_DEVICES if set, else `nvidia-smi`'s list, else none.
 
     Asks nvidia-smi rather than torch so the launcher never initialises CUDA itself.
@@ -24,14 +25,15 @@ def detect_gpus(environ: Optional[Dict[str, str]] = None) -> List[str]:
     if smi is None:
         return []
     try:
-        out = subprocess.run([smi, "--query-gpu=index", "--format=csv,noheader"], capture_output=True,
-                             text=True, timeout=20, check=True).stdout
+        out = subprocess.run(
+            [smi, "--query-gpu=index", "--format=csv,noheader"], capture_output=True, text=True, timeout=20, check=True
+        ).stdout
     except (OSError, subprocess.SubprocessError):
         return []
     return [line.strip() for line in out.splitlines() if line.strip()]
 
 
-def resolve_gpus(gpus: GpuSpec) -> List[str]:
+def resolve_gpus(gpus: GpuSpec) -> list[str]:
     """The pool's device ids from the `gpus` option: "auto", a list of ids, or null/[] (none)."""
     if gpus is None:
         return []
@@ -47,24 +49,26 @@ class GpuLeases:
 
     def __init__(self, gpus: Sequence[str], gpus_per_job: int = 1, jobs_per_gpu: int = 1) -> None:
         if gpus and gpus_per_job > len(gpus):
-            raise UserError(f"hydra.launcher.gpus_per_job={gpus_per_job} but the pool has only "
-                            f"{len(gpus)} GPU(s) {list(gpus)}.\nLower gpus_per_job or list more ids in "
-                            "hydra.launcher.gpus.")
+            raise UserError(
+                f"hydra.launcher.gpus_per_job={gpus_per_job} but the pool has only "
+                f"{len(gpus)} GPU(s) {list(gpus)}.\nLower gpus_per_job or list more ids in "
+                "hydra.launcher.gpus."
+            )
         if jobs_per_gpu < 1 or gpus_per_job < 0:
             raise UserError("hydra.launcher.jobs_per_gpu must be >= 1 and gpus_per_job >= 0.")
         self.gpus = list(gpus)
         self.gpus_per_job = gpus_per_job if self.gpus else 0
         self.jobs_per_gpu = jobs_per_gpu
-        self._in_use: Dict[str, int] = {g: 0 for g in self.gpus}
+        self._in_use: dict[str, int] = {g: 0 for g in self.gpus}
 
     @property
-    def capacity(self) -> Optional[int]:
+    def capacity(self) -> int | None:
         """How many jobs can hold leases at once (None: unlimited, CPU-only jobs)."""
         if self.gpus_per_job == 0:
             return None
         return len(self.gpus) * self.jobs_per_gpu // self.gpus_per_job
 
-    def acquire(self) -> Optional[List[str]]:
+    def acquire(self) -> list[str] | None:
         """Ids for one job (least used first), or None when not enough are free now."""
         if self.gpus_per_job == 0:
             return []
@@ -80,7 +84,7 @@ class GpuLeases:
         for g in lease:
             self._in_use[g] -= 1
 
-    def env(self, lease: Sequence[str]) -> Dict[str, str]:
+    def env(self, lease: Sequence[str]) -> dict[str, str]:
         """The job's CUDA_VISIBLE_DEVICES; an empty lease hides every GPU when the pool has some."""
         if not self.gpus and "CUDA_VISIBLE_DEVICES" not in os.environ:
             return {}

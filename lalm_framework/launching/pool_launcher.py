@@ -4,6 +4,7 @@ The launcher process composes every job's config (so a bad override fails before
 starts) and works out its directory; a fresh worker process runs Hydra's `run_job` on it, the
 same way the joblib launcher does, and the `JobReturn` (value or exception) comes back pickled.
 """
+
 from __future__ import annotations
 
 import logging
@@ -13,22 +14,24 @@ import sys
 import tempfile
 import time
 import traceback
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Sequence
+from typing import TYPE_CHECKING, Any
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, run_job, setup_globals
 from omegaconf import OmegaConf, open_dict
 
+from lalm_framework.compat.private_api import custom_resolvers, install_resolver, job_return_value
 from lalm_framework.errors import UserError
 from lalm_framework.launching.gpu_leases import GpuLeases, resolve_gpus
 from lalm_framework.launching.process_pool import Outcome, PoolInterrupted, PoolJob, ProcessPool
-from lalm_framework.utils.files import atomic_write
 from lalm_framework.launching.protocol import JobSource
 from lalm_framework.launching.report import JobRow, StatusLine, summary_table
 from lalm_framework.launching.threads import available_cores, thread_cap_env
 from lalm_framework.launching.worker import WARM_UP_ENV
+from lalm_framework.utils.files import atomic_write
 
 if TYPE_CHECKING:
     from hydra_plugins.lalm_pool.lalm_pool_launcher import LalmPoolLauncher
@@ -45,7 +48,7 @@ class JobProcessCrashed(RuntimeError):
 
 
 # -- in the worker process --------------------------------------------------------------------
-def execute_job(shared: Dict[str, Any], job: Dict[str, Any]) -> JobReturn:
+def execute_job(shared: dict[str, Any], job: dict[str, Any]) -> JobReturn:
     """In a fresh job process: compose job `idx`'s config, log to its dir, run it; return its JobReturn.
 
     Composing here, not in the launcher, spreads that cost over the parallel workers (the
@@ -58,9 +61,8 @@ def execute_job(shared: Dict[str, Any], job: Dict[str, Any]) -> JobReturn:
     _install_resolvers(shared["resolvers"])
     idx = job["idx"]
     try:
-        sweep_config = shared["hydra_context"].config_loader.load_sweep_config(shared["config"],
-                                                                               list(job["overrides"]))
-    except Exception as e:  # noqa: BLE001 - e.g. a streaming sweeper's bad override: this job fails
+        sweep_config = shared["hydra_context"].config_loader.load_sweep_config(shared["config"], list(job["overrides"]))
+    except Exception as e:
         traceback.print_exc()  # before any log dir exists: to the launcher's stderr
         ret = JobReturn(overrides=list(job["overrides"]), status=JobStatus.FAILED)
         ret.return_value = _picklable(e)
@@ -71,23 +73,31 @@ def execute_job(shared: Dict[str, Any], job: Dict[str, Any]) -> JobReturn:
         sweep_config.hydra.job.num = idx
     HydraConfig.instance().set_config(sweep_config)
     # the directory run_job will use: sweep dir + subdir, resolved with this job's num
-    job_dir = os.path.abspath(os.path.join(str(OmegaConf.select(sweep_config, "hydra.sweep.dir")),
-                                           str(OmegaConf.select(sweep_config, "hydra.sweep.subdir"))))
+    job_dir = os.path.abspath(
+        os.path.join(
+            str(OmegaConf.select(sweep_config, "hydra.sweep.dir")),
+            str(OmegaConf.select(sweep_config, "hydra.sweep.subdir")),
+        )
+    )
     log_path = os.path.join(job_dir, LOG_NAME)
     atomic_write(job["where"], log_path)
     redirect_output(log_path)
-    ret = run_job(hydra_context=shared["hydra_context"], config=sweep_config,
-                  task_function=shared["task_function"], job_dir_key="hydra.sweep.dir",
-                  job_subdir_key="hydra.sweep.subdir")
+    ret = run_job(
+        hydra_context=shared["hydra_context"],
+        config=sweep_config,
+        task_function=shared["task_function"],
+        job_dir_key="hydra.sweep.dir",
+        job_subdir_key="hydra.sweep.subdir",
+    )
     if ret.status == JobStatus.FAILED:
-        exc = ret._return_value
+        exc = job_return_value(ret)
         # run_job keeps the exception silently: the job's log must show where it failed
         traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
         ret.return_value = _picklable(exc)
     return ret
 
 
-def warm_up(shared: Dict[str, Any]) -> None:
+def warm_up(shared: dict[str, Any]) -> None:
     """In the template process: compose the sweep's base config once, so the config loader's
     caches (files read, YAML parsed) are already filled in every job forked from it."""
     setup_globals()
@@ -102,30 +112,27 @@ def _picklable(exc: BaseException) -> BaseException:
     try:
         cloudpickle.loads(cloudpickle.dumps(exc))
         return exc
-    except Exception:  # noqa: BLE001 - any exception the launcher could not rebuild
+    except Exception:
         text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         return RuntimeError(text)
 
 
-def _install_resolvers(resolvers: Dict[str, bytes]) -> None:
+def _install_resolvers(resolvers: dict[str, bytes]) -> None:
     """Register the launcher's custom OmegaConf resolvers that this fresh process lacks."""
     import cloudpickle
-    from omegaconf.basecontainer import BaseContainer
 
     for name, blob in resolvers.items():
-        if name not in BaseContainer._resolvers:
-            BaseContainer._resolvers[name] = cloudpickle.loads(blob)
+        install_resolver(name, cloudpickle.loads(blob))
 
 
-def _picklable_resolvers() -> Dict[str, bytes]:
+def _picklable_resolvers() -> dict[str, bytes]:
     import cloudpickle
-    from omegaconf.basecontainer import BaseContainer
 
     out = {}
-    for name, fn in BaseContainer._resolvers.items():
+    for name, fn in custom_resolvers().items():
         try:
             out[name] = cloudpickle.dumps(fn)
-        except Exception:  # noqa: BLE001 - a resolver we cannot ship; the job may not need it
+        except Exception:  # a resolver we cannot ship; the job may not need it
             log.debug("resolver %s cannot be pickled; jobs will not have it", name)
     return out
 
@@ -134,8 +141,7 @@ def _picklable_resolvers() -> Dict[str, bytes]:
 class PoolSession:
     """One `launch`/`launch_stream` call: the pool, its scratch dir, the rows of the summary."""
 
-    def __init__(self, launcher: "LalmPoolLauncher", expected_jobs: Optional[int],
-                 max_parallel: Optional[int] = None) -> None:
+    def __init__(self, launcher: LalmPoolLauncher, expected_jobs: int | None, max_parallel: int | None = None) -> None:
         import cloudpickle
 
         assert launcher.config is not None and launcher.hydra_context is not None
@@ -151,8 +157,10 @@ class PoolSession:
         gpus = resolve_gpus(opts.get("gpus", "auto"))
         self.leases = GpuLeases(gpus, int(opts.get("gpus_per_job", 1)), int(opts.get("jobs_per_gpu", 1)))
         if opts.get("n_jobs") is not None and int(opts["n_jobs"]) < 1:
-            raise UserError(f"hydra.launcher.n_jobs={opts['n_jobs']}: give the number of jobs to run "
-                            "at once (>= 1), or null for one per GPU lease / CPU core.")
+            raise UserError(
+                f"hydra.launcher.n_jobs={opts['n_jobs']}: give the number of jobs to run "
+                "at once (>= 1), or null for one per GPU lease / CPU core."
+            )
         n_jobs = opts.get("n_jobs") or self.leases.capacity or available_cores()
         if self.leases.capacity is not None:
             n_jobs = min(n_jobs, self.leases.capacity)
@@ -161,37 +169,63 @@ class PoolSession:
         threads = thread_cap_env(self.parallel, opts.get("threads_per_job"))
         template_env = dict(threads, **{WARM_UP_ENV: WARM_UP})
         self.scratch = Path(tempfile.mkdtemp(prefix="lalm_pool-"))
-        shared = {"hydra_context": self.hydra_context, "task_function": launcher.task_function,
-                  "config": self.config,
-                  "singleton_state": Singleton.get_state(), "resolvers": _picklable_resolvers()}
+        shared = {
+            "hydra_context": self.hydra_context,
+            "task_function": launcher.task_function,
+            "config": self.config,
+            "singleton_state": Singleton.get_state(),
+            "resolvers": _picklable_resolvers(),
+        }
         shared_path = self.scratch / "shared.pkl"
         with open(shared_path, "wb") as f:
             cloudpickle.dump(shared, f)
         self.status = StatusLine(enabled=bool(opts.get("status_line", True)))
-        self.pool = ProcessPool(n_workers=self.parallel, leases=self.leases, entry=ENTRY,
-                                shared_path=str(shared_path), work_dir=str(self.scratch), base_env=template_env,
-                                max_retries=int(opts.get("max_retries", 0)),
-                                kill_grace_s=float(opts.get("kill_grace_s", 10.0)), on_change=self._changed)
-        self.rows: Dict[int, JobRow] = {}
-        self.jobs: Dict[int, PoolJob] = {}
+        self.pool = ProcessPool(
+            n_workers=self.parallel,
+            leases=self.leases,
+            entry=ENTRY,
+            shared_path=str(shared_path),
+            work_dir=str(self.scratch),
+            base_env=template_env,
+            max_retries=int(opts.get("max_retries", 0)),
+            kill_grace_s=float(opts.get("kill_grace_s", 10.0)),
+            on_change=self._changed,
+        )
+        self.rows: dict[int, JobRow] = {}
+        self.jobs: dict[int, PoolJob] = {}
         self.expected = expected_jobs
-        gpu_text = (f", GPUs {gpus} ({self.leases.gpus_per_job} per job, up to {self.leases.jobs_per_gpu} "
-                    "job(s) per GPU)" if gpus else "")
-        log.info("lalm_pool: %s parallel job(s), %s thread(s) each%s; sweep dir %s", self.parallel,
-                 threads.get("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS", "?")), gpu_text,
-                 self.sweep_dir)
+        gpu_text = (
+            f", GPUs {gpus} ({self.leases.gpus_per_job} per job, up to {self.leases.jobs_per_gpu} job(s) per GPU)"
+            if gpus
+            else ""
+        )
+        log.info(
+            "lalm_pool: %s parallel job(s), %s thread(s) each%s; sweep dir %s",
+            self.parallel,
+            threads.get("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS", "?")),
+            gpu_text,
+            self.sweep_dir,
+        )
 
     def prepare(self, idx: int, overrides: Sequence[str]) -> PoolJob:
         """Job `idx` as the pool runs it (its config is composed in its own process)."""
         where = str(self.scratch / f"where-{idx}")
-        job = PoolJob(idx=idx, overrides=list(overrides), where_path=where,
-                      payload={"idx": idx, "overrides": list(overrides), "where": where})
+        job = PoolJob(
+            idx=idx,
+            overrides=list(overrides),
+            where_path=where,
+            payload={"idx": idx, "overrides": list(overrides), "where": where},
+        )
         self.jobs[idx] = job
         log.info("\t#%d : %s", idx, " ".join(filter_overrides(overrides)))
         return job
 
-    def run(self, next_job: Callable[[], Optional[PoolJob]], on_result: Callable[[PoolJob, JobReturn], None],
-            max_in_flight: Optional[int] = None) -> None:
+    def run(
+        self,
+        next_job: Callable[[], PoolJob | None],
+        on_result: Callable[[PoolJob, JobReturn], None],
+        max_in_flight: int | None = None,
+    ) -> None:
         def done(job: PoolJob, outcome: Outcome) -> None:
             ret = self._job_return(job, outcome)
             self._record(job, ret)
@@ -220,11 +254,18 @@ class PoolSession:
 
     def _record(self, job: PoolJob, ret: JobReturn) -> None:
         ok = ret.status == JobStatus.COMPLETED
-        metric = ret._return_value if ok else _short_error(ret._return_value)
-        self.rows[job.idx] = JobRow(job.idx, job.overrides, "COMPLETED" if ok else "FAILED", metric,
-                                    job.ended - job.started, job.log_path, job.attempt)
+        metric = job_return_value(ret) if ok else _short_error(job_return_value(ret))
+        self.rows[job.idx] = JobRow(
+            job.idx,
+            job.overrides,
+            "COMPLETED" if ok else "FAILED",
+            metric,
+            job.ended - job.started,
+            job.log_path,
+            job.attempt,
+        )
         if not ok:
-            log.error("job #%d failed: %s (log: %s)", job.idx, _short_error(ret._return_value), job.log_path)
+            log.error("job #%d failed: %s (log: %s)", job.idx, _short_error(job_return_value(ret)), job.log_path)
 
     def _changed(self, pool: ProcessPool) -> None:
         queued = None
@@ -232,23 +273,31 @@ class PoolSession:
             queued = self.expected - len(self.rows) - len(pool.running)
         self.status.update(len(pool.running), pool.done, pool.failed, queued)
 
-    def _summary(self, interrupted: Optional[PoolInterrupted] = None) -> None:
+    def _summary(self, interrupted: PoolInterrupted | None = None) -> None:
         rows = list(self.rows.values())
         now = time.monotonic()
         if interrupted is not None:  # jobs that had started but not ended
             for idx, job in self.jobs.items():
                 if idx not in self.rows and job.started:
-                    rows.append(JobRow(idx, job.overrides, "INTERRUPTED", None, now - job.started,
-                                       job.log_path, job.attempt))
+                    rows.append(
+                        JobRow(idx, job.overrides, "INTERRUPTED", None, now - job.started, job.log_path, job.attempt)
+                    )
         if rows:
             summary_table(rows)
         failed = [r for r in rows if r.status != "COMPLETED"]
         if interrupted is not None:
-            log.error("lalm_pool: %s received; all job processes stopped; %d job(s) had completed",
-                      interrupted, len(rows) - len(failed))
+            log.error(
+                "lalm_pool: %s received; all job processes stopped; %d job(s) had completed",
+                interrupted,
+                len(rows) - len(failed),
+            )
         elif failed:
-            log.error("lalm_pool: %d of %d job(s) failed: %s", len(failed), len(rows),
-                      ", ".join(f"#{r.idx} ({r.log_path})" for r in failed))
+            log.error(
+                "lalm_pool: %d of %d job(s) failed: %s",
+                len(failed),
+                len(rows),
+                ", ".join(f"#{r.idx} ({r.log_path})" for r in failed),
+            )
 
 
 def _failed(outcome: Outcome) -> bool:
@@ -262,25 +311,27 @@ def _short_error(exc: Any) -> str:
     return text if len(text) <= 120 else text[:117] + "..."
 
 
-def launch(launcher: "LalmPoolLauncher", job_overrides: Sequence[Sequence[str]],
-           initial_job_idx: int) -> Sequence[JobReturn]:
+def launch(
+    launcher: LalmPoolLauncher, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
+) -> Sequence[JobReturn]:
     """Run a batch of jobs; a job starts as soon as a worker frees. Results in input order."""
     session = PoolSession(launcher, expected_jobs=len(job_overrides))
     log.info("lalm_pool is launching %d jobs", len(job_overrides))
     pending = [(initial_job_idx + i, ov) for i, ov in enumerate(job_overrides)][::-1]
-    results: Dict[int, JobReturn] = {}
-    session.run(next_job=lambda: session.prepare(*pending.pop()) if pending else None,
-                on_result=lambda job, ret: results.__setitem__(job.idx, ret))
+    results: dict[int, JobReturn] = {}
+    session.run(
+        next_job=lambda: session.prepare(*pending.pop()) if pending else None,
+        on_result=lambda job, ret: results.__setitem__(job.idx, ret),
+    )
     return [results[initial_job_idx + i] for i in range(len(job_overrides))]
 
 
-def launch_stream(launcher: "LalmPoolLauncher", source: JobSource, initial_job_idx: int,
-                  max_in_flight: int) -> int:
+def launch_stream(launcher: LalmPoolLauncher, source: JobSource, initial_job_idx: int, max_in_flight: int) -> int:
     """Run jobs from `source` (e.g. Optuna's ask) until it has no more and none run; returns the count."""
     session = PoolSession(launcher, expected_jobs=None, max_parallel=max_in_flight)
     counter = [initial_job_idx]
 
-    def next_job() -> Optional[PoolJob]:
+    def next_job() -> PoolJob | None:
         overrides = source.next_job()
         if overrides is None:
             return None
@@ -288,6 +339,9 @@ def launch_stream(launcher: "LalmPoolLauncher", source: JobSource, initial_job_i
         counter[0] += 1
         return job
 
-    session.run(next_job=next_job, on_result=lambda job, ret: source.job_done(job.idx, job.overrides, ret),
-                max_in_flight=max_in_flight)
+    session.run(
+        next_job=next_job,
+        on_result=lambda job, ret: source.job_done(job.idx, job.overrides, ret),
+        max_in_flight=max_in_flight,
+    )
     return counter[0] - initial_job_idx

@@ -5,6 +5,7 @@ started once per launch that forks one child per job, so a job pays a fork inste
 start-up and imports, and no state or CUDA context passes from one job to the next. Each job
 leads its own process group: its children (DDP ranks, dataloader workers) are stopped with it.
 """
+
 from __future__ import annotations
 
 import collections
@@ -18,9 +19,10 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Sequence
+from typing import Any
 
 from lalm_framework.launching.gpu_leases import GpuLeases
 from lalm_framework.launching.worker import SYS_PATH_ENV
@@ -36,13 +38,13 @@ class PoolJob:
 
     idx: int
     overrides: Sequence[str]
-    payload: Dict[str, Any]  # JSON-able; what the entry function gets as `job`
+    payload: dict[str, Any]  # JSON-able; what the entry function gets as `job`
     where_path: str  # the job writes its log path here once it has composed its config
     attempt: int = 0
-    gpus: List[str] = field(default_factory=list)
+    gpus: list[str] = field(default_factory=list)
     started: float = 0.0
     ended: float = 0.0
-    pid: Optional[int] = None
+    pid: int | None = None
 
     @property
     def key(self) -> str:
@@ -62,8 +64,8 @@ class Outcome:
     """What came back from a job's process: its result, or why there is none."""
 
     result: Any = None
-    exit_code: Optional[int] = None
-    error: Optional[str] = None
+    exit_code: int | None = None
+    error: str | None = None
 
     @property
     def crashed(self) -> bool:
@@ -78,7 +80,7 @@ class PoolInterrupted(BaseException):
         self.signum = signum
 
 
-JobSupplier = Callable[[], Optional[PoolJob]]
+JobSupplier = Callable[[], PoolJob | None]
 DoneCallback = Callable[[PoolJob, Outcome], None]
 FailedPredicate = Callable[[Outcome], bool]
 
@@ -86,19 +88,22 @@ FailedPredicate = Callable[[Outcome], bool]
 class _TemplateProcess:
     """The launcher's handle on the template: send job lines, read start/exit events."""
 
-    def __init__(self, shared_path: str, env: Dict[str, str], kill_grace_s: float) -> None:
+    def __init__(self, shared_path: str, env: dict[str, str], kill_grace_s: float) -> None:
         full_env = dict(os.environ)
         full_env.update(env)
         full_env[SYS_PATH_ENV] = json.dumps(sys.path)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "lalm_framework.launching.worker", "--template", shared_path,
-             str(kill_grace_s)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=full_env, start_new_session=True)
+            [sys.executable, "-m", "lalm_framework.launching.worker", "--template", shared_path, str(kill_grace_s)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=full_env,
+            start_new_session=True,
+        )
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self.out_fd = self.proc.stdout.fileno()
         self.buffer = b""
 
-    def send(self, msg: Dict[str, Any]) -> None:
+    def send(self, msg: dict[str, Any]) -> None:
         assert self.proc.stdin is not None
         try:
             self.proc.stdin.write((json.dumps(msg) + "\n").encode())
@@ -106,7 +111,7 @@ class _TemplateProcess:
         except BrokenPipeError:
             raise RuntimeError(self.died_message()) from None
 
-    def events(self, timeout: float) -> List[Dict[str, Any]]:
+    def events(self, timeout: float) -> list[dict[str, Any]]:
         """Events that arrived within `timeout` seconds (none on timeout)."""
         readable, _, _ = select.select([self.out_fd], [], [], timeout)
         if not readable:
@@ -120,9 +125,11 @@ class _TemplateProcess:
 
     def died_message(self) -> str:
         code = self.proc.poll()
-        return (f"lalm_pool's job template process ended unexpectedly (exit code {code}); its "
-                "error is printed above. Check that `python -m lalm_framework.launching.worker` "
-                "imports in this environment.")
+        return (
+            f"lalm_pool's job template process ended unexpectedly (exit code {code}); its "
+            "error is printed above. Check that `python -m lalm_framework.launching.worker` "
+            "imports in this environment."
+        )
 
     def close(self, grace_s: float) -> None:
         """EOF on stdin: the template waits for its children (none left by now) and exits."""
@@ -159,9 +166,18 @@ def _pid_alive(pid: int) -> bool:
 class ProcessPool:
     """Runs `PoolJob`s in fresh processes, `n_workers` at a time, with GPU leases and retries."""
 
-    def __init__(self, n_workers: int, leases: GpuLeases, entry: str, shared_path: str,
-                 work_dir: str, base_env: Dict[str, str], max_retries: int = 0,
-                 kill_grace_s: float = 10.0, on_change: Optional[Callable[["ProcessPool"], None]] = None) -> None:
+    def __init__(
+        self,
+        n_workers: int,
+        leases: GpuLeases,
+        entry: str,
+        shared_path: str,
+        work_dir: str,
+        base_env: dict[str, str],
+        max_retries: int = 0,
+        kill_grace_s: float = 10.0,
+        on_change: Callable[[ProcessPool], None] | None = None,
+    ) -> None:
         self.n_workers = max(1, n_workers)
         self.leases = leases
         self.entry = entry
@@ -171,13 +187,13 @@ class ProcessPool:
         self.max_retries = max_retries
         self.kill_grace_s = kill_grace_s
         self.on_change = on_change
-        self.running: Dict[str, PoolJob] = {}  # by key; pid known once the template says so
-        self.retry_queue: Deque[PoolJob] = collections.deque()
+        self.running: dict[str, PoolJob] = {}  # by key; pid known once the template says so
+        self.retry_queue: collections.deque[PoolJob] = collections.deque()
         self.done = 0
         self.failed = 0
-        self._template: Optional[_TemplateProcess] = None
+        self._template: _TemplateProcess | None = None
 
-    def _start(self, job: PoolJob, lease: List[str]) -> None:
+    def _start(self, job: PoolJob, lease: list[str]) -> None:
         assert self._template is not None
         job.gpus = lease
         job.attempt += 1
@@ -185,35 +201,48 @@ class ProcessPool:
         job.pid = None
         env = dict(self.leases.env(lease))
         env["LALM_POOL_JOB_IDX"] = str(job.idx)
-        self._template.send({"key": job.key, "entry": self.entry, "job": job.payload,
-                             "result": self._result_path(job), "env": env,
-                             "sys_path": sys.path, "argv": sys.argv, "cwd": os.getcwd()})
+        self._template.send(
+            {
+                "key": job.key,
+                "entry": self.entry,
+                "job": job.payload,
+                "result": self._result_path(job),
+                "env": env,
+                "sys_path": sys.path,
+                "argv": sys.argv,
+                "cwd": os.getcwd(),
+            }
+        )
         self.running[job.key] = job
 
     def _result_path(self, job: PoolJob) -> str:
         return str(self.work_dir / f"result-{job.key}.pkl")
 
-    def _collect(self, job: PoolJob, code: Optional[int]) -> Outcome:
+    def _collect(self, job: PoolJob, code: int | None) -> Outcome:
         path = Path(self._result_path(job))
         if not path.is_file():
-            why = (f"killed by signal {signal.Signals(-code).name}" if code is not None and code < 0
-                   else f"exited with code {code}")
-            return Outcome(exit_code=code, error=f"job process {why} before returning a result; "
-                                                 f"see {job.log_path}")
+            why = (
+                f"killed by signal {signal.Signals(-code).name}"
+                if code is not None and code < 0
+                else f"exited with code {code}"
+            )
+            return Outcome(exit_code=code, error=f"job process {why} before returning a result; see {job.log_path}")
         import cloudpickle
 
         try:
             with open(path, "rb") as f:
                 result = cloudpickle.load(f)
-        except Exception as e:  # noqa: BLE001 - e.g. a class the launcher cannot import
-            return Outcome(exit_code=code, error=f"cannot read the job's result ({type(e).__name__}: "
-                                                 f"{e}); see {job.log_path}")
+        except Exception as e:
+            return Outcome(
+                exit_code=code, error=f"cannot read the job's result ({type(e).__name__}: {e}); see {job.log_path}"
+            )
         path.unlink()
         return Outcome(result=result, exit_code=code)
 
     # -- scheduling ---------------------------------------------------------------------------
-    def run(self, next_job: JobSupplier, on_done: DoneCallback, is_failed: FailedPredicate,
-            max_in_flight: Optional[int] = None) -> None:
+    def run(
+        self, next_job: JobSupplier, on_done: DoneCallback, is_failed: FailedPredicate, max_in_flight: int | None = None
+    ) -> None:
         """Run jobs from `next_job` until it returns None with nothing running or to retry.
 
         `next_job` is asked again after each job ends, so a streaming source may answer None
@@ -274,8 +303,13 @@ class ProcessPool:
             self.leases.release(job.gpus)
             outcome = self._collect(job, event["code"])
             if is_failed(outcome) and job.attempt <= self.max_retries:
-                log.warning("job #%d failed (attempt %d of %d), retrying in a fresh process; log: %s",
-                            job.idx, job.attempt, self.max_retries + 1, job.log_path)
+                log.warning(
+                    "job #%d failed (attempt %d of %d), retrying in a fresh process; log: %s",
+                    job.idx,
+                    job.attempt,
+                    self.max_retries + 1,
+                    job.log_path,
+                )
                 self.retry_queue.append(job)
                 continue
             if is_failed(outcome):
@@ -305,7 +339,8 @@ class ProcessPool:
             _killpg(pid, signal.SIGTERM)
         deadline = time.monotonic() + self.kill_grace_s + 1.0
         while time.monotonic() < deadline and (
-                any(_pid_alive(p) for p in pids) or (template is not None and template.proc.poll() is None)):
+            any(_pid_alive(p) for p in pids) or (template is not None and template.proc.poll() is None)
+        ):
             time.sleep(POLL_S * 4)
         for pid in pids:  # the group may outlive its leader: always make sure
             _killpg(pid, signal.SIGKILL)

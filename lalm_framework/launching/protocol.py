@@ -1,7 +1,9 @@
 """What a launcher offers to sweepers that hand out jobs one at a time (asynchronous sweeps)."""
+
 from __future__ import annotations
 
-from typing import Optional, Protocol, Sequence, runtime_checkable
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
 
 from hydra.core.utils import JobReturn
 
@@ -10,7 +12,7 @@ from hydra.core.utils import JobReturn
 class JobSource(Protocol):
     """A sweeper side that produces jobs on demand (e.g. Optuna's ask) and consumes results (tell)."""
 
-    def next_job(self) -> Optional[Sequence[str]]:
+    def next_job(self) -> Sequence[str] | None:
         """Overrides of the next job, or None when no job is to start now."""
 
     def job_done(self, job_idx: int, overrides: Sequence[str], ret: JobReturn) -> None:

@@ -1,11 +1,13 @@
 """What the pool shows while it runs (a status line) and after (a summary table)."""
+
 from __future__ import annotations
 
 import logging
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, List, Optional, Sequence, TextIO
+from typing import Any, TextIO
 
 log = logging.getLogger(__name__)
 
@@ -26,14 +28,14 @@ class JobRow:
 class StatusLine:
     """`running N | done N | failed N | queued N`: redrawn in place on a terminal, logged otherwise."""
 
-    def __init__(self, stream: Optional[TextIO] = None, enabled: bool = True) -> None:
+    def __init__(self, stream: TextIO | None = None, enabled: bool = True) -> None:
         self.stream = stream or sys.stderr
         self.enabled = enabled
         self.tty = enabled and self.stream.isatty()
         self._last = ""
         self._t0 = time.monotonic()
 
-    def update(self, running: int, done: int, failed: int, queued: Optional[int]) -> None:
+    def update(self, running: int, done: int, failed: int, queued: int | None) -> None:
         if not self.enabled:
             return
         text = f"[lalm_pool] running {running} | done {done} | failed {failed}"
@@ -65,21 +67,33 @@ def _fmt_metric(value: Any) -> str:
     return text if len(text) <= 24 else text[:21] + "..."
 
 
-def summary_table(rows: List[JobRow], stream: Optional[TextIO] = None,
-                  title: str = "lalm_pool summary") -> str:
+def summary_table(rows: list[JobRow], stream: TextIO | None = None, title: str = "lalm_pool summary") -> str:
     """Print the table (job, overrides, status, metric, duration, log) and return it as text."""
     from rich.console import Console
     from rich.table import Table
 
     table = Table(title=title, show_lines=False)
-    for name, justify in (("job", "right"), ("overrides", "left"), ("status", "left"),
-                          ("metric", "right"), ("duration", "right"), ("log", "left")):
+    for name, justify in (
+        ("job", "right"),
+        ("overrides", "left"),
+        ("status", "left"),
+        ("metric", "right"),
+        ("duration", "right"),
+        ("log", "left"),
+    ):
         table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
     for r in sorted(rows, key=lambda r: r.idx):
         status = r.status if r.attempts <= 1 else f"{r.status} ({r.attempts} tries)"
         style = "red" if r.status != "COMPLETED" else None
-        table.add_row(str(r.idx), " ".join(r.overrides) or "-", status, _fmt_metric(r.metric),
-                      f"{r.duration_s:.1f} s", r.log_path, style=style)
+        table.add_row(
+            str(r.idx),
+            " ".join(r.overrides) or "-",
+            status,
+            _fmt_metric(r.metric),
+            f"{r.duration_s:.1f} s",
+            r.log_path,
+            style=style,
+        )
     stream = stream or sys.stderr
     # in a log file or pipe, one row per line (greppable); on a terminal, fit its width
     width = Console(file=stream).width if stream.isatty() else 1000

@@ -13,6 +13,7 @@ The `lalm_slurm` launcher (hydra_plugins/lalm_submitit) delegates here:
 
 Nothing heavy at module top: the launcher process never needs torch.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -22,13 +23,15 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Any
 
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, JobStatus, filter_overrides
 from omegaconf import OmegaConf
 
+from lalm_framework.compat.private_api import job_return_value
 from lalm_framework.errors import UserError
 from lalm_framework.launching.slurm_resources import check_slurm_resources, never_starts
 
@@ -40,8 +43,17 @@ log = logging.getLogger(__name__)
 # options of LalmSlurmQueueConf that are ours, not sbatch's
 OWN_OPTIONS = ("poll_interval_s", "summary")
 # sacct states after which a job will not run again
-FINAL_STATES = ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL",
-                "PREEMPTED", "BOOT_FAIL", "DEADLINE")
+FINAL_STATES = (
+    "COMPLETED",
+    "FAILED",
+    "CANCELLED",
+    "TIMEOUT",
+    "OUT_OF_MEMORY",
+    "NODE_FAIL",
+    "PREEMPTED",
+    "BOOT_FAIL",
+    "DEADLINE",
+)
 
 
 class SlurmJobFailed(UserError):
@@ -52,27 +64,27 @@ class SlurmJobFailed(UserError):
 def raise_if_failed(ret: JobReturn) -> JobReturn:
     """Re-raise the task's exception so that the SLURM job ends FAILED (and its log shows it)."""
     if ret.status == JobStatus.FAILED:
-        exc = ret._return_value
+        exc = job_return_value(ret)
         log.error("the job failed", exc_info=(type(exc), exc, exc.__traceback__))
         raise exc
     return ret
 
 
-def lightning_plugins() -> List[Any]:
+def lightning_plugins() -> list[Any]:
     """Lightning plugins the runner adds to a SLURM job's Trainer (see `slurm_requeue`)."""
     from lalm_framework.launching.slurm_requeue import lightning_plugins as plugins
 
     return plugins()
 
 
-def lightning_callbacks(checkpoint_dir: Optional[str] = None) -> List[Any]:
+def lightning_callbacks(checkpoint_dir: str | None = None) -> list[Any]:
     """Lightning callbacks the runner adds to a SLURM job's Trainer (see `slurm_requeue`)."""
     from lalm_framework.launching.slurm_requeue import lightning_callbacks as callbacks
 
     return callbacks(checkpoint_dir)
 
 
-def save_for_requeue() -> Optional[Path]:
+def save_for_requeue() -> Path | None:
     """Save the running fit before submitit requeues the job (no-op when no fit has started)."""
     if "lalm_framework.launching.slurm_requeue" not in sys.modules:
         return None  # Lightning never loaded in this job: no trainer to save
@@ -82,8 +94,9 @@ def save_for_requeue() -> Optional[Path]:
 
 
 # -- in the launcher process ------------------------------------------------------------------
-def launch(launcher: "LalmSlurmLauncher", job_overrides: Sequence[Sequence[str]],
-           initial_job_idx: int) -> List[JobReturn]:
+def launch(
+    launcher: LalmSlurmLauncher, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
+) -> list[JobReturn]:
     """Validate all jobs, submit them as one array, wait, summarise; JobReturns in input order."""
     assert launcher.config is not None
     jobs = [list(o) for o in job_overrides]
@@ -97,8 +110,10 @@ def launch(launcher: "LalmSlurmLauncher", job_overrides: Sequence[Sequence[str]]
     log.info("lalm_slurm: submitting %d job(s) as one array; sweep dir %s", len(jobs), sweep_dir)
     for i, overrides in enumerate(jobs):
         log.info("\t#%d : %s", initial_job_idx + i, " ".join(filter_overrides(overrides)))
-    params = [(overrides, "hydra.sweep.dir", initial_job_idx + i, f"job_id_for_{initial_job_idx + i}",
-               Singleton.get_state()) for i, overrides in enumerate(jobs)]
+    params = [
+        (overrides, "hydra.sweep.dir", initial_job_idx + i, f"job_id_for_{initial_job_idx + i}", Singleton.get_state())
+        for i, overrides in enumerate(jobs)
+    ]
     submitted = _submit(executor, launcher, params)
     log.info("lalm_slurm: array job %s", submitted[0].job_id.split("_")[0])
     poll = float(launcher.params.get("poll_interval_s", 2.0))
@@ -116,13 +131,13 @@ def launch(launcher: "LalmSlurmLauncher", job_overrides: Sequence[Sequence[str]]
     return returns
 
 
-def _validate_jobs(launcher: "LalmSlurmLauncher", jobs: List[List[str]], first_idx: int) -> None:
+def _validate_jobs(launcher: LalmSlurmLauncher, jobs: list[list[str]], first_idx: int) -> None:
     """Compose every job and check it against the one SLURM request, before the single sbatch.
 
     Semantic checks of lalm-train configs run earlier (the ValidateJobsCallback, the Optuna
     sweeper per trial); this catches what only the launcher knows, for any Hydra app and sweeper.
     """
-    from lalm_framework.cli.errors import describe
+    from lalm_framework.errors import describe
 
     assert launcher.config is not None and launcher.hydra_context is not None
     loader = launcher.hydra_context.config_loader
@@ -132,48 +147,62 @@ def _validate_jobs(launcher: "LalmSlurmLauncher", jobs: List[List[str]], first_i
         label = f"Job #{first_idx + i} ({' '.join(overrides) or 'no overrides'})"
         try:
             job_cfg = loader.load_sweep_config(launcher.config, overrides)
-        except Exception as e:  # noqa: BLE001 - reworded, original chained
+        except Exception as e:
             raise UserError(f"{label} is invalid; nothing was submitted.\n{describe(e) or e}") from e
         check_slurm_resources(job_cfg, request, job_label=label)
 
 
-def _executor(launcher: "LalmSlurmLauncher") -> Any:
+def _executor(launcher: LalmSlurmLauncher) -> Any:
     """The submitit executor for the launcher's options (the mapping hydra-submitit does)."""
     import submitit
     from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
 
     params = {k: v for k, v in launcher.params.items() if k not in OWN_OPTIONS}
-    executor = submitit.AutoExecutor(cluster="slurm", folder=params.pop("submitit_folder"),
-                                     slurm_max_num_timeout=params.pop("max_num_timeout"))
+    executor = submitit.AutoExecutor(
+        cluster="slurm", folder=params.pop("submitit_folder"), slurm_max_num_timeout=params.pop("max_num_timeout")
+    )
     base = set(OmegaConf.structured(BaseQueueConf).keys())
     executor.update_parameters(**{k if k in base else f"slurm_{k}": v for k, v in params.items()})
     return executor
 
 
-def _submit(executor: Any, launcher: "LalmSlurmLauncher", params: List[tuple]) -> List[Any]:
+def _submit(executor: Any, launcher: LalmSlurmLauncher, params: list[tuple]) -> list[Any]:
     """One `sbatch` for the whole array; its refusal becomes a short UserError."""
     from submitit.core.utils import FailedJobError
 
     stderr = io.StringIO()
     try:
         with contextlib.redirect_stderr(stderr):  # submitit echoes sbatch's stderr; we word it once
-            return executor.map_array(launcher, *zip(*params))
+            return executor.map_array(launcher, *zip(*params, strict=True))
     except FailedJobError as e:
         lines = [ln.replace("sbatch: error:", "").strip() for ln in str(e).splitlines() if ln.strip()]
         reason = "; ".join(dict.fromkeys(lines)) or "no message"
-        raise UserError(f"sbatch refused the job array: {reason}.\nNothing was submitted. Fix the "
-                        f"hydra.launcher.* request ({_request_text(launcher.params)}); `sinfo -s` lists "
-                        "partitions, `sinfo -o '%P %c %m %G %l'` their CPUs, memory, GPUs and time "
-                        "limits.") from None
+        raise UserError(
+            f"sbatch refused the job array: {reason}.\nNothing was submitted. Fix the "
+            f"hydra.launcher.* request ({_request_text(launcher.params)}); `sinfo -s` lists "
+            "partitions, `sinfo -o '%P %c %m %G %l'` their CPUs, memory, GPUs and time "
+            "limits."
+        ) from None
 
 
 def _request_text(params: Mapping[str, Any]) -> str:
-    keys = ("partition", "account", "qos", "nodes", "tasks_per_node", "cpus_per_task", "gpus_per_node",
-            "mem_gb", "timeout_min", "constraint", "gres")
+    keys = (
+        "partition",
+        "account",
+        "qos",
+        "nodes",
+        "tasks_per_node",
+        "cpus_per_task",
+        "gpus_per_node",
+        "mem_gb",
+        "timeout_min",
+        "constraint",
+        "gres",
+    )
     return ", ".join(f"{k}={params[k]}" for k in keys if params.get(k) is not None)
 
 
-def _wait(jobs: List[Any], params: Mapping[str, Any], poll_s: float) -> None:
+def _wait(jobs: list[Any], params: Mapping[str, Any], poll_s: float) -> None:
     """Until every job is done; cancel the array and raise when SLURM would never start a job."""
     array_id = jobs[0].job_id.split("_")[0]
     while not all(j.done() for j in jobs):
@@ -185,20 +214,21 @@ def _wait(jobs: List[Any], params: Mapping[str, Any], poll_s: float) -> None:
                     f"SLURM will never start job {task}: pending with reason {reason} ({meaning}).\n"
                     f"Cancelled array {array_id}; nothing ran. Fix the hydra.launcher.* request "
                     f"({_request_text(params)}); `sinfo -o '%P %c %m %G %l'` shows what the "
-                    "partitions offer.")
+                    "partitions offer."
+                )
         time.sleep(poll_s)
 
 
-def _pending_reasons(array_id: str) -> Dict[str, str]:
+def _pending_reasons(array_id: str) -> dict[str, str]:
     out = _run(["squeue", "-h", "-r", "-j", array_id, "-t", "PENDING", "-o", "%i|%r"]) or ""
     return dict(line.split("|", 1) for line in out.splitlines() if "|" in line)
 
 
-def _final_states(job_ids: List[str], timeout_s: float) -> Dict[str, Dict[str, str]]:
+def _final_states(job_ids: list[str], timeout_s: float) -> dict[str, dict[str, str]]:
     """sacct's record of each job once final (accounting lags the end of a job by a moment)."""
     array_id = job_ids[0].split("_")[0]
     deadline = time.monotonic() + timeout_s
-    rows: Dict[str, Dict[str, str]] = {}
+    rows: dict[str, dict[str, str]] = {}
     while True:
         out = _run(["sacct", "-X", "-n", "-P", "-j", array_id, "-o", "JobID,State,ExitCode,ElapsedRaw"])
         if out is None:
@@ -206,8 +236,7 @@ def _final_states(job_ids: List[str], timeout_s: float) -> Dict[str, Dict[str, s
         rows = {}
         for line in out.splitlines():
             job_id, state, exit_code, elapsed = (line.split("|") + ["", "", "", ""])[:4]
-            rows[job_id] = {"state": state.split()[0] if state else "UNKNOWN", "exit": exit_code,
-                            "elapsed": elapsed}
+            rows[job_id] = {"state": state.split()[0] if state else "UNKNOWN", "exit": exit_code, "elapsed": elapsed}
         if all(rows.get(j, {}).get("state", "").startswith(FINAL_STATES) for j in job_ids):
             return rows
         if time.monotonic() > deadline:
@@ -216,13 +245,14 @@ def _final_states(job_ids: List[str], timeout_s: float) -> Dict[str, Dict[str, s
         time.sleep(0.5)
 
 
-def _collect(jobs: List[Any], overrides: List[List[str]], first_idx: int,
-             states: Mapping[str, Mapping[str, str]]) -> tuple:
+def _collect(
+    jobs: list[Any], overrides: list[list[str]], first_idx: int, states: Mapping[str, Mapping[str, str]]
+) -> tuple:
     from lalm_framework.launching.report import JobRow
 
-    returns = [_job_return(job, ov) for job, ov in zip(jobs, overrides)]
+    returns = [_job_return(job, ov) for job, ov in zip(jobs, overrides, strict=True)]
     job_states = []
-    for job, ret in zip(jobs, returns):
+    for job, ret in zip(jobs, returns, strict=True):
         state = states.get(job.job_id, {}).get("state")
         if state is None:  # no accounting on this cluster: what the job itself reported
             state = "COMPLETED" if ret.status == JobStatus.COMPLETED else "FAILED"
@@ -232,22 +262,29 @@ def _collect(jobs: List[Any], overrides: List[List[str]], first_idx: int,
         job_states.append(state)
     failed = sum(1 for r in returns if r.status != JobStatus.COMPLETED)
     rows = []
-    for i, (job, ov, ret, state) in enumerate(zip(jobs, overrides, returns, job_states)):
+    for i, (job, ov, ret, state) in enumerate(zip(jobs, overrides, returns, job_states, strict=True)):
         idx = first_idx + i
         if ret.status != JobStatus.COMPLETED:
             ret.return_value = SlurmJobFailed(
                 f"Job #{idx} ({' '.join(ov) or 'no overrides'}) ended {state} in SLURM (job {job.job_id}); "
                 f"{failed} of {len(jobs)} job(s) did not complete, see the summary above.\n"
-                f"{_last_error_line(job)}Its log: {job.paths.stderr}")
+                f"{_last_error_line(job)}Its log: {job.paths.stderr}"
+            )
         elapsed = states.get(job.job_id, {}).get("elapsed") or "0"
-        rows.append(JobRow(idx=idx, overrides=ov, status=state,
-                           metric=ret._return_value if ret.status == JobStatus.COMPLETED else None,
-                           duration_s=float(elapsed) if elapsed.isdigit() else 0.0,
-                           log_path=str(job.paths.stderr)))
+        rows.append(
+            JobRow(
+                idx=idx,
+                overrides=ov,
+                status=state,
+                metric=job_return_value(ret) if ret.status == JobStatus.COMPLETED else None,
+                duration_s=float(elapsed) if elapsed.isdigit() else 0.0,
+                log_path=str(job.paths.stderr),
+            )
+        )
     return returns, rows
 
 
-def _job_return(job: Any, overrides: List[str]) -> JobReturn:
+def _job_return(job: Any, overrides: list[str]) -> JobReturn:
     """The job's own JobReturn, or a FAILED one when it raised or produced no result."""
     from submitit.core.utils import FailedJobError, UncompletedJobError
 
@@ -271,7 +308,7 @@ def _last_error_line(job: Any) -> str:
     return ""
 
 
-def _run(cmd: List[str]) -> Optional[str]:
+def _run(cmd: list[str]) -> str | None:
     """A SLURM client command's stdout, or None when it fails (callers poll again or do without)."""
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=60)

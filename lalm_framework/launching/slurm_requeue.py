@@ -10,23 +10,26 @@ Lightning stops at the next batch boundary and `SaveOnTermination` saves `last.c
 SLURM's KillWait runs out. Either way the requeued job runs the same pickled job in the same job
 dir, and the runner resumes from `<job dir>/checkpoints/last.ckpt`.
 """
+
 from __future__ import annotations
 
 import logging
 import os
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any
 
 import pytorch_lightning as pl
 from lightning_fabric.plugins.environments import SLURMEnvironment
 from pytorch_lightning.utilities.exceptions import SIGTERMException
+
+from lalm_framework.compat.private_api import dump_checkpoint
 
 log = logging.getLogger(__name__)
 
 LAST = "last.ckpt"
 
 # the trainer of the fit running in this process, for the signal handler (one fit at a time)
-_active: Optional["SaveOnTermination"] = None
+_active: SaveOnTermination | None = None
 
 
 def under_submitit() -> bool:
@@ -34,7 +37,7 @@ def under_submitit() -> bool:
     return os.environ.get("SUBMITIT_EXECUTOR") == "slurm"
 
 
-def lightning_plugins() -> List[Any]:
+def lightning_plugins() -> list[Any]:
     """Plugins for the Trainer of a SLURM job: Lightning's auto-requeue off under submitit.
 
     Outside submitit (a user's own `sbatch` + `srun lalm-train`) Lightning keeps its default
@@ -43,7 +46,7 @@ def lightning_plugins() -> List[Any]:
     return [SLURMEnvironment(auto_requeue=False)] if under_submitit() else []
 
 
-def lightning_callbacks(checkpoint_dir: Optional[str] = None) -> List[pl.Callback]:
+def lightning_callbacks(checkpoint_dir: str | None = None) -> list[pl.Callback]:
     """Callbacks for the Trainer of a SLURM job (the checkpoint-on-signal hook under submitit)."""
     return [SaveOnTermination(checkpoint_dir)] if under_submitit() else []
 
@@ -51,9 +54,9 @@ def lightning_callbacks(checkpoint_dir: Optional[str] = None) -> List[pl.Callbac
 class SaveOnTermination(pl.Callback):
     """Saves `<checkpoint_dir>/last.ckpt` when the job is told to stop (warning signal or SIGTERM)."""
 
-    def __init__(self, checkpoint_dir: Optional[str] = None) -> None:
+    def __init__(self, checkpoint_dir: str | None = None) -> None:
         self.checkpoint_dir = checkpoint_dir
-        self.trainer: Optional[pl.Trainer] = None
+        self.trainer: pl.Trainer | None = None
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         global _active
@@ -78,7 +81,7 @@ class SaveOnTermination(pl.Callback):
         assert self.trainer is not None
         return Path(self.checkpoint_dir or Path(self.trainer.default_root_dir) / "checkpoints") / LAST
 
-    def save(self, why: str) -> Optional[Path]:
+    def save(self, why: str) -> Path | None:
         """Write the full training state to last.ckpt through the strategy's (atomic) checkpoint IO.
 
         Not `trainer.save_checkpoint`: that waits at a barrier for all ranks, and on the warning
@@ -88,14 +91,15 @@ class SaveOnTermination(pl.Callback):
         if trainer is None or not trainer.is_global_zero:
             return None
         path = self.path()
-        checkpoint = trainer._checkpoint_connector.dump_checkpoint(weights_only=False)
+        checkpoint = dump_checkpoint(trainer)
         trainer.strategy.save_checkpoint(checkpoint, str(path))
-        log.warning("%s: saved %s at global step %d for the requeued job to resume from",
-                    why, path, trainer.global_step)
+        log.warning(
+            "%s: saved %s at global step %d for the requeued job to resume from", why, path, trainer.global_step
+        )
         return path
 
 
-def save_for_requeue() -> Optional[Path]:
+def save_for_requeue() -> Path | None:
     """Save the running fit's state before submitit requeues this job (its `checkpoint()` hook).
 
     Called inside the signal handler: when no fit runs (set-up, testing) there is nothing to save

@@ -2,10 +2,12 @@
 
 Light on purpose (stdlib + omegaconf): the pre-launch validation and `--cfg`/dry-run paths use it.
 """
+
 from __future__ import annotations
 
 import re
-from typing import Any, List, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -27,7 +29,7 @@ NEVER_STARTS = {
 _PER_JOB_LIMIT = re.compile(r"^(QOS|Assoc)Max\w*PerJob")
 
 
-def never_starts(reason: str) -> Optional[str]:
+def never_starts(reason: str) -> str | None:
     """What a pending reason means when the job can never start, else None (it may still start)."""
     if reason in NEVER_STARTS:
         return NEVER_STARTS[reason]
@@ -42,12 +44,12 @@ def is_slurm_launcher(launcher: Any) -> bool:
     return str(target).endswith(SLURM_LAUNCHER_SUFFIX)
 
 
-def resource_problems(launcher: Mapping[str, Any], trainer: Mapping[str, Any]) -> List[str]:
+def resource_problems(launcher: Mapping[str, Any], trainer: Mapping[str, Any]) -> list[str]:
     """Mismatches between the SLURM request (`hydra.launcher` values) and the Lightning trainer.
 
     Each entry names the problem and the fix; an empty list means the request fits the job.
     """
-    problems: List[str] = []
+    problems: list[str] = []
     tasks = launcher.get("tasks_per_node") or 1
     nodes = launcher.get("nodes") or 1
     gpus = _gpus_requested(launcher)
@@ -58,25 +60,35 @@ def resource_problems(launcher: Mapping[str, Any], trainer: Mapping[str, Any]) -
         problems.append(
             f"hydra.launcher.tasks_per_node={tasks} but trainer.devices={devices}: Lightning runs one "
             f"SLURM task per device. Set hydra.launcher.tasks_per_node={n_devices} (the slurm_* presets "
-            "follow trainer.devices).")
+            "follow trainer.devices)."
+        )
     num_nodes = trainer.get("num_nodes", 1)
     if isinstance(num_nodes, int) and nodes != num_nodes:
         problems.append(
             f"hydra.launcher.nodes={nodes} but trainer.num_nodes={num_nodes}: they must agree. "
-            f"Set hydra.launcher.nodes={num_nodes} (the slurm_* presets follow trainer.num_nodes).")
+            f"Set hydra.launcher.nodes={num_nodes} (the slurm_* presets follow trainer.num_nodes)."
+        )
     if accelerator == "cpu" and gpus:
         problems.append(
             f"the job asks SLURM for GPUs ({gpus}) but trainer.accelerator=cpu would not use them. "
-            "Use hydra/launcher=slurm_cpu, or trainer=gpu.")
+            "Use hydra/launcher=slurm_cpu, or trainer=gpu."
+        )
     if accelerator in ("gpu", "cuda") and not gpus:
         problems.append(
             f"trainer.accelerator={accelerator} but the job asks SLURM for no GPU. "
-            "Use hydra/launcher=slurm_gpu, or set hydra.launcher.gpus_per_node.")
-    if (isinstance(gpus, int) and isinstance(n_devices, int) and n_devices > 0
-            and accelerator in ("gpu", "cuda", "auto") and 0 < gpus < n_devices):
+            "Use hydra/launcher=slurm_gpu, or set hydra.launcher.gpus_per_node."
+        )
+    if (
+        isinstance(gpus, int)
+        and isinstance(n_devices, int)
+        and n_devices > 0
+        and accelerator in ("gpu", "cuda", "auto")
+        and 0 < gpus < n_devices
+    ):
         problems.append(
             f"hydra.launcher.gpus_per_node={gpus} is less than trainer.devices={devices}. "
-            f"Set hydra.launcher.gpus_per_node={n_devices}.")
+            f"Set hydra.launcher.gpus_per_node={n_devices}."
+        )
     timeout_min = launcher.get("timeout_min")
     if timeout_min is not None and timeout_min < 1:
         problems.append(f"hydra.launcher.timeout_min={timeout_min}: SLURM time limits are whole minutes >= 1.")
@@ -84,7 +96,8 @@ def resource_problems(launcher: Mapping[str, Any], trainer: Mapping[str, Any]) -
     if timeout_min and delay is not None and delay >= timeout_min * 60:
         problems.append(
             f"hydra.launcher.signal_delay_s={delay} is not below the time limit ({timeout_min} min): "
-            "the warning signal would come before the job starts. Lower it, or raise timeout_min.")
+            "the warning signal would come before the job starts. Lower it, or raise timeout_min."
+        )
     for key in ("cpus_per_task", "mem_gb", "array_parallelism"):
         value = launcher.get(key)
         if value is not None and value < 1:
@@ -106,8 +119,7 @@ def _gpus_requested(launcher: Mapping[str, Any]) -> Any:
     return 0
 
 
-def check_slurm_resources(job_cfg: DictConfig, launcher: Optional[Mapping[str, Any]] = None,
-                          job_label: str = "") -> None:
+def check_slurm_resources(job_cfg: DictConfig, launcher: Mapping[str, Any] | None = None, job_label: str = "") -> None:
     """Raise UserError when the SLURM request cannot serve this job's trainer; no-op off SLURM.
 
     `launcher` defaults to the job's own `hydra.launcher`; the launcher passes the values it will
@@ -117,17 +129,25 @@ def check_slurm_resources(job_cfg: DictConfig, launcher: Optional[Mapping[str, A
         node = OmegaConf.select(job_cfg, "hydra.launcher")
         if node is None or not is_slurm_launcher(node):
             return
-        launcher = {k: OmegaConf.select(node, k, default=None) for k in node.keys()
-                    if k not in ("name", "submitit_folder", "setup")}
+        launcher = {
+            k: OmegaConf.select(node, k, default=None)
+            for k in node.keys()
+            if k not in ("name", "submitit_folder", "setup")
+        }
     elif not is_slurm_launcher(launcher):
         return
     trainer = job_cfg.get("trainer")
     if trainer is None:
         return
-    trainer_values = {k: OmegaConf.select(trainer, k, default=None) if isinstance(trainer, DictConfig)
-                      else trainer.get(k) for k in ("devices", "num_nodes", "accelerator")}
+    trainer_values = {
+        k: OmegaConf.select(trainer, k, default=None) if isinstance(trainer, DictConfig) else trainer.get(k)
+        for k in ("devices", "num_nodes", "accelerator")
+    }
     problems = resource_problems(launcher, trainer_values)
     if problems:
-        head = (f"{job_label}: the SLURM request does not fit the job; nothing was submitted."
-                if job_label else "The SLURM request (hydra.launcher) does not fit the job:")
+        head = (
+            f"{job_label}: the SLURM request does not fit the job; nothing was submitted."
+            if job_label
+            else "The SLURM request (hydra.launcher) does not fit the job:"
+        )
         raise UserError(head + "\n- " + "\n- ".join(problems))

@@ -1,8 +1,9 @@
 """CPU thread caps for jobs that run side by side on one machine."""
+
 from __future__ import annotations
 
 import os
-from typing import Dict, Mapping, Optional
+from collections.abc import Mapping
 
 # Variables the common BLAS/OpenMP runtimes (and torch, through OpenMP) read at start-up.
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
@@ -16,8 +17,9 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-def thread_cap_env(parallel_jobs: int, threads_per_job: Optional[int] = None,
-                   environ: Optional[Mapping[str, str]] = None) -> Dict[str, str]:
+def thread_cap_env(
+    parallel_jobs: int, threads_per_job: int | None = None, environ: Mapping[str, str] | None = None
+) -> dict[str, str]:
     """Thread variables for each job: `threads_per_job`, else cores // parallel jobs (at least 1).
 
     A variable the user already set in `environ` is kept as it is.

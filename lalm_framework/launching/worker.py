@@ -13,6 +13,7 @@ together with everything it started (DDP ranks, dataloader workers).
 Events go back on stdout, one JSON line each: {"started": key, "pid": N} and
 {"exited": key, "code": N}.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,7 +23,7 @@ import signal
 import sys
 import time
 import traceback
-from typing import Any, Dict, Optional, TextIO
+from typing import Any, TextIO
 
 # Exit code when the job's result could not be written back (the launcher reports it).
 RESULT_WRITE_FAILED = 3
@@ -34,8 +35,8 @@ WARM_UP_ENV = "LALM_POOL_WARM_UP"
 def _preimport() -> None:
     # What every Hydra job unpickles anyway: paid once in the template, not per job.
     import cloudpickle  # noqa: F401
-    import hydra.core.hydra_config  # noqa: F401
-    import hydra.core.singleton  # noqa: F401
+    import hydra.core.hydra_config
+    import hydra.core.singleton
     import hydra.core.utils  # noqa: F401
     import omegaconf  # noqa: F401
 
@@ -48,7 +49,7 @@ def _die_with_parent() -> None:
         libc = ctypes.CDLL(None, use_errno=True)
         pr_set_pdeathsig = 1
         libc.prctl(pr_set_pdeathsig, int(signal.SIGTERM))
-    except Exception:  # noqa: BLE001 - best effort: not Linux / no libc
+    except Exception:
         pass
 
 
@@ -62,8 +63,8 @@ def redirect_output(log_path: str) -> None:
     os.dup2(fd, 2)
     os.close(fd)
     # line-buffered text streams over the new fds: a crash still leaves the last lines
-    sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115
-    sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
+    sys.stdout = open(1, "w", buffering=1, closefd=False)
+    sys.stderr = open(2, "w", buffering=1, closefd=False)
 
 
 def _cap_torch_threads() -> None:
@@ -89,7 +90,7 @@ def _write_result(path: str, value: Any) -> None:
     atomic_write(path, lambda f: cloudpickle.dump(value, f))  # the launcher never reads half a result
 
 
-def run_message(msg: Dict[str, Any], shared: Any) -> int:
+def run_message(msg: dict[str, Any], shared: Any) -> int:
     """Run the job one launcher message describes, in this process; returns the exit code.
 
     `msg["entry"]` ("module:function") is called with the shared payload and `msg["job"]`; it
@@ -106,7 +107,7 @@ def run_message(msg: Dict[str, Any], shared: Any) -> int:
     result = getattr(module, func_name)(shared, msg["job"])
     try:
         _write_result(msg["result"], result)
-    except Exception:  # noqa: BLE001 - an unpicklable result must not look like success
+    except Exception:
         traceback.print_exc()
         return RESULT_WRITE_FAILED
     return 0
@@ -120,7 +121,7 @@ class Template:
         self.events: TextIO = os.fdopen(os.dup(1), "w", buffering=1)
         os.dup2(2, 1)
         self.kill_grace_s = kill_grace_s
-        self.children: Dict[int, str] = {}
+        self.children: dict[int, str] = {}
         self.stdin_fd = sys.stdin.fileno()
         self.buffer = b""
         # the launcher's import path: the shared payload may name classes from its test/user dirs
@@ -136,7 +137,7 @@ class Template:
         module_name, func_name = hook.split(":")
         try:
             getattr(__import__(module_name, fromlist=[func_name]), func_name)(self.shared)
-        except Exception:  # noqa: BLE001 - an optimisation only; the jobs report real errors
+        except Exception:
             pass
 
     def _emit(self, **event: Any) -> None:
@@ -159,14 +160,14 @@ class Template:
                         self._fork(json.loads(line))
             self._reap()
 
-    def _fork(self, msg: Dict[str, Any]) -> None:
+    def _fork(self, msg: dict[str, Any]) -> None:
         pid = os.fork()
         if pid == 0:
             self._child(msg)
         self.children[pid] = msg["key"]
         self._emit(started=msg["key"], pid=pid)
 
-    def _child(self, msg: Dict[str, Any]) -> None:
+    def _child(self, msg: dict[str, Any]) -> None:
         code = 1
         try:
             os.setsid()
@@ -176,7 +177,7 @@ class Template:
             self.events.close()
             _die_with_parent()
             code = run_message(msg, self.shared)
-        except BaseException:  # noqa: BLE001 - whatever happens, this child must not return
+        except BaseException:
             traceback.print_exc()
         finally:
             try:
@@ -220,7 +221,7 @@ def _killpg(pid: int, sig: int) -> None:
         pass
 
 
-def main(argv: Optional[list] = None) -> int:
+def main(argv: list | None = None) -> int:
     """Template entry; a DDP rank re-executing this module runs its job's saved config instead."""
     from lalm_framework.launching.ddp import maybe_run_ddp_child
 

@@ -1,7 +1,9 @@
 """The speech encoder: a Whisper encoder (pretrained, or random-init from a config) + its features."""
+
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 from transformers import WhisperConfig, WhisperFeatureExtractor
@@ -10,12 +12,23 @@ from transformers.models.whisper.modeling_whisper import WhisperEncoder
 from lalm_framework.models.loading import from_pretrained_or_error
 
 # Token ids of a Whisper *decoder*; an encoder-only config still validates them against vocab_size.
-_TINY_DEFAULTS = dict(vocab_size=8, pad_token_id=0, bos_token_id=1, eos_token_id=2,
-                      decoder_start_token_id=1, decoder_layers=1, decoder_attention_heads=1)
+_TINY_DEFAULTS = dict(
+    vocab_size=8,
+    pad_token_id=0,
+    bos_token_id=1,
+    eos_token_id=2,
+    decoder_start_token_id=1,
+    decoder_layers=1,
+    decoder_attention_heads=1,
+)
 
 
-def build_audio_encoder(path: Optional[str] = None, config: Optional[Mapping[str, Any]] = None,
-                        freeze: bool = False, dtype: torch.dtype = torch.float32) -> WhisperEncoder:
+def build_audio_encoder(
+    path: str | None = None,
+    config: Mapping[str, Any] | None = None,
+    freeze: bool = False,
+    dtype: torch.dtype = torch.float32,
+) -> WhisperEncoder:
     """A Whisper encoder from `path` (local dir / hub id) or, if `path` is None, from `config`."""
     if path:
         from transformers import WhisperModel
@@ -31,7 +44,7 @@ def build_audio_encoder(path: Optional[str] = None, config: Optional[Mapping[str
     return encoder
 
 
-def feature_extractor_for(encoder: WhisperEncoder, path: Optional[str] = None) -> WhisperFeatureExtractor:
+def feature_extractor_for(encoder: WhisperEncoder, path: str | None = None) -> WhisperFeatureExtractor:
     """The log-mel extractor whose mel bins and window match `encoder` exactly.
 
     Whisper encoders take exactly 2 * max_source_positions mel frames (10 ms hop), so the
@@ -47,10 +60,13 @@ def feature_extractor_for(encoder: WhisperEncoder, path: Optional[str] = None) -
             return fe
     hop, sr = 160, 16000
     if (n_frames * hop) % sr:
-        raise ValueError(f"encoder max_source_positions={cfg.max_source_positions}: 2x that many "
-                         "10 ms frames must be a whole number of seconds (use a multiple of 50)")
-    return WhisperFeatureExtractor(feature_size=cfg.num_mel_bins, sampling_rate=sr, hop_length=hop,
-                                   chunk_length=n_frames * hop // sr, n_fft=400)
+        raise ValueError(
+            f"encoder max_source_positions={cfg.max_source_positions}: 2x that many "
+            "10 ms frames must be a whole number of seconds (use a multiple of 50)"
+        )
+    return WhisperFeatureExtractor(
+        feature_size=cfg.num_mel_bins, sampling_rate=sr, hop_length=hop, chunk_length=n_frames * hop // sr, n_fft=400
+    )
 
 
 def set_trainable(module: torch.nn.Module, trainable: bool) -> None:

@@ -1,8 +1,10 @@
 """The audio LLM: encoder -> projector -> embeddings spliced into the prompt at AUDIO_TOKEN -> LLM."""
+
 from __future__ import annotations
 
 import re
-from typing import Any, List, Optional, Sequence, Tuple
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -18,14 +20,12 @@ class LALM(nn.Module):
     ``prompt-before, audio..., prompt-after, target``. Loss counts target tokens only (labels).
     """
 
-    def __init__(self, encoder: nn.Module, projector: nn.Module, llm: nn.Module,
-                 audio_token_id: int) -> None:
+    def __init__(self, encoder: nn.Module, projector: nn.Module, llm: nn.Module, audio_token_id: int) -> None:
         super().__init__()
         self.encoder, self.projector, self.llm = encoder, projector, llm
         self.audio_token_id = audio_token_id
 
-    def encode_audio(self, features: torch.Tensor,
-                     feature_lengths: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    def encode_audio(self, features: torch.Tensor, feature_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Log-mel [B, n_mels, T] -> (audio embeddings [B, N, D_llm], valid embeddings per row [B])."""
         frames = self.encoder(features.to(self._encoder_dtype())).last_hidden_state
         # the encoder's second conv halves the frame rate
@@ -34,32 +34,40 @@ class LALM(nn.Module):
         lengths = self.projector.output_lengths(enc_lengths).clamp(1, audio.shape[1])
         return audio, lengths
 
-    def splice(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, audio: torch.Tensor,
-               audio_lengths: torch.Tensor, labels: Optional[torch.Tensor] = None,
-               pad_left: bool = False) -> Tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
+    def splice(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        audio: torch.Tensor,
+        audio_lengths: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        pad_left: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """Replace each row's AUDIO_TOKEN by its audio embeddings; re-pad rows (left or right)."""
         found = (input_ids == self.audio_token_id) & attention_mask.bool()
         counts = found.sum(1)
         if (counts != 1).any():
             row = int((counts != 1).nonzero()[0])
-            raise ValueError(f"each prompt must contain the audio placeholder exactly once; row {row} "
-                             f"has it {int(counts[row])} times (check the dataset's prompt template)")
+            raise ValueError(
+                f"each prompt must contain the audio placeholder exactly once; row {row} "
+                f"has it {int(counts[row])} times (check the dataset's prompt template)"
+            )
         embed = self.llm.get_input_embeddings()
         # the placeholder's own embedding is never used (it may lie beyond a pretrained vocabulary)
         safe_ids = input_ids.masked_fill(found, 0)
         text = embed(safe_ids)
         audio = audio.to(text.dtype)
-        rows_e: List[torch.Tensor] = []
-        rows_l: List[torch.Tensor] = []
+        rows_e: list[torch.Tensor] = []
+        rows_l: list[torch.Tensor] = []
         for i in range(input_ids.shape[0]):
             keep = attention_mask[i].bool()
             e, pos = text[i, keep], int(found[i, keep].nonzero())
             a = audio[i, : int(audio_lengths[i])]
-            rows_e.append(torch.cat([e[:pos], a, e[pos + 1:]]))
+            rows_e.append(torch.cat([e[:pos], a, e[pos + 1 :]]))
             if labels is not None:
                 lab = labels[i, keep]
                 ignore = lab.new_full((a.shape[0],), IGNORE_INDEX)
-                rows_l.append(torch.cat([lab[:pos], ignore, lab[pos + 1:]]))
+                rows_l.append(torch.cat([lab[:pos], ignore, lab[pos + 1 :]]))
         width = max(r.shape[0] for r in rows_e)
         out_e = text.new_zeros(len(rows_e), width, text.shape[-1])
         out_m = attention_mask.new_zeros(len(rows_e), width)
@@ -71,22 +79,31 @@ class LALM(nn.Module):
                 out_l[i, sl] = rows_l[i]
         return out_e, out_m, out_l
 
-    def forward(self, input_features: torch.Tensor, feature_lengths: torch.Tensor,
-                input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                labels: Optional[torch.Tensor] = None) -> Any:
+    def forward(
+        self,
+        input_features: torch.Tensor,
+        feature_lengths: torch.Tensor,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        labels: torch.Tensor | None = None,
+    ) -> Any:
         """Teacher-forced pass; with `labels`, `.loss` is the mean CE over target tokens."""
         audio, lengths = self.encode_audio(input_features, feature_lengths)
         embeds, mask, labels = self.splice(input_ids, attention_mask, audio, lengths, labels)
         return self.llm(inputs_embeds=embeds, attention_mask=mask, labels=labels)
 
     @torch.no_grad()
-    def generate(self, input_features: torch.Tensor, feature_lengths: torch.Tensor,
-                 prompt_input_ids: torch.Tensor, prompt_attention_mask: torch.Tensor,
-                 **generate_kwargs: Any) -> torch.Tensor:
+    def generate(
+        self,
+        input_features: torch.Tensor,
+        feature_lengths: torch.Tensor,
+        prompt_input_ids: torch.Tensor,
+        prompt_attention_mask: torch.Tensor,
+        **generate_kwargs: Any,
+    ) -> torch.Tensor:
         """New token ids [B, n] continuing each (audio-spliced) prompt; greedy unless told otherwise."""
         audio, lengths = self.encode_audio(input_features, feature_lengths)
-        embeds, mask, _ = self.splice(prompt_input_ids, prompt_attention_mask, audio, lengths,
-                                      pad_left=True)
+        embeds, mask, _ = self.splice(prompt_input_ids, prompt_attention_mask, audio, lengths, pad_left=True)
         generate_kwargs.setdefault("do_sample", False)
         return self.llm.generate(inputs_embeds=embeds, attention_mask=mask, **generate_kwargs)
 
@@ -97,8 +114,7 @@ class LALM(nn.Module):
         return next(self.projector.parameters()).dtype
 
 
-def set_trainable_by_regex(module: nn.Module, freeze: Sequence[str] = (),
-                           unfreeze: Sequence[str] = ()) -> List[str]:
+def set_trainable_by_regex(module: nn.Module, freeze: Sequence[str] = (), unfreeze: Sequence[str] = ()) -> list[str]:
     """Freeze parameters whose name matches any `freeze` regex, then unfreeze `unfreeze` matches.
 
     `re.search` semantics (a pattern may match anywhere in the dotted name). Quantized
@@ -112,8 +128,10 @@ def set_trainable_by_regex(module: nn.Module, freeze: Sequence[str] = (),
             if not any(r.search(n) for n in names):
                 from lalm_framework.errors import UserError
 
-                raise UserError(f"model.{option} pattern {r.pattern!r} matches no parameter; "
-                                f"parameter names look like {names[0]!r} ... {names[-1]!r}")
+                raise UserError(
+                    f"model.{option} pattern {r.pattern!r} matches no parameter; "
+                    f"parameter names look like {names[0]!r} ... {names[-1]!r}"
+                )
     for name, p in module.named_parameters():
         if not p.is_floating_point():
             continue

@@ -1,7 +1,6 @@
 """Audio encoder frames -> LLM embedding width, with temporal downsampling."""
-from __future__ import annotations
 
-from typing import Optional
+from __future__ import annotations
 
 import torch
 from torch import nn
@@ -14,8 +13,15 @@ class Projector(nn.Module):
     kind="conv": a Conv1d with kernel = stride = `stack` (learned pooling), then GELU-Linear.
     """
 
-    def __init__(self, in_dim: int, out_dim: int, stack: int = 4, kind: str = "mlp",
-                 hidden_size: Optional[int] = None, dropout: float = 0.0) -> None:
+    def __init__(
+        self,
+        in_dim: int,
+        out_dim: int,
+        stack: int = 4,
+        kind: str = "mlp",
+        hidden_size: int | None = None,
+        dropout: float = 0.0,
+    ) -> None:
         super().__init__()
         if stack < 1:
             raise ValueError(f"projector stack must be >= 1, got {stack}")

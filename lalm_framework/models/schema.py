@@ -2,10 +2,11 @@
 
 Only stdlib + omegaconf here: the SearchPath plugin registers these on every `lalm-train --help`.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Optional
 
 
 @dataclass
@@ -14,7 +15,7 @@ class EncoderConfig:
 
     path: Optional[str] = None
     # WhisperConfig fields for a random-init encoder (used only when path is null)
-    config: Dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
     freeze: bool = False
     dtype: str = "float32"
 
@@ -44,7 +45,7 @@ class LlmConfig:
     """Causal LM decoder: `path` (local dir or hub id) or, when null, a LlamaConfig from `config`."""
 
     path: Optional[str] = None
-    config: Dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
     dtype: str = "float32"
     freeze: bool = False
     quantization: QuantizationConfig = field(default_factory=QuantizationConfig)
@@ -61,7 +62,7 @@ class LoraConfig:
     dropout: float = 0.05
     target_modules: Any = "all-linear"
     # trained in full beside the adapters (e.g. [lm_head, embed_tokens] for a new vocabulary)
-    modules_to_save: Optional[List[str]] = None
+    modules_to_save: Optional[list[str]] = None
 
 
 @dataclass
@@ -73,7 +74,7 @@ class TokenizerConfig:
     """
 
     path: Optional[str] = None
-    corpus: List[str] = field(default_factory=list)
+    corpus: list[str] = field(default_factory=list)
     vocab_size: int = 256
     lowercase: bool = True
 
@@ -100,7 +101,7 @@ class SpecAugmentConfig:
 class LalmModelConfig:
     """The LightningModule of an audio LLM (group `model`)."""
 
-    _target_: str = "lalm_framework.training.lalm_module.LalmModule"
+    _target_: str = "lalm_framework.models.lalm_module.LalmModule"
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     projector: ProjectorConfig = field(default_factory=ProjectorConfig)
     llm: LlmConfig = field(default_factory=LlmConfig)
@@ -109,8 +110,8 @@ class LalmModelConfig:
     generation: GenerationConfig = field(default_factory=GenerationConfig)
     spec_augment: SpecAugmentConfig = field(default_factory=SpecAugmentConfig)
     # regexes on parameter names, applied after encoder.freeze / llm.freeze / LoRA, in this order
-    freeze: List[str] = field(default_factory=list)
-    unfreeze: List[str] = field(default_factory=list)
+    freeze: list[str] = field(default_factory=list)
+    unfreeze: list[str] = field(default_factory=list)
     lr: float = "${lr}"  # type: ignore[assignment]
     weight_decay: float = 0.0
     warmup_steps: int = 0
@@ -119,13 +120,3 @@ class LalmModelConfig:
     min_lr_ratio: float = 0.1
     # compute dev WER by greedy generation every N validation epochs (0 = never)
     wer_every_n_val: int = 1
-
-
-def register_model_schemas() -> None:
-    """Store the `model` group's schema as `schema/model/lalm` (YAML options extend it).
-
-    Outside the `model` group itself, so the schema is not offered as a `model=` option.
-    """
-    from lalm_framework.config.store import PROVIDER, register
-
-    register(LalmModelConfig, name="lalm", group="schema/model", provider=PROVIDER)

@@ -4,16 +4,21 @@ Training-time regulariser for small speech sets: the model cannot rely on any on
 instant, which helps it generalise to unseen voices. torchaudio's masking transforms do not
 import beside CPU-only torch here, hence these few lines.
 """
-from __future__ import annotations
 
-from typing import Optional
+from __future__ import annotations
 
 import torch
 
 
-def spec_augment(features: torch.Tensor, lengths: torch.Tensor, freq_masks: int = 2,
-                 freq_width: int = 12, time_masks: int = 2, time_width: float = 0.08,
-                 generator: Optional[torch.Generator] = None) -> torch.Tensor:
+def spec_augment(
+    features: torch.Tensor,
+    lengths: torch.Tensor,
+    freq_masks: int = 2,
+    freq_width: int = 12,
+    time_masks: int = 2,
+    time_width: float = 0.08,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """A masked copy of `features` [B, n_mels, T]; masks fall inside each row's `lengths` frames.
 
     Each mask is filled with the mean of the row's valid frames. Widths are drawn uniformly from [0, freq_width]
@@ -31,9 +36,9 @@ def spec_augment(features: torch.Tensor, lengths: torch.Tensor, freq_masks: int 
         for _ in range(freq_masks):
             w = min(draw(freq_width), n_mels)
             f0 = draw(n_mels - w)
-            x[i, f0:f0 + w, :length] = fill
+            x[i, f0 : f0 + w, :length] = fill
         for _ in range(time_masks):
             w = min(draw(time_width * length), length)
             t0 = draw(length - w)
-            x[i, :, t0:t0 + w] = fill
+            x[i, :, t0 : t0 + w] = fill
     return x

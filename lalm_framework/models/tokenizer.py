@@ -1,11 +1,12 @@
 """Tokenizers: a pretrained one with the audio placeholder added, or a small BPE for tiny models."""
+
 from __future__ import annotations
 
 import glob
 import json
 import tempfile
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Dict, Iterable, Iterator, List, Optional, Sequence
 
 from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
@@ -34,8 +35,7 @@ def with_audio_token(tok: PreTrainedTokenizerBase) -> PreTrainedTokenizerBase:
     return tok
 
 
-def train_bpe_tokenizer(texts: Iterable[str], vocab_size: int = 256,
-                        lowercase: bool = True) -> PreTrainedTokenizerFast:
+def train_bpe_tokenizer(texts: Iterable[str], vocab_size: int = 256, lowercase: bool = True) -> PreTrainedTokenizerFast:
     """A small BPE (SentencePiece-style word boundaries) trained on `texts` in memory.
 
     With a vocabulary larger than the corpus' word list, frequent words become single tokens:
@@ -49,27 +49,31 @@ def train_bpe_tokenizer(texts: Iterable[str], vocab_size: int = 256,
     tok.pre_tokenizer = pre_tokenizers.Metaspace()
     tok.decoder = decoders.Metaspace()
     specials = list(SPECIALS.values()) + [AUDIO_TOKEN]
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials,
-                                  initial_alphabet=[c.lower() if lowercase else c for c in _ALPHABET],
-                                  show_progress=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=specials,
+        initial_alphabet=[c.lower() if lowercase else c for c in _ALPHABET],
+        show_progress=False,
+    )
     tok.train_from_iterator(texts, trainer=trainer)
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, **SPECIALS,
-                                   additional_special_tokens=[AUDIO_TOKEN])
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, **SPECIALS, additional_special_tokens=[AUDIO_TOKEN])
     return fast
 
 
-def corpus_files(patterns: Sequence[str]) -> List[str]:
+def corpus_files(patterns: Sequence[str]) -> list[str]:
     """The files the corpus globs match (relative globs from the launch dir); UserError if none."""
     from lalm_framework.utils.paths import resolve_path
 
     files = sorted({f for p in patterns for f in glob.glob(str(resolve_path(p)), recursive=True)})
     if not files:
-        raise UserError(f"model.tokenizer.corpus={list(patterns)} matches no file: give text files "
-                        "or globs (LibriSpeech *.trans.txt, JSONL with 'text', or plain text)")
+        raise UserError(
+            f"model.tokenizer.corpus={list(patterns)} matches no file: give text files "
+            "or globs (LibriSpeech *.trans.txt, JSONL with 'text', or plain text)"
+        )
     return files
 
 
-def corpus_texts(patterns: Sequence[str]) -> List[str]:
+def corpus_texts(patterns: Sequence[str]) -> list[str]:
     """Texts of corpus files: `*.trans.txt` (LibriSpeech: id + text), `*.jsonl` (`text`), plain lines."""
     return [t for f in corpus_files(patterns) for t in _read_texts(Path(f)) if t]
 
@@ -88,15 +92,20 @@ def _read_texts(path: Path) -> Iterator[str]:
                 yield line
 
 
-def bundled_corpus() -> List[str]:
+def bundled_corpus() -> list[str]:
     """Globs of the bundled sample set's training transcripts."""
     from lalm_framework.samples import SAMPLE_ROOT
 
     return [str(SAMPLE_ROOT / "train" / "**" / "*.trans.txt")]
 
 
-def build_tokenizer(path: Optional[str] = None, corpus: Sequence[str] = (), vocab_size: int = 256,
-                    lowercase: bool = True, option: str = "model.tokenizer.path") -> PreTrainedTokenizerBase:
+def build_tokenizer(
+    path: str | None = None,
+    corpus: Sequence[str] = (),
+    vocab_size: int = 256,
+    lowercase: bool = True,
+    option: str = "model.tokenizer.path",
+) -> PreTrainedTokenizerBase:
     """A pretrained tokenizer from `path`, else a small BPE trained on `corpus` (default: bundled).
 
     `option` names the config key `path` came from, for the error message.
@@ -106,14 +115,14 @@ def build_tokenizer(path: Optional[str] = None, corpus: Sequence[str] = (), voca
     return train_bpe_tokenizer(corpus_texts(list(corpus) or bundled_corpus()), vocab_size, lowercase)
 
 
-def tokenizer_to_files(tok: PreTrainedTokenizerBase) -> Dict[str, str]:
+def tokenizer_to_files(tok: PreTrainedTokenizerBase) -> dict[str, str]:
     """The files `save_pretrained` writes, as {name: text} (to store inside a checkpoint)."""
     with tempfile.TemporaryDirectory() as d:
         tok.save_pretrained(d)
         return {p.name: p.read_text(encoding="utf-8") for p in Path(d).iterdir() if p.is_file()}
 
 
-def tokenizer_from_files(files: Dict[str, str]) -> PreTrainedTokenizerBase:
+def tokenizer_from_files(files: dict[str, str]) -> PreTrainedTokenizerBase:
     """Rebuild exactly the tokenizer `tokenizer_to_files` stored."""
     with tempfile.TemporaryDirectory() as d:
         for name, text in files.items():

@@ -2,6 +2,7 @@
 
 Regenerate it with `python -m lalm_framework.samples.generate --force`.
 """
+
 from pathlib import Path
 
 # <SAMPLE_ROOT>/{train,dev,test}/<spk>/<chapter>/*.flac + <spk>-<chapter>.trans.txt

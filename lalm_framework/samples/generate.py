@@ -10,6 +10,7 @@ libsndfile versions give byte-identical FLACs. Needs `espeak-ng` and `sox` on PA
 Splits use DIFFERENT voices (espeak language voice + variant), so dev/test WER measures
 generalisation to unseen speakers, not memorisation.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,9 +19,9 @@ import random
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple
 
 SAMPLE_RATE = 16000
 MAX_SECONDS = 4.0
@@ -39,18 +40,27 @@ ACCENTS = ["en-us", "en-gb", "en-gb-scotland", "en-029", "en-gb-x-rp", "en-us-ny
 @dataclass(frozen=True)
 class SplitPlan:
     name: str
-    voices: Sequence[Tuple[str, str]]  # (language voice, variant)
+    voices: Sequence[tuple[str, str]]  # (language voice, variant)
     n_utterances: int
     chapter: int
 
 
 SPLITS = [
-    SplitPlan("train", [(a, v) for a in ACCENTS for v in ("m1", "m2", "m3", "m4", "f1", "f2")],
-              n_utterances=380, chapter=100),
-    SplitPlan("dev", [("en-us", "m5"), ("en-gb", "f3"), ("en-029", "m6"), ("en-gb-scotland", "f4")],
-              n_utterances=40, chapter=200),
-    SplitPlan("test", [("en-us", "m7"), ("en-gb", "f5"), ("en-gb-x-rp", "m6"), ("en-us-nyc", "f3")],
-              n_utterances=40, chapter=300),
+    SplitPlan(
+        "train", [(a, v) for a in ACCENTS for v in ("m1", "m2", "m3", "m4", "f1", "f2")], n_utterances=380, chapter=100
+    ),
+    SplitPlan(
+        "dev",
+        [("en-us", "m5"), ("en-gb", "f3"), ("en-029", "m6"), ("en-gb-scotland", "f4")],
+        n_utterances=40,
+        chapter=200,
+    ),
+    SplitPlan(
+        "test",
+        [("en-us", "m7"), ("en-gb", "f5"), ("en-gb-x-rp", "m6"), ("en-us-nyc", "f3")],
+        n_utterances=40,
+        chapter=300,
+    ),
 ]
 
 
@@ -61,37 +71,75 @@ def random_text(rng: random.Random) -> str:
     return rng.choice(COMMANDS)
 
 
-def synthesize(text: str, voice: str, rate: int, pitch: int, gain: float) -> "tuple":
+def synthesize(text: str, voice: str, rate: int, pitch: int, gain: float) -> tuple:
     """Speak `text` with espeak-ng; sox trims silence, resamples to 16 kHz mono 16 bit."""
     import soundfile as sf
 
-    wav = subprocess.run(["espeak-ng", "-v", voice, "-s", str(rate), "-p", str(pitch), "--stdout",
-                          text.lower()], check=True, capture_output=True).stdout
+    wav = subprocess.run(
+        ["espeak-ng", "-v", voice, "-s", str(rate), "-p", str(pitch), "--stdout", text.lower()],
+        check=True,
+        capture_output=True,
+    ).stdout
     out = subprocess.run(
         # -D: no dither, which is random and would make the FLACs differ on every run
-        ["sox", "-D", "-t", "wav", "-", "-t", "wav", "-r", str(SAMPLE_RATE), "-c", "1", "-b", "16", "-",
-         "vol", f"{gain:.2f}",
-         # trim leading/trailing silence, keep 50 ms of padding each side
-         "silence", "1", "0.02", "0.5%", "reverse", "silence", "1", "0.02", "0.5%", "reverse",
-         "pad", "0.05", "0.05"],
-        input=wav, check=True, capture_output=True).stdout
+        [
+            "sox",
+            "-D",
+            "-t",
+            "wav",
+            "-",
+            "-t",
+            "wav",
+            "-r",
+            str(SAMPLE_RATE),
+            "-c",
+            "1",
+            "-b",
+            "16",
+            "-",
+            "vol",
+            f"{gain:.2f}",
+            # trim leading/trailing silence, keep 50 ms of padding each side
+            "silence",
+            "1",
+            "0.02",
+            "0.5%",
+            "reverse",
+            "silence",
+            "1",
+            "0.02",
+            "0.5%",
+            "reverse",
+            "pad",
+            "0.05",
+            "0.05",
+        ],
+        input=wav,
+        check=True,
+        capture_output=True,
+    ).stdout
     audio, sr = sf.read(io.BytesIO(out), dtype="int16")
     return audio, sr
 
 
-def generate_split(plan: SplitPlan, out: Path, rng: random.Random) -> Tuple[int, float]:
+def generate_split(plan: SplitPlan, out: Path, rng: random.Random) -> tuple[int, float]:
     """Write one split; returns (utterances, seconds of audio)."""
     import soundfile as sf
 
-    by_speaker: Dict[int, List[Tuple[str, str]]] = {}
+    by_speaker: dict[int, list[tuple[str, str]]] = {}
     total_s = 0.0
     speaker_ids = {voice: 1000 * (1 + SPLITS.index(plan)) + i for i, voice in enumerate(plan.voices)}
     for i in range(plan.n_utterances):
         accent, variant = plan.voices[i % len(plan.voices)]
         spk = speaker_ids[(accent, variant)]
         text = random_text(rng)
-        audio, sr = synthesize(text, f"{accent}+{variant}", rate=rng.randint(140, 210),
-                               pitch=rng.randint(25, 75), gain=rng.uniform(0.5, 1.0))
+        audio, sr = synthesize(
+            text,
+            f"{accent}+{variant}",
+            rate=rng.randint(140, 210),
+            pitch=rng.randint(25, 75),
+            gain=rng.uniform(0.5, 1.0),
+        )
         seconds = len(audio) / sr
         if seconds > MAX_SECONDS:
             raise RuntimeError(f"utterance too long ({seconds:.2f} s): {text!r}")
@@ -99,8 +147,7 @@ def generate_split(plan: SplitPlan, out: Path, rng: random.Random) -> Tuple[int,
         utt_id = f"{spk}-{plan.chapter}-{len(utts):04d}"
         chapter_dir = out / plan.name / str(spk) / str(plan.chapter)
         chapter_dir.mkdir(parents=True, exist_ok=True)
-        sf.write(chapter_dir / f"{utt_id}.flac", audio, sr, format="FLAC", subtype="PCM_16",
-                 compression_level=1.0)
+        sf.write(chapter_dir / f"{utt_id}.flac", audio, sr, format="FLAC", subtype="PCM_16", compression_level=1.0)
         utts.append((utt_id, text))
         total_s += seconds
     for spk, utts in by_speaker.items():

@@ -1,8 +1,9 @@
 """Word error rate on normalised text: the one definition training and `lalm-infer` share."""
+
 from __future__ import annotations
 
 import re
-from typing import List, Sequence
+from collections.abc import Sequence
 
 _PUNCT = re.compile(r"[^\w\s']")
 
@@ -12,7 +13,7 @@ def normalize_text(text: str) -> str:
     return " ".join(_PUNCT.sub(" ", text.lower()).split())
 
 
-def normalize_all(texts: Sequence[str]) -> List[str]:
+def normalize_all(texts: Sequence[str]) -> list[str]:
     return [normalize_text(t) for t in texts]
 
 

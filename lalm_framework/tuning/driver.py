@@ -1,8 +1,10 @@
 """Ask/tell between a study and a launcher: a trial becomes a job's overrides, a job's result a state."""
+
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import optuna
 from hydra.core.utils import JobReturn
@@ -20,18 +22,26 @@ log = logging.getLogger(__name__)
 JOB_DIR = "job_dir"
 OVERRIDES = "overrides"
 # (trial, cfg) -> optional {override key: value}; may call trial.suggest_* for conditional params
-SearchSpaceHook = Callable[[Trial, Any], Optional[Dict[str, Any]]]
+SearchSpaceHook = Callable[[Trial, Any], dict[str, Any] | None]
 # overrides -> None, raising on a config that cannot be composed / validated
-ConfigCheck = Callable[[List[str]], None]
+ConfigCheck = Callable[[list[str]], None]
 
 
 class StudyDriver:
     """Creates up to `planned` trials (`new_trial`) and records their jobs' results (`finish`)."""
 
-    def __init__(self, study: optuna.Study, storage: Any, space: SearchSpace, planned: int,
-                 guard: FailureGuard, identity: Optional[Dict[str, Any]] = None,
-                 hook: Optional[SearchSpaceHook] = None, hook_cfg: Any = None,
-                 check: Optional[ConfigCheck] = None) -> None:
+    def __init__(
+        self,
+        study: optuna.Study,
+        storage: Any,
+        space: SearchSpace,
+        planned: int,
+        guard: FailureGuard,
+        identity: dict[str, Any] | None = None,
+        hook: SearchSpaceHook | None = None,
+        hook_cfg: Any = None,
+        check: ConfigCheck | None = None,
+    ) -> None:
         self.study = study
         self.storage = storage
         self.space = space
@@ -43,14 +53,14 @@ class StudyDriver:
         self.check = check
         self.asked = 0
         self.launched = 0
-        self.outcomes: Dict[int, Outcome] = {}
+        self.outcomes: dict[int, Outcome] = {}
         self._study_id = storage.get_study_id_from_name(study.study_name)
 
     @property
     def n_objectives(self) -> int:
         return len(self.study.directions)
 
-    def new_trial(self) -> Optional[Tuple[Trial, List[str]]]:
+    def new_trial(self) -> tuple[Trial, list[str]] | None:
         """The next trial and its job's overrides; None when the budget is used or the guard tripped."""
         while self.asked < self.planned and not self.guard.tripped:
             trial = self.study.ask(fixed_distributions=self.space.distributions)
@@ -72,13 +82,14 @@ class StudyDriver:
             return trial, overrides
         return None
 
-    def _overrides(self, trial: Trial) -> List[str]:
+    def _overrides(self, trial: Trial) -> list[str]:
         extra = (self.hook(trial, self.hook_cfg) or {}) if self.hook is not None else {}
         fixed_keys = {o.split("=", 1)[0].lstrip("+~") for o in self.space.fixed}
         clash = sorted(k for k in list(trial.params) + list(extra) if k.lstrip("+~") in fixed_keys)
         if clash:
-            raise UserError(f"{clash} are both searched and fixed: drop the fixed override(s) or the "
-                            "search-space entry.")
+            raise UserError(
+                f"{clash} are both searched and fixed: drop the fixed override(s) or the search-space entry."
+            )
         overrides = [format_override(k, v) for k, v in trial.params.items()]
         overrides += [format_override(k, v) for k, v in extra.items() if k not in trial.params]
         overrides += list(self.space.fixed)
@@ -113,11 +124,11 @@ class StudyDriver:
         self.storage.set_trial_user_attr(self._trial_id(number), key, value)
 
 
-def _job_dir(ret: JobReturn) -> Optional[str]:
+def _job_dir(ret: JobReturn) -> str | None:
     """The job's output dir (its working dir only when Hydra chdir'ed into it)."""
     try:
         return str(ret.hydra_cfg.hydra.runtime.output_dir)  # type: ignore[union-attr]
-    except Exception:  # noqa: BLE001 - launchers that return no hydra_cfg
+    except Exception:
         return str(ret.working_dir) if ret.working_dir else None
 
 
@@ -134,7 +145,7 @@ def _log_outcome(trial: Trial, outcome: Outcome) -> None:
 
 def summary(outcomes: Sequence[Outcome]) -> str:
     """`3 COMPLETE, 2 PRUNED, 1 FAIL` of this run's outcomes."""
-    counts: Dict[str, int] = {}
+    counts: dict[str, int] = {}
     for o in outcomes:
         counts[o.state.name] = counts.get(o.state.name, 0) + 1
     return ", ".join(f"{n} {s}" for s, n in counts.items()) or "no trials"

@@ -1,7 +1,6 @@
 """`max_failure_rate`: stop launching once too many of this run's trials failed."""
-from __future__ import annotations
 
-from typing import Optional
+from __future__ import annotations
 
 
 class FailureGuard:
@@ -16,9 +15,9 @@ class FailureGuard:
         self.planned = planned
         self.failed = 0
         self.finished = 0
-        self.first_reason: Optional[str] = None
+        self.first_reason: str | None = None
 
-    def record(self, failed: bool, reason: Optional[str] = None) -> None:
+    def record(self, failed: bool, reason: str | None = None) -> None:
         self.finished += 1
         if failed:
             self.failed += 1
@@ -30,8 +29,10 @@ class FailureGuard:
         return self.failed > self.max_rate * max(self.planned, 1)
 
     def message(self) -> str:
-        return (f"Sweep stopped: {self.failed} of {self.finished} finished trials failed "
-                f"(max_failure_rate={self.max_rate} of {self.planned} planned).\n"
-                f"First failure: {self.first_reason}\n"
-                "Fix the failing trials (see their job dirs and trials.csv), or raise "
-                "hydra.sweeper.max_failure_rate.")
+        return (
+            f"Sweep stopped: {self.failed} of {self.finished} finished trials failed "
+            f"(max_failure_rate={self.max_rate} of {self.planned} planned).\n"
+            f"First failure: {self.first_reason}\n"
+            "Fix the failing trials (see their job dirs and trials.csv), or raise "
+            "hydra.sweeper.max_failure_rate."
+        )

@@ -1,7 +1,8 @@
 """Asynchronous trials: a JobSource that asks Optuna whenever a streaming launcher has a free worker."""
+
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence, Tuple
+from collections.abc import Sequence
 
 from hydra.core.utils import JobReturn
 from optuna.trial import Trial
@@ -20,10 +21,10 @@ class TrialJobSource:
     def __init__(self, driver: StudyDriver, initial_job_idx: int) -> None:
         self.driver = driver
         self.next_idx = initial_job_idx
-        self.pending: Dict[int, Tuple[Trial, Tuple[str, ...]]] = {}
-        self.returns: List[JobReturn] = []
+        self.pending: dict[int, tuple[Trial, tuple[str, ...]]] = {}
+        self.returns: list[JobReturn] = []
 
-    def next_job(self) -> Optional[Sequence[str]]:
+    def next_job(self) -> Sequence[str] | None:
         made = self.driver.new_trial()
         if made is None:
             return None

@@ -8,12 +8,13 @@ A time-stamped `hydra.sweep.dir` (`.../${now:...}`) would put every rerun in a n
 SQLite file; for this sweeper it becomes `<its fixed prefix>/optuna/<study name>` unless the user
 set `hydra.sweep.dir` on the command line.
 """
+
 from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from pathlib import PurePosixPath
-from typing import Optional, Sequence
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -32,14 +33,15 @@ def default_study_name(config: DictConfig, fixed_overrides: Sequence[str]) -> st
         if choice not in (None, "null") and str(choice) not in parts:
             parts.append(str(choice).replace("/", "_"))
     named = {f"{g}={choices.get(g)}" for g in NAMED_GROUPS}
-    rest = sorted(o for o in fixed_overrides
-                  if o.lstrip("+~") not in named and o.lstrip("+~").split("=", 1)[0] not in NOT_IN_NAME)
+    rest = sorted(
+        o for o in fixed_overrides if o.lstrip("+~") not in named and o.lstrip("+~").split("=", 1)[0] not in NOT_IN_NAME
+    )
     if rest:
         parts.append(hashlib.sha1("\n".join(rest).encode()).hexdigest()[:6])
     return re.sub(r"[^A-Za-z0-9_.=-]+", "_", "-".join(parts))
 
 
-def stable_sweep_dir(config: DictConfig, study_name: str) -> Optional[str]:
+def stable_sweep_dir(config: DictConfig, study_name: str) -> str | None:
     """The sweep dir to use instead of a time-stamped one; None to keep the configured dir."""
     if any(str(o).startswith("hydra.sweep.dir=") for o in config.hydra.overrides.hydra):
         return None

@@ -7,10 +7,11 @@ The sweeper then ends the trial PRUNED (not FAIL) and the sweep goes on.
 
 Step = epoch when validation runs once per epoch (the default), else the global step.
 """
+
 from __future__ import annotations
 
 import logging
-from typing import Any, List, Optional
+from typing import Any
 
 import pytorch_lightning as pl
 from omegaconf import DictConfig
@@ -29,9 +30,9 @@ class OptunaPruningCallback(pl.Callback):
         self.study_name = study_name
         self.trial_number = trial_number
         self.monitor = monitor
-        self.pruned_at: Optional[int] = None
-        self.pruned_value: Optional[float] = None
-        self._reporter: Optional[TrialReporter] = None
+        self.pruned_at: int | None = None
+        self.pruned_value: float | None = None
+        self._reporter: TrialReporter | None = None
         self._warned = False
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
@@ -61,8 +62,11 @@ class OptunaPruningCallback(pl.Callback):
     def _warn_missing(self, trainer: pl.Trainer) -> None:
         if not self._warned:
             self._warned = True
-            log.warning("Pruning: metric '%s' is not logged (logged: %s); set trial.pruning_monitor or "
-                        "monitor to one of them.", self.monitor, sorted(trainer.callback_metrics))
+            log.warning(
+                "Pruning: metric '%s' is not logged (logged: %s); set trial.pruning_monitor or monitor to one of them.",
+                self.monitor,
+                sorted(trainer.callback_metrics),
+            )
 
 
 def _step(trainer: pl.Trainer) -> int:
@@ -71,7 +75,7 @@ def _step(trainer: pl.Trainer) -> int:
     return int(trainer.current_epoch if per_epoch else trainer.global_step)
 
 
-def pruning_callbacks(cfg: DictConfig) -> List[pl.Callback]:
+def pruning_callbacks(cfg: DictConfig) -> list[pl.Callback]:
     """The callbacks a trial's job adds to its Trainer (none on plain runs)."""
     trial = cfg.trial
     if trial.trial_number is None:

@@ -4,6 +4,7 @@ Rewritten (atomically) at the end of every run of the study, so a resumed sweep'
 the whole study. Plots need at least one finished trial; a plot that cannot be drawn is skipped
 with a warning, never failing the sweep.
 """
+
 from __future__ import annotations
 
 import csv
@@ -11,7 +12,7 @@ import io
 import logging
 import warnings
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any
 
 import optuna
 from omegaconf import OmegaConf
@@ -38,10 +39,10 @@ def write_results(study: optuna.Study, sweep_dir: Path, storage_url: str, plots:
     return results
 
 
-def best_summary(study: optuna.Study, trials: List[FrozenTrial], storage_url: str) -> Dict[str, Any]:
+def best_summary(study: optuna.Study, trials: list[FrozenTrial], storage_url: str) -> dict[str, Any]:
     """Best params/value (single objective) or the Pareto front (several), plus state counts."""
     counts = {s.name: sum(t.state == s for t in trials) for s in TrialState if any(t.state == s for t in trials)}
-    out: Dict[str, Any] = {
+    out: dict[str, Any] = {
         "name": "lalm_optuna",
         "study_name": study.study_name,
         "storage": storage_url,
@@ -61,17 +62,26 @@ def best_summary(study: optuna.Study, trials: List[FrozenTrial], storage_url: st
     return out
 
 
-def _trial_info(trial: FrozenTrial) -> Dict[str, Any]:
+def _trial_info(trial: FrozenTrial) -> dict[str, Any]:
     return {"number": trial.number, "params": dict(trial.params), "job_dir": trial.user_attrs.get("job_dir")}
 
 
-def trials_csv(trials: List[FrozenTrial], n_objectives: int) -> str:
+def trials_csv(trials: list[FrozenTrial], n_objectives: int) -> str:
     """All trials, one row each: number, state, value(s), duration, params_*, user attributes."""
     params = sorted({p for t in trials for p in t.params})
     attrs = sorted({a for t in trials for a in t.user_attrs if a != "overrides"})
     values = ["value"] if n_objectives == 1 else [f"values_{i}" for i in range(n_objectives)]
-    header = ["number", "state", *values, "datetime_start", "datetime_complete", "duration_s",
-              "last_step", *[f"params_{p}" for p in params], *attrs]
+    header = [
+        "number",
+        "state",
+        *values,
+        "datetime_start",
+        "datetime_complete",
+        "duration_s",
+        "last_step",
+        *[f"params_{p}" for p in params],
+        *attrs,
+    ]
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(header)
@@ -79,13 +89,23 @@ def trials_csv(trials: List[FrozenTrial], n_objectives: int) -> str:
         vals = list(t.values) if t.values is not None else []
         vals += [""] * (len(values) - len(vals))
         duration = t.duration.total_seconds() if t.duration is not None else ""
-        writer.writerow([t.number, t.state.name, *vals, t.datetime_start or "", t.datetime_complete or "",
-                         duration, t.last_step if t.last_step is not None else "",
-                         *[t.params.get(p, "") for p in params], *[t.user_attrs.get(a, "") for a in attrs]])
+        writer.writerow(
+            [
+                t.number,
+                t.state.name,
+                *vals,
+                t.datetime_start or "",
+                t.datetime_complete or "",
+                duration,
+                t.last_step if t.last_step is not None else "",
+                *[t.params.get(p, "") for p in params],
+                *[t.user_attrs.get(a, "") for a in attrs],
+            ]
+        )
     return buf.getvalue()
 
 
-def write_plots(study: optuna.Study, plots_dir: Path) -> List[Path]:
+def write_plots(study: optuna.Study, plots_dir: Path) -> list[Path]:
     """PNG (matplotlib) and HTML (plotly) of the optimisation history, importances, learning curves."""
     finished = [t for t in study.get_trials(deepcopy=False) if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
     if not finished:
@@ -108,7 +128,7 @@ def write_plots(study: optuna.Study, plots_dir: Path) -> List[Path]:
     return written
 
 
-def _plot(study: optuna.Study, name: str, plots_dir: Path) -> List[Path]:
+def _plot(study: optuna.Study, name: str, plots_dir: Path) -> list[Path]:
     written = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # matplotlib backends are "experimental" in Optuna
@@ -125,7 +145,7 @@ def _plot(study: optuna.Study, name: str, plots_dir: Path) -> List[Path]:
             fig.savefig(png, bbox_inches="tight")
             plt.close(fig)
             written.append(png)
-        except Exception as e:  # noqa: BLE001 - a plot is a nicety: say why it is missing, go on
+        except Exception as e:
             log.warning("Plot %s.png skipped: %s", name, e)
         try:
             from optuna import visualization as plotly_vis
@@ -134,8 +154,6 @@ def _plot(study: optuna.Study, name: str, plots_dir: Path) -> List[Path]:
             # plotly.min.js written once beside the pages: they open offline, stay small
             getattr(plotly_vis, f"plot_{name}")(study).write_html(str(html), include_plotlyjs="directory")
             written.append(html)
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             log.warning("Plot %s.html skipped: %s", name, e)
     return written
-
-

@@ -4,13 +4,14 @@
 their own) count; a trial left RUNNING by a killed sweep is marked FAIL (`interrupted`), does not
 count, and its parameters are enqueued so it runs again.
 """
+
 from __future__ import annotations
 
 import fcntl
 import logging
 import os
 from pathlib import Path
-from typing import Any, List
+from typing import Any
 
 from optuna.trial import FrozenTrial, TrialState
 
@@ -36,7 +37,7 @@ def trials_left(study: Any, n_trials: int) -> int:
     return max(0, n_trials - done)
 
 
-def recover_interrupted(study: Any, storage: Any) -> List[int]:
+def recover_interrupted(study: Any, storage: Any) -> list[int]:
     """Mark RUNNING trials FAIL (interrupted) and enqueue their params; returns their numbers.
 
     Only call this while holding the study's `SweepLock`: then no other sweeper runs them.
@@ -50,8 +51,10 @@ def recover_interrupted(study: Any, storage: Any) -> List[int]:
         study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
         study.enqueue_trial(dict(trial.params), user_attrs={RETRY_OF: trial.number})
     if stale:
-        log.warning("Trials %s were left running by an interrupted sweep: marked failed, retrying them.",
-                    [t.number for t in stale])
+        log.warning(
+            "Trials %s were left running by an interrupted sweep: marked failed, retrying them.",
+            [t.number for t in stale],
+        )
     return [t.number for t in stale]
 
 
@@ -71,7 +74,7 @@ class SweepLock:
         self.path = path
         self.fd: int | None = None
 
-    def __enter__(self) -> "SweepLock":
+    def __enter__(self) -> SweepLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -80,9 +83,11 @@ class SweepLock:
             holder = os.pread(self.fd, 64, 0).decode(errors="replace").strip() or "?"
             os.close(self.fd)
             self.fd = None
-            raise UserError(f"Another sweep of this study is running (pid {holder}, lock {self.path}).\n"
-                            "Wait for it to end, or give this one another hydra.sweeper.study_name "
-                            "or hydra.sweep.dir.") from None
+            raise UserError(
+                f"Another sweep of this study is running (pid {holder}, lock {self.path}).\n"
+                "Wait for it to end, or give this one another hydra.sweeper.study_name "
+                "or hydra.sweep.dir."
+            ) from None
         os.ftruncate(self.fd, 0)
         os.pwrite(self.fd, str(os.getpid()).encode(), 0)
         return self

@@ -7,11 +7,13 @@ The grammar users know from the Hydra Optuna sweeper:
   `tag(log, interval(1e-5,1e-2))`  -> log-uniform
 Anything else (`key=value`, `+key=value`, `~key`) is a fixed override passed to every trial.
 """
+
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
+from typing import Any
 
 from optuna.distributions import (
     BaseDistribution,
@@ -27,17 +29,17 @@ from lalm_framework.errors import UserError
 class SearchSpace:
     """Distributions keyed by override key (in the order given) plus fixed overrides."""
 
-    distributions: Dict[str, BaseDistribution] = field(default_factory=dict)
-    fixed: List[str] = field(default_factory=list)
+    distributions: dict[str, BaseDistribution] = field(default_factory=dict)
+    fixed: list[str] = field(default_factory=list)
 
-    def grid(self) -> List[Dict[str, Any]]:
+    def grid(self) -> list[dict[str, Any]]:
         """Every point of a discrete space, in Hydra BasicSweeper's (cartesian) order."""
         names = list(self.distributions)
         values = [grid_values(name, d) for name, d in self.distributions.items()]
-        return [dict(zip(names, combo)) for combo in itertools.product(*values)]
+        return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*values)]
 
 
-def parse_search_space(params: Optional[Mapping[str, Any]], arguments: Sequence[str]) -> SearchSpace:
+def parse_search_space(params: Mapping[str, Any] | None, arguments: Sequence[str]) -> SearchSpace:
     """Parse `hydra.sweeper.params` (key -> expression) then the command-line overrides.
 
     A command-line override of a key in `params` replaces it (fixed value or new range).
@@ -49,10 +51,12 @@ def parse_search_space(params: Optional[Mapping[str, Any]], arguments: Sequence[
     try:
         parsed = OverridesParser.create().parse_overrides(lines)
     except OverrideParseException as e:
-        raise UserError(f"Cannot parse the search space: {str(e).strip().splitlines()[0]}\n"
-                        "Write e.g. lr='tag(log, interval(1e-5, 1e-2))' or model.lora.r='choice(4,8,16)'.") from e
+        raise UserError(
+            f"Cannot parse the search space: {str(e).strip().splitlines()[0]}\n"
+            "Write e.g. lr='tag(log, interval(1e-5, 1e-2))' or model.lora.r='choice(4,8,16)'."
+        ) from e
     space = SearchSpace()
-    fixed: Dict[str, str] = {}
+    fixed: dict[str, str] = {}
     for override in parsed:
         key = override.get_key_element()
         name = override.key_or_group
@@ -66,7 +70,7 @@ def parse_search_space(params: Optional[Mapping[str, Any]], arguments: Sequence[
     return space
 
 
-def _find(keys: Iterable[str], name: str) -> Optional[str]:
+def _find(keys: Iterable[str], name: str) -> str | None:
     for key in keys:
         if key.lstrip("+~") == name:
             return key
@@ -88,8 +92,10 @@ def to_distribution(override: Any) -> BaseDistribution:
     if isinstance(value, RangeSweep):
         values = list(override.sweep_iterator())
         if not values:
-            raise UserError(f"{key}: {override.input_line} is empty (range stops before it starts; the stop "
-                            "value is excluded, as in Hydra).")
+            raise UserError(
+                f"{key}: {override.input_line} is empty (range stops before it starts; the stop "
+                "value is excluded, as in Hydra)."
+            )
         if all(isinstance(v, int) for v in values) and isinstance(value.step, int):
             return IntDistribution(values[0], values[-1], step=value.step)
         return FloatDistribution(float(values[0]), float(values[-1]), step=float(value.step))
@@ -99,16 +105,20 @@ def to_distribution(override: Any) -> BaseDistribution:
         if unknown:
             raise UserError(f"{key}: unknown tag(s) {sorted(unknown)}; the only tag understood is `log`.")
         if value.start >= value.end or (log and value.start <= 0):
-            raise UserError(f"{key}: {override.input_line} is an empty or invalid interval"
-                            + (" (log needs a positive start)." if log else "."))
+            raise UserError(
+                f"{key}: {override.input_line} is an empty or invalid interval"
+                + (" (log needs a positive start)." if log else ".")
+            )
         if isinstance(value.start, int) and isinstance(value.end, int):
             return IntDistribution(value.start, value.end, log=log)
         return FloatDistribution(float(value.start), float(value.end), log=log)
-    raise UserError(f"{key}: the sweep {override.input_line} is not supported by lalm_optuna; "
-                    "use choice(...), range(...) or interval(...).")
+    raise UserError(
+        f"{key}: the sweep {override.input_line} is not supported by lalm_optuna; "
+        "use choice(...), range(...) or interval(...)."
+    )
 
 
-def grid_values(name: str, dist: BaseDistribution) -> List[Any]:
+def grid_values(name: str, dist: BaseDistribution) -> list[Any]:
     """The values of a discrete distribution, in order; UserError for a continuous one."""
     if isinstance(dist, CategoricalDistribution):
         return list(dist.choices)
@@ -117,8 +127,10 @@ def grid_values(name: str, dist: BaseDistribution) -> List[Any]:
     if isinstance(dist, FloatDistribution) and dist.step is not None:
         n = int(round((dist.high - dist.low) / dist.step))
         return [round(dist.low + i * dist.step, 12) for i in range(n + 1)]
-    raise UserError(f"The grid sampler needs discrete parameters, but '{name}' is continuous.\n"
-                    "Use choice(...) or range(...) for it, or another sampler (hydra/sweeper/sampler=tpe).")
+    raise UserError(
+        f"The grid sampler needs discrete parameters, but '{name}' is continuous.\n"
+        "Use choice(...) or range(...) for it, or another sampler (hydra/sweeper/sampler=tpe)."
+    )
 
 
 def format_override(key: str, value: Any) -> str:

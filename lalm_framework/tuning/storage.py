@@ -9,10 +9,11 @@ The resolved URL travels to every job (`trial.storage=<url>`), which opens it wi
 Open the result with `optuna-dashboard <url>` (SQLite / RDB) or
 `optuna-dashboard <path of the journal file>`.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from lalm_framework.errors import UserError
 
@@ -23,7 +24,7 @@ JOURNAL_FILE = "optuna.journal"
 SQLITE_TIMEOUT_S = 60
 
 
-def storage_url(spec: Optional[str], sweep_dir: str | Path) -> str:
+def storage_url(spec: str | None, sweep_dir: str | Path) -> str:
     """The absolute storage URL of a `hydra.sweeper.storage` spec (see module doc)."""
     sweep_dir = Path(sweep_dir).absolute()
     if spec is None or str(spec).strip() in ("", "sqlite"):
@@ -32,23 +33,25 @@ def storage_url(spec: Optional[str], sweep_dir: str | Path) -> str:
     if spec == "journal":
         return f"{JOURNAL_SCHEME}{sweep_dir / JOURNAL_FILE}"
     if spec.startswith(JOURNAL_SCHEME):
-        path = Path(spec[len(JOURNAL_SCHEME):])
+        path = Path(spec[len(JOURNAL_SCHEME) :])
         return f"{JOURNAL_SCHEME}{path.absolute()}"
     if spec.startswith("sqlite:///") and not spec.startswith("sqlite:////") and spec != "sqlite:///:memory:":
-        return f"sqlite:///{Path(spec[len('sqlite:///'):]).absolute()}"  # relative: pin to launch dir
+        return f"sqlite:///{Path(spec[len('sqlite:///') :]).absolute()}"  # relative: pin to launch dir
     if "://" not in spec:
-        raise UserError(f"hydra.sweeper.storage='{spec}' is not a storage URL.\n"
-                        "Use null (SQLite in the sweep dir), journal, journal:///abs/file.log, "
-                        "or a database URL such as sqlite:///optuna.db or postgresql://user@host/db.")
+        raise UserError(
+            f"hydra.sweeper.storage='{spec}' is not a storage URL.\n"
+            "Use null (SQLite in the sweep dir), journal, journal:///abs/file.log, "
+            "or a database URL such as sqlite:///optuna.db or postgresql://user@host/db."
+        )
     return spec
 
 
-def storage_path(url: str) -> Optional[Path]:
+def storage_path(url: str) -> Path | None:
     """The file behind a SQLite / journal URL (None for a database server)."""
     if url.startswith(JOURNAL_SCHEME):
-        return Path(url[len(JOURNAL_SCHEME):])
+        return Path(url[len(JOURNAL_SCHEME) :])
     if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
-        return Path(url[len("sqlite:///"):])
+        return Path(url[len("sqlite:///") :])
     return None
 
 
@@ -67,8 +70,10 @@ def open_storage(url: str) -> Any:
     try:
         return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
     except ImportError as e:
-        raise UserError(f"Cannot open Optuna storage {url}: {e}\n"
-                        "Install the database driver it names, or use the default SQLite storage.") from e
+        raise UserError(
+            f"Cannot open Optuna storage {url}: {e}\n"
+            "Install the database driver it names, or use the default SQLite storage."
+        ) from e
 
 
 def dashboard_command(url: str) -> str:

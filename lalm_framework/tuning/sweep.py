@@ -4,13 +4,15 @@ Asynchronous when the launcher streams (`launch_stream`, e.g. lalm_pool): a tria
 as a worker frees, up to `n_jobs` in flight. Other launchers (basic, joblib, submitit) get
 batches of `n_jobs` trials.
 """
+
 from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any
 
 import optuna
 from hydra.core.utils import JobReturn
@@ -24,9 +26,10 @@ from lalm_framework.tuning.guard import FailureGuard
 from lalm_framework.tuning.job_source import TrialJobSource
 from lalm_framework.tuning.results import write_results
 from lalm_framework.tuning.resume import SweepLock, counts_toward_budget, lock_path, recover_interrupted, trials_left
-from lalm_framework.tuning.samplers import PRUNER_ATTR, build_sampler, directions, is_grid, to_dict
+from lalm_framework.tuning.samplers import PRUNER_ATTR, build_sampler, directions, is_grid
 from lalm_framework.tuning.space import SearchSpace, parse_search_space
 from lalm_framework.tuning.storage import dashboard_command, open_storage, storage_path, storage_url
+from lalm_framework.utils.config import plain_dict
 
 log = logging.getLogger(__name__)
 
@@ -43,31 +46,34 @@ class SweepSettings:
     sampler: Any
     pruner: Any
     direction: Any
-    storage: Optional[str]
-    study_name: Optional[str]
+    storage: str | None
+    study_name: str | None
     n_trials: int
     n_jobs: int
     asynchronous: bool
     max_failure_rate: float
-    params: Optional[Dict[str, str]]
-    custom_search_space: Optional[str]
+    params: dict[str, str] | None
+    custom_search_space: str | None
     plots: bool
 
 
 class OptunaSweep:
     """The sweep of one Hydra multirun (the Sweeper plugin's `sweep`)."""
 
-    def __init__(self, settings: SweepSettings, config: DictConfig, hydra_context: HydraContext,
-                 task_function: TaskFunction) -> None:
+    def __init__(
+        self, settings: SweepSettings, config: DictConfig, hydra_context: HydraContext, task_function: TaskFunction
+    ) -> None:
         if settings.n_jobs < 1 or settings.n_trials < 0:
-            raise UserError(f"hydra.sweeper.n_jobs={settings.n_jobs} / n_trials={settings.n_trials}: "
-                            "n_jobs must be >= 1 and n_trials >= 0.")
+            raise UserError(
+                f"hydra.sweeper.n_jobs={settings.n_jobs} / n_trials={settings.n_trials}: "
+                "n_jobs must be >= 1 and n_trials >= 0."
+            )
         self.settings = settings
         self.config = config
         self.hydra_context = hydra_context
         self.task_function = task_function
 
-    def run(self, arguments: Sequence[str]) -> List[Sequence[JobReturn]]:
+    def run(self, arguments: Sequence[str]) -> list[Sequence[JobReturn]]:
         s = self.settings
         params = OmegaConf.to_container(s.params, resolve=False) if OmegaConf.is_config(s.params) else s.params
         space = parse_search_space(params, arguments)
@@ -86,14 +92,14 @@ class OptunaSweep:
         with SweepLock(lock_path(storage_path(url), sweep_dir, study_name)):
             return self._run_locked(space, study_name, sweep_dir, url)
 
-    def _storage_spec(self) -> Optional[str]:
+    def _storage_spec(self) -> str | None:
         """The storage asked for; by default a journal file under SLURM (SQLite locks fail on NFS)."""
         if self.settings.storage is not None:
             return self.settings.storage
         launcher = str(self.config.hydra.launcher.get("_target_", ""))
         return "journal" if "submitit" in launcher else None
 
-    def _run_locked(self, space: SearchSpace, study_name: str, sweep_dir: Path, url: str) -> List[Sequence[JobReturn]]:
+    def _run_locked(self, space: SearchSpace, study_name: str, sweep_dir: Path, url: str) -> list[Sequence[JobReturn]]:
         s = self.settings
         storage = open_storage(url)
         study = self._open_study(storage, study_name, space)
@@ -104,12 +110,28 @@ class OptunaSweep:
         planned = trials_left(study, n_trials)
         if is_grid(s.sampler):
             _enqueue_grid(study, space, planned)
-        log.info("Study '%s' in %s: %d of %d trials to run (sweep dir %s; view: %s)", study_name, url, planned,
-                 n_trials, sweep_dir, dashboard_command(url))
+        log.info(
+            "Study '%s' in %s: %d of %d trials to run (sweep dir %s; view: %s)",
+            study_name,
+            url,
+            planned,
+            n_trials,
+            sweep_dir,
+            dashboard_command(url),
+        )
         guard = FailureGuard(s.max_failure_rate, planned)
-        driver = StudyDriver(study, storage, space, planned, guard, identity=self._identity(url, study_name),
-                             hook=self._hook(), hook_cfg=self.config, check=self._config_check())
-        returns: List[Sequence[JobReturn]] = []
+        driver = StudyDriver(
+            study,
+            storage,
+            space,
+            planned,
+            guard,
+            identity=self._identity(url, study_name),
+            hook=self._hook(),
+            hook_cfg=self.config,
+            check=self._config_check(),
+        )
+        returns: list[Sequence[JobReturn]] = []
         try:
             if planned > 0:
                 returns = self._launch(driver, _first_job_idx(study, sweep_dir))
@@ -125,19 +147,24 @@ class OptunaSweep:
         dirs = directions(s.direction, self.config)
         sampler = build_sampler(s.sampler, space)
         try:
-            study = optuna.create_study(storage=storage, study_name=study_name, sampler=sampler,
-                                        directions=dirs, load_if_exists=True)
+            study = optuna.create_study(
+                storage=storage, study_name=study_name, sampler=sampler, directions=dirs, load_if_exists=True
+            )
         except ValueError as e:
-            raise UserError(f"Cannot continue study '{study_name}': {e}\n"
-                            "Use another hydra.sweeper.study_name for a different objective.") from e
+            raise UserError(
+                f"Cannot continue study '{study_name}': {e}\n"
+                "Use another hydra.sweeper.study_name for a different objective."
+            ) from e
         have = [d.name.lower() for d in study.directions]
         if have != dirs:
-            raise UserError(f"Study '{study_name}' optimises {have}, this sweep asks for {dirs}.\n"
-                            "Use another hydra.sweeper.study_name (or sweep dir) for a different objective.")
-        study.set_user_attr(PRUNER_ATTR, to_dict(s.pruner))
+            raise UserError(
+                f"Study '{study_name}' optimises {have}, this sweep asks for {dirs}.\n"
+                "Use another hydra.sweeper.study_name (or sweep dir) for a different objective."
+            )
+        study.set_user_attr(PRUNER_ATTR, plain_dict(s.pruner))
         return study
 
-    def _identity(self, url: str, study_name: str) -> Optional[Dict[str, Any]]:
+    def _identity(self, url: str, study_name: str) -> dict[str, Any] | None:
         # only apps with a `trial` node (lalm-train) learn their trial: it is how jobs prune
         if "trial" not in self.config:
             return None
@@ -150,10 +177,12 @@ class OptunaSweep:
 
         try:
             return get_method(self.settings.custom_search_space)
-        except Exception as e:  # noqa: BLE001 - an import error of the user's module, reworded
-            raise UserError(f"hydra.sweeper.custom_search_space: cannot import "
-                            f"'{self.settings.custom_search_space}': {e}\n"
-                            "Give the dotted path of a function (trial, cfg) -> dict | None.") from e
+        except Exception as e:
+            raise UserError(
+                f"hydra.sweeper.custom_search_space: cannot import "
+                f"'{self.settings.custom_search_space}': {e}\n"
+                "Give the dotted path of a function (trial, cfg) -> dict | None."
+            ) from e
 
     def _config_check(self) -> Any:
         """Compose (and for lalm-train validate) each trial's config before its job starts."""
@@ -161,7 +190,7 @@ class OptunaSweep:
         validates = any(str(c.get("_target_")) == VALIDATE_CALLBACK for c in callbacks.values() if c)
         loader = self.hydra_context.config_loader
 
-        def check(overrides: List[str]) -> None:
+        def check(overrides: list[str]) -> None:
             if validates:
                 from lalm_framework.config.validate import compose_jobs
 
@@ -169,19 +198,20 @@ class OptunaSweep:
                 return
             try:
                 loader.load_sweep_config(self.config, list(overrides))
-            except Exception as e:  # noqa: BLE001 - reworded as the user's mistake
+            except Exception as e:
                 first = (str(e).strip().splitlines() or [type(e).__name__])[0]
                 raise UserError(f"The trial config ({' '.join(overrides)}) cannot be composed: {first}") from e
 
         return check
 
-    def _launch(self, driver: StudyDriver, first_idx: int) -> List[Sequence[JobReturn]]:
+    def _launch(self, driver: StudyDriver, first_idx: int) -> list[Sequence[JobReturn]]:
         from hydra.core.plugins import Plugins
 
         from lalm_framework.launching.protocol import StreamingLauncher
 
         launcher = Plugins.instance().instantiate_launcher(
-            hydra_context=self.hydra_context, task_function=self.task_function, config=self.config)
+            hydra_context=self.hydra_context, task_function=self.task_function, config=self.config
+        )
         n_jobs = self.settings.n_jobs
         if self.settings.asynchronous and isinstance(launcher, StreamingLauncher):
             source = TrialJobSource(driver, first_idx)
@@ -200,15 +230,17 @@ class OptunaSweep:
                 return returns
             results = launcher.launch([o for _, o in batch], initial_job_idx=idx)
             idx += len(batch)
-            for (trial, _), ret in zip(batch, results):
+            for (trial, _), ret in zip(batch, results, strict=True):
                 driver.finish(trial, ret)
             returns.append(results)
 
 
 def print_dry_run(study_name: str, sweep_dir: Path, space: SearchSpace, settings: SweepSettings) -> None:
     """What a sweep would do (`dry_run=true`): study, dir, budget, search space; nothing is created."""
-    print(f"dry run: Optuna study '{study_name}' in {sweep_dir}, up to {settings.n_trials} trials in total, "
-          f"{settings.n_jobs} at a time")
+    print(
+        f"dry run: Optuna study '{study_name}' in {sweep_dir}, up to {settings.n_trials} trials in total, "
+        f"{settings.n_jobs} at a time"
+    )
     for name, dist in space.distributions.items():
         print(f"  search {name}: {dist}")
     for fixed in space.fixed:

@@ -1,14 +1,15 @@
 """Files that are either complete or absent: readers never see a half-written one."""
+
 from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Callable, Union
+from typing import IO
 
 
-def atomic_write(path: Union[str, Path], content: Union[str, bytes, Callable[[IO[bytes]], None]],
-                 fsync: bool = False) -> None:
+def atomic_write(path: str | Path, content: str | bytes | Callable[[IO[bytes]], None], fsync: bool = False) -> None:
     """Write `content` (text, bytes, or a function writing to a binary file) to `path` atomically.
 
     A temporary file in the same directory is renamed over `path`; `fsync` also survives a

@@ -1,4 +1,5 @@
 """Paths given by users resolve against the directory the command was started from."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
 """Small classes for the legacy-config tests (importable by `target:` strings)."""
+
 from dataclasses import dataclass
 from typing import Any
 

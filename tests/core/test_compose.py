@@ -1,4 +1,5 @@
 """Config discovery, composition and the light CLI path."""
+
 import subprocess
 import sys
 
@@ -25,11 +26,13 @@ def test_help_and_cfg_import_no_heavy_modules(tmp_path):
         "        main()\n"
         "    except SystemExit:\n"
         "        pass\n"
-        "heavy = [m for m in ('torch', 'pytorch_lightning', 'transformers', 'peft', 'optuna', 'submitit') if m in sys.modules]\n"
+        "heavy = [m for m in ('torch', 'pytorch_lightning', 'transformers', 'peft', 'optuna', 'submitit')\n"
+        "         if m in sys.modules]\n"
         "print('HEAVY=' + ','.join(heavy))\n"
     )
-    out = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=cli_env(), capture_output=True,
-                         text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", probe], cwd=tmp_path, env=cli_env(), capture_output=True, text=True, timeout=120
+    )
     assert "HEAVY=\n" in out.stdout + "\n", out.stdout[-2000:] + out.stderr[-2000:]
 
 
@@ -42,9 +45,11 @@ def test_help_lists_groups(tmp_path):
 def test_shell_completion(tmp_path):
     install = run_cli("lalm-train", ["--shell-completion", "install=bash"], tmp_path, check=True).stdout
     assert "complete" in install and "lalm-train" in install
-    groups = run_cli("lalm-train", ["-sc", "query=bash"], tmp_path, env={"COMP_LINE": "lalm-train exp"},
-                     check=True).stdout
+    groups = run_cli(
+        "lalm-train", ["-sc", "query=bash"], tmp_path, env={"COMP_LINE": "lalm-train exp"}, check=True
+    ).stdout
     assert "experiment=" in groups
-    keys = run_cli("lalm-train", ["-sc", "query=bash"], tmp_path,
-                   env={"COMP_LINE": "lalm-train trainer.max_e"}, check=True).stdout
+    keys = run_cli(
+        "lalm-train", ["-sc", "query=bash"], tmp_path, env={"COMP_LINE": "lalm-train trainer.max_e"}, check=True
+    ).stdout
     assert "trainer.max_epochs=" in keys

@@ -1,4 +1,5 @@
 """`lalm-doctor`: search path, groups with their sources, plugins, and collisions."""
+
 import shutil
 
 from tests.helpers import REPO, run_cli
@@ -13,7 +14,8 @@ def test_doctor_lists_ours_and_users_and_flags_collision(tmp_path):
         "@dataclass\n"
         "class Clash:\n"
         "    _target_: str = 'x.Y'\n"
-        "ConfigStore.instance().store(group='model', name='digits_mlp', node=Clash)\n")
+        "ConfigStore.instance().store(group='model', name='digits_mlp', node=Clash)\n"
+    )
     clean = run_cli("lalm-doctor", ["--config-dir", "conf", "--import", "my_project.configs"], project, check=True)
     out = clean.stdout
     assert "pkg://lalm_framework.conf" in out and f"file://{project / 'conf'}" in out

@@ -1,16 +1,17 @@
 """Every user mistake: exit != 0, a short message that names the fix, nothing launched."""
+
 import pytest
 
 from tests.helpers import run_cli
 
 CASES = [
     # (overrides, words the message must contain)
-    (["model=digits_mpl"], ["digits_mlp", "Available options"]),          # unknown group option
-    (["trainer.max_epoch=3"], ["max_epochs", "Did you mean"]),             # mistyped key
-    (["lrr=0.1"], ["'lr'", "Did you mean"]),                               # mistyped top-level key
-    (["trainer.max_epochs=abc"], ["trainer.max_epochs", "Integer"]),       # wrong type (schema)
-    (["dataset.batch_size=abc"], ["dataset.batch_size", "expects int"]),   # wrong type (user class)
-    (["+model.hiden=3"], ["hidden", "Did you mean"]),                      # unknown class argument
+    (["model=digits_mpl"], ["digits_mlp", "Available options"]),  # unknown group option
+    (["trainer.max_epoch=3"], ["max_epochs", "Did you mean"]),  # mistyped key
+    (["lrr=0.1"], ["'lr'", "Did you mean"]),  # mistyped top-level key
+    (["trainer.max_epochs=abc"], ["trainer.max_epochs", "Integer"]),  # wrong type (schema)
+    (["dataset.batch_size=abc"], ["dataset.batch_size", "expects int"]),  # wrong type (user class)
+    (["+model.hiden=3"], ["hidden", "Did you mean"]),  # unknown class argument
     (["trainer.max_epochs=???"], ["Missing mandatory value", "trainer.max_epochs"]),
     (["trainer.ckpt_path=nope.ckpt"], ["ckpt_path", "nope.ckpt"]),
     (["mode=maximum"], ["mode", "min", "max"]),
@@ -30,8 +31,7 @@ def test_short_clear_error(tmp_path, overrides, words):
 
 
 def test_full_traceback_on_request(tmp_path):
-    proc = run_cli("lalm-train", ["experiment=digits", "trainer.max_epoch=3"], tmp_path,
-                   env={"HYDRA_FULL_ERROR": "1"})
+    proc = run_cli("lalm-train", ["experiment=digits", "trainer.max_epoch=3"], tmp_path, env={"HYDRA_FULL_ERROR": "1"})
     assert proc.returncode != 0 and "Traceback" in proc.stderr
 
 

@@ -5,6 +5,7 @@ the test environment's site-packages through a .pth layer, so each venv takes se
 1.2 GB install. What is tested is ours: the wheel's contents (configs, plugins, entry points)
 and Hydra's discovery of the `hydra_plugins` namespace package under both install modes.
 """
+
 import json
 import shutil
 import subprocess
@@ -32,20 +33,41 @@ def _fresh_venv(root: Path) -> Path:
 
 
 def _run(bin_dir: Path, args, cwd: Path) -> subprocess.CompletedProcess:
-    proc = subprocess.run([str(bin_dir / args[0]), *args[1:]], cwd=cwd, env=cli_env(), capture_output=True,
-                          text=True, timeout=600)
+    proc = subprocess.run(
+        [str(bin_dir / args[0]), *args[1:]], cwd=cwd, env=cli_env(), capture_output=True, text=True, timeout=600
+    )
     assert proc.returncode == 0, f"{args}\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}"
     return proc
 
 
 def _exercise(bin_dir: Path, project: Path, expect_under: Path) -> None:
-    where = _run(bin_dir, ["python", "-c", "import lalm_framework, hydra_plugins.lalm_searchpath as p;"
-                                           "print(lalm_framework.__file__); print(p.__path__[0])"], project)
+    where = _run(
+        bin_dir,
+        [
+            "python",
+            "-c",
+            "import lalm_framework, hydra_plugins.lalm_searchpath as p;"
+            "print(lalm_framework.__file__); print(p.__path__[0])",
+        ],
+        project,
+    )
     for line in where.stdout.split():
         assert Path(line).resolve().is_relative_to(expect_under.resolve()), where.stdout
     # (a) our command, the user's config dir: model=my_model inherits digits_mlp, overrides hidden
-    _run(bin_dir, ["lalm-train", "--config-dir", "./conf", "experiment=digits", "model=my_model",
-                   "dataset=noisy_digits", "trainer.max_epochs=1", "hydra.run.dir=out_a"], project)
+    _run(
+        bin_dir,
+        [
+            "lalm-train",
+            "--config-dir",
+            "./conf",
+            "experiment=digits",
+            "model=my_model",
+            "dataset=noisy_digits",
+            "trainer.max_epochs=1",
+            "hydra.run.dir=out_a",
+        ],
+        project,
+    )
     rec = json.loads((project / "out_a" / "run.json").read_text())
     assert rec["config"]["model"]["hidden"] == 32
     assert rec["config"]["model"]["_target_"].endswith("DigitsClassifier")

@@ -1,4 +1,5 @@
 """Legacy `target`/`params` configs instantiate through the same path as `_target_`, and convert."""
+
 import textwrap
 
 from omegaconf import OmegaConf
@@ -26,8 +27,7 @@ LEGACY = textwrap.dedent("""
 def test_legacy_nested_instantiates(tmp_path):
     cfg = OmegaConf.create(LEGACY)
     model = instantiate(cfg.model)
-    assert model == Seq2Seq(encoder=Encoder(8, 3), decoder=Decoder(8), name="nested",
-                            schedule=[1, 2, Encoder(4)])
+    assert model == Seq2Seq(encoder=Encoder(8, 3), decoder=Decoder(8), name="nested", schedule=[1, 2, Encoder(4)])
 
 
 def test_converted_file_instantiates_to_equal_graph(tmp_path):

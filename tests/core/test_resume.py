@@ -1,4 +1,5 @@
 """Kill a training mid-run, rerun the same command: it resumes, nothing earlier is overwritten."""
+
 import json
 import os
 import signal
@@ -13,10 +14,20 @@ STEPS_PER_EPOCH = 23  # digits: 1438 train images / batch 64
 
 def test_kill_and_rerun_resumes_from_last_ckpt(tmp_path):
     run_dir = tmp_path / "run"
-    args = ["experiment=digits", f"trainer.max_epochs={EPOCHS}", f"hydra.run.dir={run_dir}",
-            "trainer.enable_progress_bar=false"]
-    proc = subprocess.Popen([str(VENV_BIN / "lalm-train"), *args], cwd=tmp_path, env=cli_env(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    args = [
+        "experiment=digits",
+        f"trainer.max_epochs={EPOCHS}",
+        f"hydra.run.dir={run_dir}",
+        "trainer.enable_progress_bar=false",
+    ]
+    proc = subprocess.Popen(
+        [str(VENV_BIN / "lalm-train"), *args],
+        cwd=tmp_path,
+        env=cli_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     last = run_dir / "checkpoints" / "last.ckpt"
     deadline = time.time() + 120
     while not last.exists() and time.time() < deadline and proc.poll() is None:
@@ -45,12 +56,20 @@ def test_kill_and_rerun_resumes_from_last_ckpt(tmp_path):
 
 def test_explicit_relative_ckpt_path_with_chdir(tmp_path):
     first = tmp_path / "first"
-    run_cli("lalm-train", ["experiment=digits", "trainer.max_epochs=1", f"hydra.run.dir={first}"], tmp_path,
-            check=True)
+    run_cli("lalm-train", ["experiment=digits", "trainer.max_epochs=1", f"hydra.run.dir={first}"], tmp_path, check=True)
     second = tmp_path / "second"
-    run_cli("lalm-train", ["experiment=digits", "trainer.max_epochs=2", f"hydra.run.dir={second}",
-                           "hydra.job.chdir=true", "trainer.ckpt_path=first/checkpoints/last.ckpt"],
-            tmp_path, check=True)
+    run_cli(
+        "lalm-train",
+        [
+            "experiment=digits",
+            "trainer.max_epochs=2",
+            f"hydra.run.dir={second}",
+            "hydra.job.chdir=true",
+            "trainer.ckpt_path=first/checkpoints/last.ckpt",
+        ],
+        tmp_path,
+        check=True,
+    )
     record = json.loads((second / "run.json").read_text())
     assert record["attempts"][0]["resumed_from"] == str(first / "checkpoints" / "last.ckpt")
     assert record["metrics"]["global_step"] == 2 * STEPS_PER_EPOCH

@@ -1,4 +1,5 @@
 """The run record: what ran, where, with what; no secrets anywhere in the job dir."""
+
 import json
 import subprocess
 
@@ -9,12 +10,20 @@ SECRET = "wandb-secret-0123456789abcdef"
 
 def test_run_record_and_no_secret_leak(tmp_path):
     subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
-    subprocess.run(["git", "-c", "user.email=a@b", "-c", "user.name=t", "commit", "-q", "--allow-empty", "-m", "x"],
-                   cwd=tmp_path, check=True)
+    subprocess.run(
+        ["git", "-c", "user.email=a@b", "-c", "user.name=t", "commit", "-q", "--allow-empty", "-m", "x"],
+        cwd=tmp_path,
+        check=True,
+    )
     run_dir = tmp_path / "run"
     # the secret reaches the config through an interpolation and the command line
-    args = ["experiment=digits", "trainer.max_epochs=1", f"hydra.run.dir={run_dir}", "logger=[tensorboard,csv]",
-            "tags=[${oc.env:WANDB_API_KEY}," + SECRET + "]"]
+    args = [
+        "experiment=digits",
+        "trainer.max_epochs=1",
+        f"hydra.run.dir={run_dir}",
+        "logger=[tensorboard,csv]",
+        "tags=[${oc.env:WANDB_API_KEY}," + SECRET + "]",
+    ]
     proc = run_cli("lalm-train", args, tmp_path, env={"WANDB_API_KEY": SECRET})
     assert proc.returncode == 0, proc.stderr[-2000:]
     record = json.loads((run_dir / "run.json").read_text())

@@ -1,13 +1,15 @@
 """Fixtures of the data tests: a small real tokenizer and Whisper feature extractor, and speech
 copied from the bundled set (real espeak-ng audio) into layouts the tests build themselves."""
+
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
+
 import pytest
+from data_fixtures import sample_utterances
 
 from lalm_framework.data.batch import AUDIO_TOKEN
-from data_fixtures import sample_utterances
 
 
 @pytest.fixture(scope="session")
@@ -20,12 +22,21 @@ def tokenizer():
     tok.pre_tokenizer = pre_tokenizers.Metaspace()
     tok.decoder = decoders.Metaspace()
     specials = ["<pad>", "<s>", "</s>", "<unk>", AUDIO_TOKEN]
-    trainer = trainers.BpeTrainer(vocab_size=120, special_tokens=specials, show_progress=False,
-                                  initial_alphabet=list("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz:.,'"))
-    tok.train_from_iterator(["ZERO ONE TWO THREE FOUR FIVE SIX SEVEN EIGHT NINE", "Transcribe:"] * 5,
-                            trainer=trainer)
-    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", bos_token="<s>",
-                                   eos_token="</s>", unk_token="<unk>", additional_special_tokens=[AUDIO_TOKEN])
+    trainer = trainers.BpeTrainer(
+        vocab_size=120,
+        special_tokens=specials,
+        show_progress=False,
+        initial_alphabet=list("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz:.,'"),
+    )
+    tok.train_from_iterator(["ZERO ONE TWO THREE FOUR FIVE SIX SEVEN EIGHT NINE", "Transcribe:"] * 5, trainer=trainer)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        pad_token="<pad>",
+        bos_token="<s>",
+        eos_token="</s>",
+        unk_token="<unk>",
+        additional_special_tokens=[AUDIO_TOKEN],
+    )
 
 
 @pytest.fixture(scope="session")

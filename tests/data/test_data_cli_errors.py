@@ -1,4 +1,5 @@
 """`lalm-train` with bad data or dataset options: one short message, no traceback."""
+
 from __future__ import annotations
 
 import json
@@ -6,7 +7,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from data_fixtures import sample_utterances
 from helpers import run_cli
 
@@ -31,9 +31,19 @@ def _manifest(tmp_path: Path, n: int = 4) -> Path:
 def test_corrupt_flac_stops_before_training(tmp_path: Path):
     _manifest(tmp_path)
     (tmp_path / "u2.flac").write_bytes(b"fLaC" + bytes(2048))
-    proc = run_cli("lalm-train", ["dataset=jsonl", "dataset.train_manifest=m.jsonl",
-                                  "dataset.val_manifest=m.jsonl", "dataset.num_workers=0",
-                                  "logger=none", "trainer.max_epochs=1"], cwd=tmp_path, timeout=300)
+    proc = run_cli(
+        "lalm-train",
+        [
+            "dataset=jsonl",
+            "dataset.train_manifest=m.jsonl",
+            "dataset.val_manifest=m.jsonl",
+            "dataset.num_workers=0",
+            "logger=none",
+            "trainer.max_epochs=1",
+        ],
+        cwd=tmp_path,
+        timeout=300,
+    )
     _assert_short_error(proc, f"{tmp_path / 'u2.flac'}: unreadable audio", "dataset.skip_bad_audio=true")
     assert "Epoch 0" not in proc.stdout + proc.stderr
 
@@ -44,14 +54,17 @@ def test_unknown_dataset_option_is_named(tmp_path: Path):
     assert len((proc.stdout + proc.stderr).strip().splitlines()) <= 8
 
 
-@pytest.mark.parametrize("overrides, expected", [
-    (["dataset=jsonl", "dataset.train_manifest={tmp}/empty.jsonl"], "empty.jsonl is empty"),
-    (["dataset=jsonl", "dataset.train_manifest={tmp}/missing.jsonl"], "Manifest not found"),
-    (["dataset=librispeech", "dataset.root={tmp}/nowhere"], "dataset.root: folder not found"),
-    (["+dataset.batch_sise=4"], "Did you mean 'batch_size'?"),
-    (["dataset.prompt_template=Transcribe:"], "must contain it once"),
-    (["dataset=jsonl", "dataset.num_workers=two"], "dataset.num_workers='two': LalmDataModule expects int"),
-])
+@pytest.mark.parametrize(
+    "overrides, expected",
+    [
+        (["dataset=jsonl", "dataset.train_manifest={tmp}/empty.jsonl"], "empty.jsonl is empty"),
+        (["dataset=jsonl", "dataset.train_manifest={tmp}/missing.jsonl"], "Manifest not found"),
+        (["dataset=librispeech", "dataset.root={tmp}/nowhere"], "dataset.root: folder not found"),
+        (["+dataset.batch_sise=4"], "Did you mean 'batch_size'?"),
+        (["dataset.prompt_template=Transcribe:"], "must contain it once"),
+        (["dataset=jsonl", "dataset.num_workers=two"], "dataset.num_workers='two': LalmDataModule expects int"),
+    ],
+)
 def test_bad_dataset_config_fails_validation(tmp_path: Path, overrides, expected):
     """The same check `lalm-train` runs on every job before launching any (in-process: fast)."""
     from lalm_framework import compose

@@ -1,21 +1,23 @@
 """Collate: Whisper-identical log-mel, prompt/audio/pad positions masked from the loss."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
+from data_fixtures import sample_utterances
 
 from lalm_framework.data.audio import load_audio
 from lalm_framework.data.batch import AUDIO_TOKEN, IGNORE_INDEX
 from lalm_framework.data.collate import LalmCollator
 from lalm_framework.errors import UserError
 
-from data_fixtures import sample_utterances
-
 
 def _examples(n: int = 4, split: str = "train"):
-    return [{"id": f.stem, "audio": load_audio(f), "text": t, "prompt": None, "task": None}
-            for f, t in sample_utterances(split, n)]
+    return [
+        {"id": f.stem, "audio": load_audio(f), "text": t, "prompt": None, "task": None}
+        for f, t in sample_utterances(split, n)
+    ]
 
 
 def test_features_match_whisper_reference(tokenizer, feature_extractor):
@@ -35,8 +37,7 @@ def test_features_match_whisper_reference(tokenizer, feature_extractor):
 def test_labels_mask_prompt_audio_and_padding(tokenizer, feature_extractor):
     examples = _examples(4)
     examples[1]["prompt"] = "Write down the digits:"  # a per-example instruction (longer prompt)
-    col = LalmCollator(tokenizer, feature_extractor, f"{AUDIO_TOKEN}{{prompt}}",
-                       prompts={"transcribe": "Transcribe:"})
+    col = LalmCollator(tokenizer, feature_extractor, f"{AUDIO_TOKEN}{{prompt}}", prompts={"transcribe": "Transcribe:"})
     batch = col(examples)
     audio_id = tokenizer.convert_tokens_to_ids(AUDIO_TOKEN)
     eos, pad = tokenizer.eos_token_id, tokenizer.pad_token_id
@@ -47,8 +48,8 @@ def test_labels_mask_prompt_audio_and_padding(tokenizer, feature_extractor):
         target = tokenizer(e["text"], add_special_tokens=False)["input_ids"] + [eos]
         assert ids[:n].tolist() == prompt + target
         assert (ids == audio_id).sum() == 1
-        assert (labels[: len(prompt)] == IGNORE_INDEX).all()      # prompt + audio placeholder
-        assert labels[len(prompt): n].tolist() == target          # target text + eos
+        assert (labels[: len(prompt)] == IGNORE_INDEX).all()  # prompt + audio placeholder
+        assert labels[len(prompt) : n].tolist() == target  # target text + eos
         assert (labels[n:] == IGNORE_INDEX).all() and (ids[n:] == pad).all()
         assert tokenizer.decode(target[:-1]).strip() == e["text"]
         # generation prompt: left padded, ends with the prompt's last token
@@ -70,7 +71,7 @@ def test_template_needs_exactly_one_audio_token(tokenizer, feature_extractor):
 
 def test_feature_cache_reuses_identical_features(tokenizer, feature_extractor):
     examples = _examples(4)
-    for e, (f, _) in zip(examples, sample_utterances("train", 4)):
+    for e, (f, _) in zip(examples, sample_utterances("train", 4), strict=True):
         e["path"] = str(f)
     plain = LalmCollator(tokenizer, feature_extractor, f"{AUDIO_TOKEN}Transcribe:")
     cached = LalmCollator(tokenizer, feature_extractor, f"{AUDIO_TOKEN}Transcribe:", cache_features=True)

@@ -1,4 +1,5 @@
 """Bad data fails early with one short message naming the file and the fix."""
+
 from __future__ import annotations
 
 import json
@@ -7,12 +8,11 @@ import shutil
 from pathlib import Path
 
 import pytest
+from data_fixtures import sample_utterances
 from omegaconf import OmegaConf
 
 from lalm_framework.data.datamodule import LalmDataModule
 from lalm_framework.errors import UserError
-
-from data_fixtures import sample_utterances
 
 
 def _manifest(tmp_path: Path, n: int = 6) -> tuple[Path, list[Path]]:
@@ -28,14 +28,20 @@ def _manifest(tmp_path: Path, n: int = 6) -> tuple[Path, list[Path]]:
 
 
 def _break(files: list[Path]) -> None:
-    files[1].write_bytes(b"fLaC" + bytes(range(256)) * 8)          # garbage after the magic
+    files[1].write_bytes(b"fLaC" + bytes(range(256)) * 8)  # garbage after the magic
     files[3].write_bytes(files[3].read_bytes()[: files[3].stat().st_size // 3])  # truncated copy
-    files[4].unlink()                                                # missing
+    files[4].unlink()  # missing
 
 
 def _module(manifest: Path, tokenizer, feature_extractor, **kw) -> LalmDataModule:
-    return LalmDataModule(train_manifest=str(manifest), val_manifest=str(manifest), tokenizer=tokenizer,
-                          feature_extractor=feature_extractor, batch_size=2, **kw)
+    return LalmDataModule(
+        train_manifest=str(manifest),
+        val_manifest=str(manifest),
+        tokenizer=tokenizer,
+        feature_extractor=feature_extractor,
+        batch_size=2,
+        **kw,
+    )
 
 
 def test_bad_audio_stops_setup_naming_the_files(tmp_path, tokenizer, feature_extractor):
@@ -65,9 +71,11 @@ def test_skip_bad_audio_skips_and_counts(tmp_path, tokenizer, feature_extractor,
 def test_empty_and_missing_manifest_and_root(tmp_path):
     empty = tmp_path / "empty.jsonl"
     empty.write_text("\n  \n")
-    cases = [({"train_manifest": str(empty)}, "is empty"),
-             ({"train_manifest": str(tmp_path / "nope.jsonl")}, "Manifest not found"),
-             ({"root": str(tmp_path / "LibriSpeech")}, "dataset.root: folder not found")]
+    cases = [
+        ({"train_manifest": str(empty)}, "is empty"),
+        ({"train_manifest": str(tmp_path / "nope.jsonl")}, "Manifest not found"),
+        ({"root": str(tmp_path / "LibriSpeech")}, "dataset.root: folder not found"),
+    ]
     for node, expected in cases:
         # validate_config runs before any job is launched (lalm_framework.config.validate)
         with pytest.raises(UserError, match=expected):
@@ -78,9 +86,11 @@ def test_empty_and_missing_manifest_and_root(tmp_path):
 
 def test_bad_manifest_lines_name_the_line(tmp_path):
     path = tmp_path / "m.jsonl"
-    for content, expected in [('{"audio": "a.flac", "text": "x"}\n{oops\n', r"m.jsonl:2: not valid JSON"),
-                              ('{"wav": "a.flac", "text": "x"}\n', "no audio path: expected one of the keys"),
-                              ('{"audio": "a.flac", "sentence": "x"}\n', "set dataset.text_key")]:
+    for content, expected in [
+        ('{"audio": "a.flac", "text": "x"}\n{oops\n', r"m.jsonl:2: not valid JSON"),
+        ('{"wav": "a.flac", "text": "x"}\n', "no audio path: expected one of the keys"),
+        ('{"audio": "a.flac", "sentence": "x"}\n', "set dataset.text_key"),
+    ]:
         path.write_text(content)
         with pytest.raises(UserError, match=expected):
             LalmDataModule(train_manifest=str(path)).read_split("train")

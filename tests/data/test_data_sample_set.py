@@ -1,4 +1,5 @@
 """The bundled speech set: layout, size, voices per split, and that the script regenerates it."""
+
 from __future__ import annotations
 
 import hashlib
@@ -40,8 +41,10 @@ def test_generate_reproduces_the_bundled_files(tmp_path: Path):
     generate(tmp_path / "speech", splits=["dev"])  # the smallest split: a few seconds
 
     def digest(root: Path) -> dict:
-        return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-                for p in sorted(root.rglob("*")) if p.is_file()}
+        return {
+            str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*"))
+            if p.is_file()
+        }
 
     assert digest(tmp_path / "speech" / "dev") == digest(SAMPLE_ROOT / "dev")
-

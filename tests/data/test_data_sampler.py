@@ -1,4 +1,5 @@
 """Duration bucketing: every index once per epoch, similar lengths together, new order per epoch."""
+
 from __future__ import annotations
 
 import random

@@ -1,4 +1,5 @@
 """Readers: a LibriSpeech-layout folder, JSONL manifests (ASR and SpeechCraft-style), folders."""
+
 from __future__ import annotations
 
 import json
@@ -6,12 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+from data_fixtures import sample_utterances
 
 from lalm_framework.data.audio import load_audio
 from lalm_framework.data.librispeech import read_librispeech
 from lalm_framework.data.manifest import read_audio_paths, read_manifest
-
-from data_fixtures import sample_utterances
 
 
 def test_librispeech_layout(librispeech_root: Path):
@@ -27,9 +27,11 @@ def test_manifest_keys_relative_paths_and_fields(tmp_path: Path):
     (tmp_path / "audio").mkdir()
     for i, (flac, _) in enumerate(pairs):
         (tmp_path / "audio" / f"a{i}.flac").write_bytes(flac.read_bytes())
-    rows = [{"audio": "audio/a0.flac", "text": pairs[0][1], "duration": 1.5},
-            {"audio_filepath": str(tmp_path / "audio/a1.flac"), "text": pairs[1][1], "id": "u1"},
-            {"path": "audio/a2.flac", "text": pairs[2][1], "task": "transcribe", "prompt": "Write it:"}]
+    rows = [
+        {"audio": "audio/a0.flac", "text": pairs[0][1], "duration": 1.5},
+        {"audio_filepath": str(tmp_path / "audio/a1.flac"), "text": pairs[1][1], "id": "u1"},
+        {"path": "audio/a2.flac", "text": pairs[2][1], "task": "transcribe", "prompt": "Write it:"},
+    ]
     manifest = tmp_path / "sub" / "train.jsonl"
     manifest.parent.mkdir()
     for r in rows:  # relative paths are relative to the manifest's folder

@@ -1,4 +1,5 @@
 """A Lightning callback that makes N jobs meet before training: proof that they run concurrently."""
+
 from __future__ import annotations
 
 import os

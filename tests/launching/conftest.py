@@ -1,4 +1,5 @@
 """Helpers for the launcher tests: a tiny Hydra app run as a real `python app.py -m` process."""
+
 from __future__ import annotations
 
 import os
@@ -6,13 +7,12 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
-from typing import Dict, List, Optional
 
 import pytest
 
 # A job records what it saw (pid, devices, threads, start/end) in its own dir, then sleeps,
 # spawns a grandchild, fails or succeeds as its overrides say.
-APP = textwrap.dedent('''
+APP = textwrap.dedent("""
     import json, os, subprocess, sys, time
     from pathlib import Path
     import hydra
@@ -42,7 +42,7 @@ APP = textwrap.dedent('''
 
     if __name__ == "__main__":
         main()
-''')
+""")
 
 
 @pytest.fixture
@@ -51,11 +51,19 @@ def pool_app(tmp_path: Path):
     app = tmp_path / "app.py"
     app.write_text(APP)
 
-    def start(overrides: List[str], env: Optional[Dict[str, str]] = None) -> subprocess.Popen:
+    def start(overrides: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
         full_env = dict(os.environ) if env is None else env
-        cmd = [sys.executable, str(app), "-m", f"hydra.sweep.dir={tmp_path / 'sweep'}",  # noqa: E501
-               "hydra/launcher=lalm_pool", "hydra.launcher.status_line=true", *overrides]
-        return subprocess.Popen(cmd, cwd=tmp_path, env=full_env, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+        cmd = [
+            sys.executable,
+            str(app),
+            "-m",
+            f"hydra.sweep.dir={tmp_path / 'sweep'}",
+            "hydra/launcher=lalm_pool",
+            "hydra.launcher.status_line=true",
+            *overrides,
+        ]
+        return subprocess.Popen(
+            cmd, cwd=tmp_path, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
 
     return start

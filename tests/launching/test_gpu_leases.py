@@ -1,4 +1,5 @@
 """GPU leases: ids handed out per job, returned when it ends, never over `jobs_per_gpu`."""
+
 import pytest
 
 from lalm_framework.errors import UserError

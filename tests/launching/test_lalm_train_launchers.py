@@ -1,4 +1,5 @@
 """`lalm-train -m` with the joblib and lalm_pool launchers: real parallel training jobs."""
+
 from __future__ import annotations
 
 import json
@@ -14,8 +15,14 @@ TINY = ["experiment=digits", "trainer.max_epochs=1", "logger=none", "callbacks=n
 
 
 def _train(tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess:
-    return subprocess.run([LALM_TRAIN, "-m", *TINY, f"hydra.sweep.dir={tmp_path / 'sweep'}", *overrides],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=300, env=dict(os.environ))
+    return subprocess.run(
+        [LALM_TRAIN, "-m", *TINY, f"hydra.sweep.dir={tmp_path / 'sweep'}", *overrides],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ),
+    )
 
 
 def _records(tmp_path: Path) -> list:
@@ -25,8 +32,11 @@ def _records(tmp_path: Path) -> list:
 @pytest.mark.slow
 def test_joblib_launcher_trains_jobs_in_parallel_processes(tmp_path: Path) -> None:
     # the jobs wait for each other before training: they can only finish if they run at once
-    barrier = ["+callbacks.barrier._target_=tests.launching.barrier.Barrier",
-               f"+callbacks.barrier.dir={tmp_path / 'barrier'}", "+callbacks.barrier.parties=2"]
+    barrier = [
+        "+callbacks.barrier._target_=tests.launching.barrier.Barrier",
+        f"+callbacks.barrier.dir={tmp_path / 'barrier'}",
+        "+callbacks.barrier.parties=2",
+    ]
     proc = _train(tmp_path, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "seed=1,2", *barrier)
     assert proc.returncode == 0, proc.stderr[-3000:]
     records = _records(tmp_path)
@@ -37,8 +47,14 @@ def test_joblib_launcher_trains_jobs_in_parallel_processes(tmp_path: Path) -> No
 
 @pytest.mark.slow
 def test_ddp_job_inside_lalm_pool_sweep_trains_once(tmp_path: Path) -> None:
-    proc = _train(tmp_path, "hydra/launcher=lalm_pool", "trainer.devices=2", "trainer.accelerator=cpu",
-                  "trainer.strategy=ddp", "seed=1,2")
+    proc = _train(
+        tmp_path,
+        "hydra/launcher=lalm_pool",
+        "trainer.devices=2",
+        "trainer.accelerator=cpu",
+        "trainer.strategy=ddp",
+        "seed=1,2",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     sweep = tmp_path / "sweep"
     assert sorted(p.name for p in sweep.iterdir() if p.is_dir()) == ["0", "1"]

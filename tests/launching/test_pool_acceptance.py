@@ -1,4 +1,5 @@
 """Issue 4 acceptance: GPU leases, failures + retries, SIGTERM, fresh processes, thread caps."""
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,15 @@ def _seen(sweep: Path, name: str = "seen.json") -> list:
 
 
 def test_fake_gpus_never_shared_and_fresh_processes(pool_app, tmp_path: Path) -> None:
-    proc = pool_app(["+x=1,2,3,4", "+s=0.4", "hydra.launcher.gpus=[0,1]", "hydra.launcher.jobs_per_gpu=1",
-                     "hydra.launcher.n_jobs=4"])
+    proc = pool_app(
+        [
+            "+x=1,2,3,4",
+            "+s=0.4",
+            "hydra.launcher.gpus=[0,1]",
+            "hydra.launcher.jobs_per_gpu=1",
+            "hydra.launcher.n_jobs=4",
+        ]
+    )
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
     seen = _seen(tmp_path / "sweep")
@@ -53,8 +61,16 @@ def test_thread_caps_keep_user_values() -> None:
 
 
 def test_failing_job_does_not_stop_others_and_retries(pool_app, tmp_path: Path) -> None:
-    proc = pool_app(["+x=1,2,3,4", "+fail=[3]", "+flaky=[4]", "hydra.launcher.max_retries=1",
-                     "hydra.launcher.n_jobs=2", "hydra.launcher.gpus=null"])
+    proc = pool_app(
+        [
+            "+x=1,2,3,4",
+            "+fail=[3]",
+            "+flaky=[4]",
+            "hydra.launcher.max_retries=1",
+            "hydra.launcher.n_jobs=2",
+            "hydra.launcher.gpus=null",
+        ]
+    )
     out, err = proc.communicate(timeout=120)
     assert proc.returncode != 0
     sweep = tmp_path / "sweep"
@@ -62,7 +78,7 @@ def test_failing_job_does_not_stop_others_and_retries(pool_app, tmp_path: Path) 
     failed_log = sweep / "2" / "job_output.log"
     assert "ValueError: job x=3 fails on purpose" in failed_log.read_text()
     assert failed_log.read_text().count("job 3 running") == 2  # both attempts, appended
-    summary = err[err.index("lalm_pool summary"):]
+    summary = err[err.index("lalm_pool summary") :]
     row = next(line for line in summary.splitlines() if "+x=3" in line)
     assert "FAILED (2 tries)" in row and "job x=3 fails on purpose" in row
     assert str(failed_log)[:20] in summary  # the log path is in the table (rich may fold it)
@@ -72,8 +88,17 @@ def test_failing_job_does_not_stop_others_and_retries(pool_app, tmp_path: Path) 
 
 def test_sigterm_stops_every_child_and_keeps_finished_jobs(pool_app, tmp_path: Path) -> None:
     # job 0 (x=1) ends at once and its dir must stay intact; jobs 1 and 2 are running at the signal
-    proc = pool_app(["+x=1,2,3,4", "+s=300", "+quick=[1]", "+grandchild=true", "hydra.launcher.n_jobs=2",
-                     "hydra.launcher.gpus=null", "hydra.launcher.kill_grace_s=3"])
+    proc = pool_app(
+        [
+            "+x=1,2,3,4",
+            "+s=300",
+            "+quick=[1]",
+            "+grandchild=true",
+            "hydra.launcher.n_jobs=2",
+            "hydra.launcher.gpus=null",
+            "hydra.launcher.kill_grace_s=3",
+        ]
+    )
     sweep = tmp_path / "sweep"
     deadline = time.time() + 60
     while len(list(sweep.glob("*/started.json"))) < 3 and time.time() < deadline:

@@ -1,4 +1,5 @@
 """Hydra's own launcher test suites, run against `hydra/launcher=lalm_pool`."""
+
 import pytest
 from hydra.core.plugins import Plugins
 from hydra.plugins.launcher import Launcher

@@ -1,9 +1,11 @@
 """`launch_stream`: a sweeper hands out jobs one at a time; each starts when a worker frees."""
+
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, List, Optional, Sequence
+from typing import Any
 
 import pytest
 from hydra.core.plugins import Plugins
@@ -20,11 +22,11 @@ class RecordingSource:
     """Hands out jobs 0 and 1, then nothing until a result arrives although a slot is free."""
 
     def __init__(self) -> None:
-        self.handed: List[int] = []
-        self.done: List[tuple] = []
+        self.handed: list[int] = []
+        self.done: list[tuple] = []
         self.none_while_running = 0
 
-    def next_job(self) -> Optional[Sequence[str]]:
+    def next_job(self) -> Sequence[str] | None:
         n = len(self.handed)
         if n == N_JOBS:
             return None
@@ -41,16 +43,17 @@ class RecordingSource:
 class StreamSweeper(Sweeper):
     """A minimal sweeper that drives the launcher through `launch_stream`."""
 
-    last: Optional[RecordingSource] = None
+    last: RecordingSource | None = None
 
     def __init__(self, **_: Any) -> None:
         self.launcher: Any = None
 
     def setup(self, *, hydra_context: Any, task_function: Any, config: Any) -> None:
         self.launcher = Plugins.instance().instantiate_launcher(
-            hydra_context=hydra_context, task_function=task_function, config=config)
+            hydra_context=hydra_context, task_function=task_function, config=config
+        )
 
-    def sweep(self, arguments: List[str]) -> Any:
+    def sweep(self, arguments: list[str]) -> Any:
         assert isinstance(self.launcher, StreamingLauncher)
         source = StreamSweeper.last = RecordingSource()
         assert isinstance(source, JobSource)
@@ -58,8 +61,9 @@ class StreamSweeper(Sweeper):
         return [ran]
 
 
-def test_stream_starts_jobs_as_workers_free(hydra_sweep_runner: TSweepRunner, tmp_path: Path,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_stream_starts_jobs_as_workers_free(
+    hydra_sweep_runner: TSweepRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Hydra accepts plugin classes only from `hydra_plugins.*`; this test sweeper lives here
     monkeypatch.setattr(Plugins, "is_in_toplevel_plugins_module", staticmethod(lambda name: True))
     monkeypatch.setitem(Plugins.instance().class_name_to_class, f"{__name__}.StreamSweeper", StreamSweeper)
@@ -76,10 +80,19 @@ def test_stream_starts_jobs_as_workers_free(hydra_sweep_runner: TSweepRunner, tm
         return cfg.n * 10
 
     sweep = hydra_sweep_runner(
-        calling_file=None, calling_module="hydra.test_utils.a_module", task_function=task,
-        config_path="configs", config_name="compose.yaml", temp_dir=tmp_path,
-        overrides=["hydra/launcher=lalm_pool", "hydra.launcher.gpus=null", "hydra.launcher.n_jobs=4",
-                   f"hydra.sweeper._target_={__name__}.StreamSweeper"])
+        calling_file=None,
+        calling_module="hydra.test_utils.a_module",
+        task_function=task,
+        config_path="configs",
+        config_name="compose.yaml",
+        temp_dir=tmp_path,
+        overrides=[
+            "hydra/launcher=lalm_pool",
+            "hydra.launcher.gpus=null",
+            "hydra.launcher.n_jobs=4",
+            f"hydra.sweeper._target_={__name__}.StreamSweeper",
+        ],
+    )
     with sweep:
         assert sweep.returns == [4]
         assert all(Path(tmp_path, str(i), ".hydra", "config.yaml").is_file() for i in range(4))

@@ -1,8 +1,8 @@
 """Fixtures of the model tests."""
+
 from __future__ import annotations
 
 import pytest
-
 from tiny_lalm import tiny_kwargs
 
 
@@ -10,7 +10,7 @@ from tiny_lalm import tiny_kwargs
 def tiny_module():
     import torch
 
-    from lalm_framework.training.lalm_module import LalmModule
+    from lalm_framework.models.lalm_module import LalmModule
 
     torch.manual_seed(0)
     return LalmModule(**tiny_kwargs())

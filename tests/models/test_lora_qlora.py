@@ -1,9 +1,9 @@
 """LoRA and QLoRA (4-bit NF4 via bitsandbytes) on a locally saved tiny Llama: load, train a step."""
+
 from __future__ import annotations
 
 import pytest
 import torch
-
 from tiny_lalm import TINY_LLAMA, speech_batch, tiny_kwargs
 
 
@@ -28,24 +28,35 @@ def saved_tiny_llama(tmp_path_factory):
     tok = train_bpe_tokenizer(corpus_texts(bundled_corpus()), vocab_size=200)
     tok.save_pretrained(out)
     torch.manual_seed(0)
-    cfg = LlamaConfig(vocab_size=len(tok), pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id,
-                      eos_token_id=tok.eos_token_id, **{**TINY_LLAMA, "hidden_size": 64,
-                                                        "intermediate_size": 128})
+    cfg = LlamaConfig(
+        vocab_size=len(tok),
+        pad_token_id=tok.pad_token_id,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+        **{**TINY_LLAMA, "hidden_size": 64, "intermediate_size": 128},
+    )
     LlamaForCausalLM(cfg).save_pretrained(out)
     return out
 
 
 def test_qlora_loads_a_local_llama_in_4bit_with_lora_and_trains_a_step(saved_tiny_llama, tmp_path):
-    bnb = pytest.importorskip("bitsandbytes")
+    # a plain import: bitsandbytes is a [dev] requirement, so a broken install must fail, not skip
+    import bitsandbytes as bnb
     import pytorch_lightning as pl
 
-    from lalm_framework.training.lalm_module import LalmModule
+    from lalm_framework.models.lalm_module import LalmModule
 
-    module = LalmModule(**tiny_kwargs(
-        llm={"path": str(saved_tiny_llama), "dtype": "float32",
-             "quantization": {"load_in_4bit": True, "quant_type": "nf4", "compute_dtype": "float32"}},
-        lora={"enabled": True, "r": 4, "alpha": 8, "dropout": 0.0, "target_modules": "all-linear"},
-        tokenizer={}))
+    module = LalmModule(
+        **tiny_kwargs(
+            llm={
+                "path": str(saved_tiny_llama),
+                "dtype": "float32",
+                "quantization": {"load_in_4bit": True, "quant_type": "nf4", "compute_dtype": "float32"},
+            },
+            lora={"enabled": True, "r": 4, "alpha": 8, "dropout": 0.0, "target_modules": "all-linear"},
+            tokenizer={},
+        )
+    )
     llm = module.model.llm
     four_bit = [n for n, m in llm.named_modules() if isinstance(m, bnb.nn.Linear4bit)]
     assert any("q_proj" in n for n in four_bit) and any("down_proj" in n for n in four_bit)
@@ -63,8 +74,9 @@ def test_qlora_loads_a_local_llama_in_4bit_with_lora_and_trains_a_step(saved_tin
     assert changed, "no LoRA weight moved after one optimizer step"
 
     # The checkpoint keeps the adapters but not the frozen 4-bit base (it reloads from llm.path).
-    trainer = pl.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                         enable_model_summary=False, max_epochs=0)
+    trainer = pl.Trainer(
+        logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False, max_epochs=0
+    )
     trainer.strategy.connect(module)
     trainer.save_checkpoint(tmp_path / "q.ckpt")
     saved = torch.load(tmp_path / "q.ckpt", weights_only=False)["state_dict"]
@@ -73,11 +85,19 @@ def test_qlora_loads_a_local_llama_in_4bit_with_lora_and_trains_a_step(saved_tin
 
 
 def test_lora_on_a_random_init_llama_trains_adapters_and_saved_modules():
-    from lalm_framework.training.lalm_module import LalmModule
+    from lalm_framework.models.lalm_module import LalmModule
 
-    module = LalmModule(**tiny_kwargs(lora={"enabled": True, "r": 4, "alpha": 8,
-                                            "target_modules": "all-linear",
-                                            "modules_to_save": ["lm_head", "embed_tokens"]}))
+    module = LalmModule(
+        **tiny_kwargs(
+            lora={
+                "enabled": True,
+                "r": 4,
+                "alpha": 8,
+                "target_modules": "all-linear",
+                "modules_to_save": ["lm_head", "embed_tokens"],
+            }
+        )
+    )
     trainable = [n for n, p in module.named_parameters() if p.requires_grad and n.startswith("model.llm.")]
     assert any("lora_A" in n and "q_proj" in n for n in trainable)
     assert any("lora_A" in n and "down_proj" in n for n in trainable)
@@ -89,7 +109,7 @@ def test_lora_on_a_random_init_llama_trains_adapters_and_saved_modules():
 def test_adapter_saved_with_peft_loads_into_a_fresh_model(tmp_path):
     from lalm_framework.errors import UserError
     from lalm_framework.inference.transcribe import load_adapter, save_adapter
-    from lalm_framework.training.lalm_module import LalmModule
+    from lalm_framework.models.lalm_module import LalmModule
 
     lora = {"enabled": True, "r": 4, "alpha": 8, "target_modules": ["q_proj", "v_proj"]}
     torch.manual_seed(1)

@@ -1,4 +1,5 @@
 """The `model` group: typed schema checks at compose time, presets with overridable paths."""
+
 from __future__ import annotations
 
 import pytest
@@ -35,21 +36,24 @@ def test_presets_take_model_paths_from_the_environment(monkeypatch):
 
 def test_tiny_is_a_random_init_model_with_all_parts_training():
     cfg = _compose(["model=tiny"])
-    assert cfg.model._target_ == "lalm_framework.training.lalm_module.LalmModule"
+    assert cfg.model._target_ == "lalm_framework.models.lalm_module.LalmModule"
     assert cfg.model.encoder.path is None and cfg.model.llm.path is None
     assert not cfg.model.encoder.freeze and not cfg.model.lora.enabled
 
 
-@pytest.mark.parametrize("overrides, message", [
-    (["model=whisper_llama_lora", "model.llm.path=/no/such/llama"], r"model\.llm\.path=.*no such directory"),
-    (["model=whisper_llama_lora", "model.encoder.path=./nowhere/whisper"], r"model\.encoder\.path=.*no such"),
-    (["model=tiny", "model.llm.quantization.load_in_4bit=true"], r"needs a pretrained model\.llm\.path"),
-    (["model=tiny", "model.projector.kind=lstm"], r"use 'mlp' or 'conv'"),
-    (["model=tiny", "model.tokenizer.corpus=[/no/such/*.txt]"], r"tokenizer\.corpus=.*matches no file"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["model=whisper_llama_lora", "model.llm.path=/no/such/llama"], r"model\.llm\.path=.*no such directory"),
+        (["model=whisper_llama_lora", "model.encoder.path=./nowhere/whisper"], r"model\.encoder\.path=.*no such"),
+        (["model=tiny", "model.llm.quantization.load_in_4bit=true"], r"needs a pretrained model\.llm\.path"),
+        (["model=tiny", "model.projector.kind=lstm"], r"use 'mlp' or 'conv'"),
+        (["model=tiny", "model.tokenizer.corpus=[/no/such/*.txt]"], r"tokenizer\.corpus=.*matches no file"),
+    ],
+)
 def test_model_config_mistakes_fail_before_building(overrides, message):
     from lalm_framework.errors import UserError
-    from lalm_framework.training.lalm_module import LalmModule
+    from lalm_framework.models.lalm_module import LalmModule
 
     cfg = _compose(overrides)
     with pytest.raises(UserError, match=message):
@@ -57,6 +61,6 @@ def test_model_config_mistakes_fail_before_building(overrides, message):
 
 
 def test_hub_ids_are_left_to_load_time():
-    from lalm_framework.training.lalm_module import LalmModule
+    from lalm_framework.models.lalm_module import LalmModule
 
     LalmModule.validate_config(_compose(["model=whisper_llama_qlora"]).model)  # no network needed

@@ -1,15 +1,15 @@
 """Projector, audio splicing, regex freezing, tokenizer and checkpoint round trips of the LALM."""
+
 from __future__ import annotations
 
 import pytest
 import torch
+from tiny_lalm import speech_batch, tiny_kwargs
 
 from lalm_framework.data.batch import AUDIO_TOKEN, IGNORE_INDEX
 from lalm_framework.errors import UserError
 from lalm_framework.models.lalm import set_trainable_by_regex
 from lalm_framework.models.projector import Projector
-
-from tiny_lalm import speech_batch, tiny_kwargs
 
 
 @pytest.mark.parametrize("kind", ["mlp", "conv"])
@@ -33,7 +33,7 @@ def test_splice_puts_audio_at_the_placeholder_and_masks_it_from_the_loss(tiny_mo
     assert emb.shape == (2, 6, 32)
     assert m.tolist() == [[1, 1, 1, 1, 1, 0], [1, 1, 1, 1, 1, 1]]
     torch.testing.assert_close(emb[0, 0], text[0])
-    torch.testing.assert_close(emb[0, 1:3], audio[0, :2])       # only the 2 valid audio frames
+    torch.testing.assert_close(emb[0, 1:3], audio[0, :2])  # only the 2 valid audio frames
     torch.testing.assert_close(emb[0, 3:5], text[1:3])
     torch.testing.assert_close(emb[1, :5], audio[1])
     assert lab[0].tolist() == [IGNORE_INDEX] * 3 + [6, 7, IGNORE_INDEX]
@@ -63,7 +63,14 @@ def test_regex_freeze_then_unfreeze(tiny_module):
 def test_tiny_tokenizer_word_tokens_and_audio_placeholder(tiny_module):
     tok = tiny_module.tokenizer
     assert tok.tokenize("three one four turn on the light") == [
-        "▁three", "▁one", "▁four", "▁turn", "▁on", "▁the", "▁light"]
+        "▁three",
+        "▁one",
+        "▁four",
+        "▁turn",
+        "▁on",
+        "▁the",
+        "▁light",
+    ]
     assert len(tok(f"{AUDIO_TOKEN} transcribe:", add_special_tokens=False).input_ids) >= 2
     assert tok.convert_tokens_to_ids(AUDIO_TOKEN) != tok.unk_token_id
     assert tok.pad_token_id is not None and tok.eos_token_id is not None
@@ -75,10 +82,11 @@ def test_tiny_tokenizer_word_tokens_and_audio_placeholder(tiny_module):
 def test_checkpoint_round_trip_restores_tokenizer_and_weights(tiny_module, tmp_path):
     import pytorch_lightning as pl
 
-    from lalm_framework.training.lalm_module import LalmModule
+    from lalm_framework.models.lalm_module import LalmModule
 
-    trainer = pl.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                         enable_model_summary=False, max_epochs=0)
+    trainer = pl.Trainer(
+        logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False, max_epochs=0
+    )
     trainer.strategy.connect(tiny_module)
     ckpt = tmp_path / "m.ckpt"
     trainer.save_checkpoint(ckpt)
@@ -87,7 +95,7 @@ def test_checkpoint_round_trip_restores_tokenizer_and_weights(tiny_module, tmp_p
     corpus.write_text("completely different words here\n")
     loaded = LalmModule.load_from_checkpoint(ckpt, tokenizer={"corpus": [str(corpus)], "vocab_size": 200})
     assert loaded.tokenizer.get_vocab() == tiny_module.tokenizer.get_vocab()
-    for (n, a), (_, b) in zip(tiny_module.state_dict().items(), loaded.state_dict().items()):
+    for (n, a), (_, b) in zip(tiny_module.state_dict().items(), loaded.state_dict().items(), strict=True):
         torch.testing.assert_close(a, b, msg=n)
 
 
@@ -102,7 +110,7 @@ def test_forward_on_real_speech_gives_finite_loss_on_target_tokens(tiny_module):
 
 
 def test_missing_pretrained_path_is_a_user_error(tmp_path):
-    from lalm_framework.training.lalm_module import LalmModule
+    from lalm_framework.models.lalm_module import LalmModule
 
     with pytest.raises(UserError, match=r"model\.llm\.path=.*does not exist"):
         LalmModule(**tiny_kwargs(llm={"path": str(tmp_path / "nope")}, tokenizer={"corpus": []}))
@@ -114,8 +122,9 @@ def test_spec_augment_masks_only_inside_the_valid_frames():
     feats = torch.randn(2, 80, 100)
     feats[1, :, 40:] = -1.5  # padding of a 40-frame row
     g = torch.Generator().manual_seed(0)
-    out = spec_augment(feats, torch.tensor([100, 40]), freq_masks=2, freq_width=10, time_masks=2,
-                       time_width=0.2, generator=g)
+    out = spec_augment(
+        feats, torch.tensor([100, 40]), freq_masks=2, freq_width=10, time_masks=2, time_width=0.2, generator=g
+    )
     assert out.shape == feats.shape and not torch.equal(out, feats)
     torch.testing.assert_close(out[1, :, 40:], feats[1, :, 40:])  # padding untouched
     changed_frames = (out != feats).any(dim=1)

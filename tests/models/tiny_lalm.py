@@ -1,26 +1,43 @@
 """Helpers of the model tests: a very small LALM config and real speech batches."""
+
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any
 
-TINY_ENCODER = {"d_model": 32, "encoder_layers": 1, "encoder_attention_heads": 2,
-                "encoder_ffn_dim": 64, "num_mel_bins": 80, "max_source_positions": 200}
-TINY_LLAMA = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1,
-              "num_attention_heads": 2, "num_key_value_heads": 2, "max_position_embeddings": 256}
+TINY_ENCODER = {
+    "d_model": 32,
+    "encoder_layers": 1,
+    "encoder_attention_heads": 2,
+    "encoder_ffn_dim": 64,
+    "num_mel_bins": 80,
+    "max_source_positions": 200,
+}
+TINY_LLAMA = {
+    "hidden_size": 32,
+    "intermediate_size": 64,
+    "num_hidden_layers": 1,
+    "num_attention_heads": 2,
+    "num_key_value_heads": 2,
+    "max_position_embeddings": 256,
+}
 
 
-def tiny_kwargs(**over: Any) -> Dict[str, Any]:
+def tiny_kwargs(**over: Any) -> dict[str, Any]:
     """LalmModule arguments of a seconds-to-build random-init model."""
-    kw: Dict[str, Any] = dict(encoder={"config": dict(TINY_ENCODER)},
-                              projector={"kind": "mlp", "stack": 4},
-                              llm={"config": dict(TINY_LLAMA)}, tokenizer={"vocab_size": 200},
-                              generation={"max_new_tokens": 6}, lr=3e-3)
+    kw: dict[str, Any] = dict(
+        encoder={"config": dict(TINY_ENCODER)},
+        projector={"kind": "mlp", "stack": 4},
+        llm={"config": dict(TINY_LLAMA)},
+        tokenizer={"vocab_size": 200},
+        generation={"max_new_tokens": 6},
+        lr=3e-3,
+    )
     kw.update(over)
     return kw
 
 
-def sample_files(split: str = "train", n: int = 4) -> List[Path]:
+def sample_files(split: str = "train", n: int = 4) -> list[Path]:
     from lalm_framework.samples import SAMPLE_ROOT
 
     files = sorted((SAMPLE_ROOT / split).glob("*/*/*.flac"))[:n]
@@ -28,7 +45,7 @@ def sample_files(split: str = "train", n: int = 4) -> List[Path]:
     return files
 
 
-def speech_batch(module: Any, split: str = "train", n: int = 4) -> Dict[str, Any]:
+def speech_batch(module: Any, split: str = "train", n: int = 4) -> dict[str, Any]:
     """A real LalmBatch: bundled espeak FLACs + transcripts through the data layer's collator."""
     from lalm_framework.data.audio import load_audio
     from lalm_framework.data.batch import AUDIO_TOKEN
@@ -37,9 +54,7 @@ def speech_batch(module: Any, split: str = "train", n: int = 4) -> Dict[str, Any
     examples = []
     for f in sample_files(split, n):
         spk, chapter, _ = f.stem.split("-")
-        trans = dict(line.split(" ", 1) for line in
-                     (f.parent / f"{spk}-{chapter}.trans.txt").read_text().splitlines())
-        examples.append({"id": f.stem, "audio": load_audio(f), "text": trans[f.stem],
-                         "prompt": None, "task": None})
+        trans = dict(line.split(" ", 1) for line in (f.parent / f"{spk}-{chapter}.trans.txt").read_text().splitlines())
+        examples.append({"id": f.stem, "audio": load_audio(f), "text": trans[f.stem], "prompt": None, "task": None})
     collate = LalmCollator(module.tokenizer, module.feature_extractor, f"{AUDIO_TOKEN} transcribe:")
     return collate(examples)

@@ -6,6 +6,7 @@ Where that is impossible (not root, no apt, not Linux) the tests skip and say wh
 Set LALM_SLURM_KEEP=1 to leave the cluster running after the session (for debugging;
 stop it with `local_cluster.sh stop <state dir>`).
 """
+
 from __future__ import annotations
 
 import atexit
@@ -14,8 +15,8 @@ import shutil
 import socket
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from slurm_testing import CANNOT_RUN_HERE, SCRIPT, Cluster
@@ -42,8 +43,9 @@ def slurm_cluster() -> Iterator[Cluster]:
     # enter the state dir. Short, too: the munge socket lives in it (paths <= 107 bytes).
     state = Path(os.environ.get("LALM_SLURM_STATE") or tempfile.mkdtemp(prefix="lalm-slurm-"))
     env = {**os.environ, "LALM_SLURM_PORT_BASE": str(_free_port_base())}
-    started = subprocess.run(["bash", str(SCRIPT), "start", str(state)], capture_output=True,
-                             text=True, env=env, timeout=600)
+    started = subprocess.run(
+        ["bash", str(SCRIPT), "start", str(state)], capture_output=True, text=True, env=env, timeout=600
+    )
     if started.returncode == CANNOT_RUN_HERE:
         pytest.skip(f"no SLURM test cluster: {started.stderr.strip()}")
     if started.returncode:

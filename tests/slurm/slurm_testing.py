@@ -1,4 +1,5 @@
 """Driving the test SLURM cluster from tests: its script, its client commands, the CLI in a sweep."""
+
 from __future__ import annotations
 
 import os
@@ -6,10 +7,10 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
 
 from tests.helpers import cli_env
 
@@ -26,31 +27,39 @@ class Cluster:
 
     def run(self, *cmd: str, check: bool = True) -> str:
         """Run a SLURM client command (sacct, squeue, scontrol...) against this cluster."""
-        out = subprocess.run(list(cmd), capture_output=True, text=True, timeout=60,
-                             env={**os.environ, "SLURM_CONF": str(self.slurm_conf)})
+        out = subprocess.run(
+            list(cmd),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "SLURM_CONF": str(self.slurm_conf)},
+        )
         if check and out.returncode:
             raise RuntimeError(f"{' '.join(cmd)} failed ({out.returncode}): {out.stderr.strip()}")
         return out.stdout
 
-    def sacct_states(self, job_id: str) -> List[str]:
+    def sacct_states(self, job_id: str) -> list[str]:
         """`sacct` states of a job (or of every task of an array), one per allocation."""
         out = self.run("sacct", "-X", "-n", "-P", "-j", str(job_id), "-o", "JobID,State")
         return [line.split("|")[1] for line in out.splitlines() if line.strip()]
 
-    def jobs_submitted_since(self, since: datetime) -> List[str]:
+    def jobs_submitted_since(self, since: datetime) -> list[str]:
         """Jobs submitted at or after `since` (a whole second from `next_second()`, local time).
 
         By submit time, not by "new ids": accounting shows a job cancelled while pending only a
         moment later, which would look like a job of the next test."""
         # slurmctld's own list too (it keeps ended jobs MinJobAge=600 s): accounting may lag
-        lines = (self.run("sacct", "-X", "-n", "-a", "-P", "-S", "2000-01-01", "-o", "JobID,Submit").splitlines()
-                 + self.run("squeue", "-h", "-a", "-r", "-t", "all", "-o", "%i|%V").splitlines())
+        lines = (
+            self.run("sacct", "-X", "-n", "-a", "-P", "-S", "2000-01-01", "-o", "JobID,Submit").splitlines()
+            + self.run("squeue", "-h", "-a", "-r", "-t", "all", "-o", "%i|%V").splitlines()
+        )
         jobs = set()
         for line in lines:
             job_id, _, submit = line.partition("|")
             if submit.strip() and datetime.fromisoformat(submit.strip()) >= since:
                 jobs.add(job_id)
         return sorted(jobs)
+
 
 def next_second() -> datetime:
     """Wait for the next whole second and return it: SLURM's submit times have 1 s resolution,
@@ -74,17 +83,24 @@ def wait_final(cluster: Cluster, job_id: str, timeout_s: float = 60) -> str:
     raise AssertionError(f"job {job_id} not final after {timeout_s} s: {cluster.sacct_states(job_id)}")
 
 
-def sweep_env(cluster: Cluster) -> Dict[str, str]:
+def sweep_env(cluster: Cluster) -> dict[str, str]:
     """Environment of a sweep's launcher process: this cluster, one thread per job, no hub."""
     return cli_env({"SLURM_CONF": str(cluster.slurm_conf)})
 
 
-def run_sweep(args: Sequence[str], cwd: Path, cluster: Cluster, timeout: float = 600,
-              app: Optional[Path] = None) -> subprocess.CompletedProcess:
+def run_sweep(
+    args: Sequence[str], cwd: Path, cluster: Cluster, timeout: float = 600, app: Path | None = None
+) -> subprocess.CompletedProcess:
     """Run `lalm-train ARGS` (or the Hydra script `app`) from `cwd` against the cluster."""
     entry = [str(app)] if app else ["-m", "lalm_framework.cli.train"]
-    return subprocess.run([sys.executable, *entry, *args], cwd=cwd, env=sweep_env(cluster),
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, *entry, *args],
+        cwd=cwd,
+        env=sweep_env(cluster),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def array_id_of(text: str) -> str:

@@ -1,11 +1,11 @@
 """The test cluster itself: accounting works (submitit depends on sacct), and the script is safe."""
+
 from __future__ import annotations
 
 import subprocess
 from pathlib import Path
 
 import pytest
-
 from slurm_testing import SCRIPT, Cluster, wait_final
 
 
@@ -26,12 +26,12 @@ def test_stop_and_status_are_safe_where_nothing_runs(tmp_path: Path) -> None:
     sleeper = subprocess.Popen(["sleep", "30"])
     try:
         (tmp_path / "run" / "slurmctld.pid").write_text(str(sleeper.pid))
-        stop = subprocess.run(["bash", str(SCRIPT), "stop", str(tmp_path)], capture_output=True, text=True,
-                              timeout=60)
+        stop = subprocess.run(["bash", str(SCRIPT), "stop", str(tmp_path)], capture_output=True, text=True, timeout=60)
         assert stop.returncode == 0, stop.stderr
         assert sleeper.poll() is None, "stop killed a process that is not one of its daemons"
-        status = subprocess.run(["bash", str(SCRIPT), "status", str(tmp_path)], capture_output=True,
-                                text=True, timeout=60)
+        status = subprocess.run(
+            ["bash", str(SCRIPT), "status", str(tmp_path)], capture_output=True, text=True, timeout=60
+        )
         assert status.returncode == 1 and "slurmctld stopped" in status.stdout
     finally:
         sleeper.kill()

@@ -3,6 +3,7 @@
 The toy Hydra app (no torch) keeps the launcher-only tests at a few seconds each; the tiny LALM
 runs in test_slurm_training.py.
 """
+
 from __future__ import annotations
 
 import time
@@ -33,8 +34,9 @@ def test_raising_job_ends_failed_in_sacct_with_summary_and_exit_code(slurm_clust
 def test_unknown_partition_is_a_short_error_at_submission(slurm_cluster: Cluster, tmp_path: Path) -> None:
     since = next_second()
     t0 = time.monotonic()
-    proc = run_sweep(["-m", *TOY_LAUNCHER, "hydra.launcher.partition=no_such_partition", "x=1,2"],
-                     tmp_path, slurm_cluster, app=TOY)
+    proc = run_sweep(
+        ["-m", *TOY_LAUNCHER, "hydra.launcher.partition=no_such_partition", "x=1,2"], tmp_path, slurm_cluster, app=TOY
+    )
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0 and time.monotonic() - t0 < 60, out
     assert "sbatch refused the job array" in out and "Invalid partition" in out, out
@@ -46,8 +48,13 @@ def test_impossible_resources_cancel_the_array_instead_of_hanging(slurm_cluster:
     # more CPUs per task than the node has: sbatch accepts it (no EnforcePartLimits, SLURM's
     # default) and the job would stay PENDING forever
     t0 = time.monotonic()
-    proc = run_sweep(["-m", *TOY_LAUNCHER, "hydra.launcher.cpus_per_task=512", "x=1,2"], tmp_path,
-                     slurm_cluster, app=TOY, timeout=120)
+    proc = run_sweep(
+        ["-m", *TOY_LAUNCHER, "hydra.launcher.cpus_per_task=512", "x=1,2"],
+        tmp_path,
+        slurm_cluster,
+        app=TOY,
+        timeout=120,
+    )
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0 and time.monotonic() - t0 < 60, out
     assert "will never start" in out and "PartitionConfig" in out and "cpus_per_task=512" in out, out
@@ -58,8 +65,9 @@ def test_impossible_resources_cancel_the_array_instead_of_hanging(slurm_cluster:
 
 def test_lalm_sweep_with_an_invalid_third_job_submits_nothing(slurm_cluster: Cluster, tmp_path: Path) -> None:
     since = next_second()
-    proc = run_sweep(["-m", "hydra/launcher=slurm_cpu", "experiment=digits", "trainer.max_epochs=1,2,oops"],
-                     tmp_path, slurm_cluster)
+    proc = run_sweep(
+        ["-m", "hydra/launcher=slurm_cpu", "experiment=digits", "trainer.max_epochs=1,2,oops"], tmp_path, slurm_cluster
+    )
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "Job #2 (experiment=digits trainer.max_epochs=oops) is invalid" in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -68,8 +76,7 @@ def test_lalm_sweep_with_an_invalid_third_job_submits_nothing(slurm_cluster: Clu
 
 def test_request_that_does_not_fit_the_trainer_submits_nothing(slurm_cluster: Cluster, tmp_path: Path) -> None:
     since = next_second()
-    proc = run_sweep(["-m", *TOY_LAUNCHER, "hydra.launcher.gpus_per_node=1", "x=1,2"], tmp_path, slurm_cluster,
-                     app=TOY)
+    proc = run_sweep(["-m", *TOY_LAUNCHER, "hydra.launcher.gpus_per_node=1", "x=1,2"], tmp_path, slurm_cluster, app=TOY)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0, out
     assert "Job #0 (x=1): the SLURM request does not fit the job" in out, out

@@ -1,7 +1,8 @@
 """SLURM presets and request checks, without a cluster (fast)."""
+
 from __future__ import annotations
 
-from typing import Any, Dict
+from typing import Any
 
 import pytest
 from hydra import compose, initialize_config_module
@@ -11,34 +12,50 @@ from lalm_framework.errors import UserError
 from lalm_framework.launching.slurm_resources import check_slurm_resources, never_starts, resource_problems
 
 CPU_TRAINER = {"accelerator": "cpu", "devices": 1, "num_nodes": 1}
-REQUEST = {"tasks_per_node": 1, "nodes": 1, "gpus_per_node": None, "timeout_min": 60, "signal_delay_s": 120,
-           "cpus_per_task": 2, "mem_gb": 4, "array_parallelism": 8}
+REQUEST = {
+    "tasks_per_node": 1,
+    "nodes": 1,
+    "gpus_per_node": None,
+    "timeout_min": 60,
+    "signal_delay_s": 120,
+    "cpus_per_task": 2,
+    "mem_gb": 4,
+    "array_parallelism": 8,
+}
 
 
-def _problems(request: Dict[str, Any] = {}, trainer: Dict[str, Any] = {}) -> str:
-    return "\n".join(resource_problems({**REQUEST, **request}, {**CPU_TRAINER, **trainer}))
+def _problems(request: dict[str, Any] | None = None, trainer: dict[str, Any] | None = None) -> str:
+    return "\n".join(resource_problems({**REQUEST, **(request or {})}, {**CPU_TRAINER, **(trainer or {})}))
 
 
 def test_a_request_that_fits_has_no_problems() -> None:
     assert _problems() == ""
-    assert _problems({"tasks_per_node": 4, "gpus_per_node": 4, "nodes": 2},
-                     {"accelerator": "gpu", "devices": 4, "num_nodes": 2}) == ""
+    assert (
+        _problems(
+            {"tasks_per_node": 4, "gpus_per_node": 4, "nodes": 2}, {"accelerator": "gpu", "devices": 4, "num_nodes": 2}
+        )
+        == ""
+    )
 
 
-@pytest.mark.parametrize("request_, trainer, expected", [
-    ({"tasks_per_node": 1}, {"devices": 2}, "tasks_per_node=1 but trainer.devices=2"),
-    ({"tasks_per_node": 2}, {"devices": [0, 1, 2]}, "Set hydra.launcher.tasks_per_node=3"),
-    ({"nodes": 2}, {}, "nodes=2 but trainer.num_nodes=1"),
-    ({"gpus_per_node": 1}, {}, "asks SLURM for GPUs (1) but trainer.accelerator=cpu"),
-    ({"gres": "gpu:a100:2"}, {}, "asks SLURM for GPUs (gpu:a100:2)"),
-    ({}, {"accelerator": "gpu"}, "asks SLURM for no GPU"),
-    ({"tasks_per_node": 4, "gpus_per_node": 2}, {"accelerator": "gpu", "devices": 4}, "gpus_per_node=2 is less"),
-    ({"timeout_min": 2, "signal_delay_s": 120}, {}, "signal_delay_s=120 is not below the time limit"),
-    ({"timeout_min": 0}, {}, "timeout_min=0"),
-    ({"cpus_per_task": 0}, {}, "cpus_per_task=0 must be at least 1"),
-])
-def test_mismatches_name_the_problem_and_the_fix(request_: Dict[str, Any], trainer: Dict[str, Any],
-                                                  expected: str) -> None:
+@pytest.mark.parametrize(
+    "request_, trainer, expected",
+    [
+        ({"tasks_per_node": 1}, {"devices": 2}, "tasks_per_node=1 but trainer.devices=2"),
+        ({"tasks_per_node": 2}, {"devices": [0, 1, 2]}, "Set hydra.launcher.tasks_per_node=3"),
+        ({"nodes": 2}, {}, "nodes=2 but trainer.num_nodes=1"),
+        ({"gpus_per_node": 1}, {}, "asks SLURM for GPUs (1) but trainer.accelerator=cpu"),
+        ({"gres": "gpu:a100:2"}, {}, "asks SLURM for GPUs (gpu:a100:2)"),
+        ({}, {"accelerator": "gpu"}, "asks SLURM for no GPU"),
+        ({"tasks_per_node": 4, "gpus_per_node": 2}, {"accelerator": "gpu", "devices": 4}, "gpus_per_node=2 is less"),
+        ({"timeout_min": 2, "signal_delay_s": 120}, {}, "signal_delay_s=120 is not below the time limit"),
+        ({"timeout_min": 0}, {}, "timeout_min=0"),
+        ({"cpus_per_task": 0}, {}, "cpus_per_task=0 must be at least 1"),
+    ],
+)
+def test_mismatches_name_the_problem_and_the_fix(
+    request_: dict[str, Any], trainer: dict[str, Any], expected: str
+) -> None:
     assert expected in _problems(request_, trainer)
 
 
@@ -55,8 +72,15 @@ def _compose(*overrides: str) -> Any:
 
 
 def test_presets_follow_the_trainer_for_multi_node_ddp() -> None:
-    cfg = _compose("hydra/launcher=slurm_gpu", "trainer=ddp", "trainer.accelerator=gpu", "trainer.devices=4",
-                   "trainer.num_nodes=2", "hydra.launcher.partition=gpu", "hydra.launcher.account=speech")
+    cfg = _compose(
+        "hydra/launcher=slurm_gpu",
+        "trainer=ddp",
+        "trainer.accelerator=gpu",
+        "trainer.devices=4",
+        "trainer.num_nodes=2",
+        "hydra.launcher.partition=gpu",
+        "hydra.launcher.account=speech",
+    )
     launcher = cfg.hydra.launcher
     assert launcher._target_.endswith("LalmSlurmLauncher")
     assert (launcher.tasks_per_node, launcher.gpus_per_node, launcher.nodes) == (4, 4, 2)

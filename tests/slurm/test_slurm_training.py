@@ -1,5 +1,6 @@
 """The tiny LALM trained through `hydra/launcher=slurm_cpu` on the real cluster: a sweep as one job
 array, and requeue (from outside and by the warning signal) resuming in the same job dir."""
+
 from __future__ import annotations
 
 import json
@@ -8,7 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any
 
 import pytest
 from slurm_testing import Cluster, array_id_of, sweep_env
@@ -16,22 +17,43 @@ from slurm_testing import Cluster, array_id_of, sweep_env
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
 # one CPU and thread per job; small batches so that the jobs take seconds, not minutes
-SLURM_CPU = ["hydra/launcher=slurm_cpu", "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=1",
-             "hydra.launcher.poll_interval_s=1", "experiment=tiny", "logger=csv", "trainer.limit_val_batches=1"]
+SLURM_CPU = [
+    "hydra/launcher=slurm_cpu",
+    "hydra.launcher.cpus_per_task=1",
+    "hydra.launcher.mem_gb=1",
+    "hydra.launcher.poll_interval_s=1",
+    "experiment=tiny",
+    "logger=csv",
+    "trainer.limit_val_batches=1",
+]
 
 
-def _job_dirs(root: Path) -> List[Path]:
+def _job_dirs(root: Path) -> list[Path]:
     return sorted(p for p in root.glob("multirun/*/*/*/*") if p.is_dir() and not p.name.startswith("."))
 
 
-def _record(job_dir: Path) -> Dict[str, Any]:
+def _record(job_dir: Path) -> dict[str, Any]:
     return json.loads((job_dir / "run.json").read_text())
 
 
 def test_four_job_sweep_is_one_array_of_completed_jobs_with_metrics(slurm_cluster: Cluster, tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "lalm_framework.cli.train", "-m", *SLURM_CPU,
-                           "trainer.max_epochs=1", "trainer.limit_train_batches=4", "lr=1e-3,2e-3,3e-3,4e-3"],
-                          cwd=tmp_path, env=sweep_env(slurm_cluster), capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lalm_framework.cli.train",
+            "-m",
+            *SLURM_CPU,
+            "trainer.max_epochs=1",
+            "trainer.limit_train_batches=4",
+            "lr=1e-3,2e-3,3e-3,4e-3",
+        ],
+        cwd=tmp_path,
+        env=sweep_env(slurm_cluster),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-5000:]
     array = array_id_of(out)
@@ -47,17 +69,30 @@ def test_four_job_sweep_is_one_array_of_completed_jobs_with_metrics(slurm_cluste
         assert record["metrics"]["val/loss"] > 0 and record["metrics"]["global_step"] == 4
 
 
-def test_requeued_training_resumes_from_its_checkpoint_in_the_same_job_dir(slurm_cluster: Cluster,
-                                                                           tmp_path: Path) -> None:
+def test_requeued_training_resumes_from_its_checkpoint_in_the_same_job_dir(
+    slurm_cluster: Cluster, tmp_path: Path
+) -> None:
     """Job 0: `scontrol requeue` (SIGTERM). Job 1: the warning signal (USR2, as before a timeout or
     a preemption). Job 2 runs uninterrupted: the reference."""
     epochs, batches = 4, 15
     sweep_log = tmp_path / "sweep.log"
     with sweep_log.open("w") as log_file:
-        sweep = subprocess.Popen([sys.executable, "-m", "lalm_framework.cli.train", "-m", *SLURM_CPU,
-                                  f"trainer.max_epochs={epochs}", f"trainer.limit_train_batches={batches}",
-                                  "seed=7,7,7"], cwd=tmp_path, env=sweep_env(slurm_cluster),
-                                 stdout=log_file, stderr=subprocess.STDOUT)
+        sweep = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "lalm_framework.cli.train",
+                "-m",
+                *SLURM_CPU,
+                f"trainer.max_epochs={epochs}",
+                f"trainer.limit_train_batches={batches}",
+                "seed=7,7,7",
+            ],
+            cwd=tmp_path,
+            env=sweep_env(slurm_cluster),
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
     signals = {0: ["scontrol", "requeue"], 1: ["scancel", "--signal=USR2"]}
     try:
         # each job is interrupted as soon as its first epoch is saved: mid-training for sure

@@ -3,8 +3,9 @@
 Run as a script (`python toy_app.py -m hydra/launcher=lalm_slurm x=1,2`): no torch, so SLURM
 jobs of it start in about a second.
 """
+
 from dataclasses import dataclass, field
-from typing import Any, Dict
+from typing import Any
 
 import hydra
 from hydra.core.config_store import ConfigStore
@@ -15,7 +16,7 @@ class ToyConfig:
     x: int = 0
     fail: bool = False
     # what the lalm_slurm launcher compares its request with (as in lalm-train's config)
-    trainer: Dict[str, Any] = field(default_factory=lambda: {"accelerator": "cpu", "devices": 1, "num_nodes": 1})
+    trainer: dict[str, Any] = field(default_factory=lambda: {"accelerator": "cpu", "devices": 1, "num_nodes": 1})
 
 
 ConfigStore.instance().store(name="toy", node=ToyConfig)

@@ -1,4 +1,5 @@
 """`lalm-train debug=overfit`: the tiny LALM memorises 8 real utterances to WER 0."""
+
 from __future__ import annotations
 
 import json
@@ -9,8 +10,13 @@ from helpers import run_cli
 
 def test_overfit_memorises_eight_utterances_to_wer_zero(tmp_path):
     run_dir = tmp_path / "run"
-    proc = run_cli("lalm-train", ["debug=overfit", "logger=none", f"hydra.run.dir={run_dir}"],
-                   cwd=tmp_path, timeout=300, check=True)
+    proc = run_cli(
+        "lalm-train",
+        ["debug=overfit", "logger=none", f"hydra.run.dir={run_dir}"],
+        cwd=tmp_path,
+        timeout=300,
+        check=True,
+    )
     out = proc.stdout + proc.stderr
     wers = [float(w) for w in re.findall(r"dev WER ([\d.]+)%", out)]
     assert wers and wers[-1] == 0.0, out[-2000:]

@@ -1,4 +1,5 @@
 """`lalm-train` on the bundled speech set, then `lalm-infer` on its checkpoint reproduces dev WER."""
+
 from __future__ import annotations
 
 import json
@@ -6,7 +7,6 @@ import re
 from pathlib import Path
 
 import pytest
-
 from helpers import run_cli
 
 DEV = Path(__file__).resolve().parents[2] / "lalm_framework" / "samples" / "speech" / "dev"
@@ -17,8 +17,13 @@ def short_run(tmp_path_factory):
     """Three epochs on 48 training utterances (the dev split is read in full: 40)."""
     cwd = tmp_path_factory.mktemp("train")
     run_dir = cwd / "run"
-    proc = run_cli("lalm-train", ["trainer.max_epochs=3", "++dataset.max_utterances=48", "logger=none",
-                                  f"hydra.run.dir={run_dir}"], cwd=cwd, timeout=400, check=True)
+    proc = run_cli(
+        "lalm-train",
+        ["trainer.max_epochs=3", "++dataset.max_utterances=48", "logger=none", f"hydra.run.dir={run_dir}"],
+        cwd=cwd,
+        timeout=400,
+        check=True,
+    )
     return cwd, run_dir, proc.stdout + proc.stderr
 
 
@@ -37,8 +42,13 @@ def test_infer_on_the_checkpoint_reproduces_the_dev_wer(short_run):
     cwd, run_dir, _ = short_run
     trained_wer = json.loads((run_dir / "run.json").read_text())["metrics"]["val/wer"]
     out = cwd / "dev_hyps.jsonl"
-    proc = run_cli("lalm-infer", [str(run_dir / "checkpoints" / "last.ckpt"), str(DEV), "--out", str(out),
-                                  "--no-progress"], cwd=cwd, timeout=300, check=True)
+    proc = run_cli(
+        "lalm-infer",
+        [str(run_dir / "checkpoints" / "last.ckpt"), str(DEV), "--out", str(out), "--no-progress"],
+        cwd=cwd,
+        timeout=300,
+        check=True,
+    )
     # last.ckpt holds the final state (not merely the best epoch's)
     import torch
 
@@ -51,8 +61,9 @@ def test_infer_on_the_checkpoint_reproduces_the_dev_wer(short_run):
     assert wer == pytest.approx(trained_wer, abs=1e-4)
 
     # earlier results are never overwritten; the message says what to do
-    again = run_cli("lalm-infer", [str(run_dir / "checkpoints" / "last.ckpt"), str(DEV), "--out", str(out)],
-                    cwd=cwd, timeout=120)
+    again = run_cli(
+        "lalm-infer", [str(run_dir / "checkpoints" / "last.ckpt"), str(DEV), "--out", str(out)], cwd=cwd, timeout=120
+    )
     assert again.returncode == 1 and "exists already" in again.stderr and "Traceback" not in again.stderr
 
 

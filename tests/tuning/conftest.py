@@ -1,10 +1,10 @@
 """Helpers of the tuning tests: run the toy learning-curve app, open the study it left."""
+
 from __future__ import annotations
 
 import subprocess
 import sys
 from pathlib import Path
-from typing import List
 
 import pytest
 
@@ -14,15 +14,20 @@ ROOT = Path(__file__).resolve().parents[2]
 TOY_APP = ROOT / "examples" / "optuna_curves" / "app.py"
 
 
-def toy_cmd(sweep_dir: Path, *overrides: str) -> List[str]:
+def toy_cmd(sweep_dir: Path, *overrides: str) -> list[str]:
     """The command line of a toy sweep in `sweep_dir` (no plots unless asked: they take seconds)."""
-    return [sys.executable, str(TOY_APP), "-m", f"hydra.sweep.dir={sweep_dir}", "hydra.sweeper.plots=false",
-            *overrides]
+    return [sys.executable, str(TOY_APP), "-m", f"hydra.sweep.dir={sweep_dir}", "hydra.sweeper.plots=false", *overrides]
 
 
 def run_toy(sweep_dir: Path, *overrides: str, check: bool = True, timeout: float = 240) -> subprocess.CompletedProcess:
-    proc = subprocess.run(toy_cmd(sweep_dir, *overrides), capture_output=True, text=True, timeout=timeout,
-                          cwd=sweep_dir.parent, env=_env())
+    proc = subprocess.run(
+        toy_cmd(sweep_dir, *overrides),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=sweep_dir.parent,
+        env=_env(),
+    )
     if check and proc.returncode != 0:
         raise AssertionError(f"toy sweep failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     return proc

@@ -3,6 +3,7 @@
 Grid over learning rates: two that learn (the pruner's start-up trials), then one far too small whose
 first validation is worse than the median, so the median pruner stops it at epoch 0.
 """
+
 from __future__ import annotations
 
 import subprocess
@@ -16,9 +17,16 @@ from optuna.trial import TrialState
 from tests.helpers import cli_env
 from tests.tuning.conftest import load_study
 
-COMMON = ["hydra/sweeper/sampler=grid", "hydra/sweeper/pruner=median", "hydra.sweeper.pruner.n_startup_trials=2",
-          "hydra.sweeper.n_jobs=1", "hydra.sweeper.plots=false", "logger=none",
-          "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
+COMMON = [
+    "hydra/sweeper/sampler=grid",
+    "hydra/sweeper/pruner=median",
+    "hydra.sweeper.pruner.n_startup_trials=2",
+    "hydra.sweeper.n_jobs=1",
+    "hydra.sweeper.plots=false",
+    "logger=none",
+    "trainer.enable_progress_bar=false",
+    "trainer.enable_model_summary=false",
+]
 
 
 def _lalm_train(cwd: Path, *overrides: str) -> Path:
@@ -44,13 +52,26 @@ def _assert_pruned_not_failed(sweep_dir: Path, n_trials: int) -> None:
 
 @pytest.mark.slow
 def test_digits_sweep_prunes_through_the_lightning_callback(tmp_path):
-    sweep_dir = _lalm_train(tmp_path, "experiment=digits", "trainer.max_epochs=3", "lr=choice(0.03,0.01,1e-6)",
-                            "hydra/sweeper=lalm_optuna", *COMMON)
+    sweep_dir = _lalm_train(
+        tmp_path,
+        "experiment=digits",
+        "trainer.max_epochs=3",
+        "lr=choice(0.03,0.01,1e-6)",
+        "hydra/sweeper=lalm_optuna",
+        *COMMON,
+    )
     _assert_pruned_not_failed(sweep_dir, 3)
 
 
 def test_tiny_lalm_sweep_with_pruner(tmp_path):
-    sweep_dir = _lalm_train(tmp_path, "hparams_search=lalm_lr", "debug=limit_batches", "trainer.max_epochs=3",
-                            "model.warmup_steps=0", "model.wer_every_n_val=0", "lr=choice(3e-3,1e-2,1e-7)",
-                            *COMMON)
+    sweep_dir = _lalm_train(
+        tmp_path,
+        "hparams_search=lalm_lr",
+        "debug=limit_batches",
+        "trainer.max_epochs=3",
+        "model.warmup_steps=0",
+        "model.wer_every_n_val=0",
+        "lr=choice(3e-3,1e-2,1e-7)",
+        *COMMON,
+    )
     _assert_pruned_not_failed(sweep_dir, 3)

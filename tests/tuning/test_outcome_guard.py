@@ -1,4 +1,5 @@
 """Job result -> trial state (NaN/inf/None are FAIL with the reason; TrialPruned is PRUNED), failure guard."""
+
 import math
 
 import optuna
@@ -18,13 +19,16 @@ def _ret(value=None, exc=None):
     return ret
 
 
-@pytest.mark.parametrize("value, state, reason", [
-    (0.25, TrialState.COMPLETE, None),
-    (math.nan, TrialState.FAIL, "nan"),
-    (math.inf, TrialState.FAIL, "inf"),
-    (None, TrialState.FAIL, "returned None"),
-    ("abc", TrialState.FAIL, "not a number"),
-])
+@pytest.mark.parametrize(
+    "value, state, reason",
+    [
+        (0.25, TrialState.COMPLETE, None),
+        (math.nan, TrialState.FAIL, "nan"),
+        (math.inf, TrialState.FAIL, "inf"),
+        (None, TrialState.FAIL, "returned None"),
+        ("abc", TrialState.FAIL, "not a number"),
+    ],
+)
 def test_single_objective(value, state, reason):
     out = job_outcome(_ret(value), 1)
     assert out.state == state

@@ -1,4 +1,5 @@
 """`hparams_search=` presets: they select lalm_optuna and search keys the LALM config really has."""
+
 from pathlib import Path
 
 import pytest
@@ -7,8 +8,9 @@ from omegaconf import OmegaConf
 
 from lalm_framework.tuning.space import parse_search_space
 
-PRESETS = sorted(p.stem for p in (Path(__file__).resolve().parents[2] / "lalm_framework" / "conf" /
-                                  "hparams_search").glob("*.yaml"))
+PRESETS = sorted(
+    p.stem for p in (Path(__file__).resolve().parents[2] / "lalm_framework" / "conf" / "hparams_search").glob("*.yaml")
+)
 
 
 def test_presets_exist():

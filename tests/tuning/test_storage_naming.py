@@ -1,4 +1,5 @@
 """Storage specs, stable study names and the stable sweep dir that makes a rerun resume."""
+
 from pathlib import Path
 
 import optuna

@@ -1,4 +1,5 @@
 """Hydra's own sweeper/launcher test suites, run with `hydra/sweeper=lalm_optuna`."""
+
 from hydra.core.plugins import Plugins
 from hydra.plugins.sweeper import Sweeper
 from hydra.test_utils.launcher_common_tests import BatchedSweeperTestSuite, LauncherTestSuite
@@ -29,7 +30,8 @@ class TestLalmOptunaLauncherSuite(LauncherTestSuite):
 
 
 # grid sampler + batches of 2: the 6 jobs of `group1=file1,file2 bar=100,200,300` in Hydra's order
-@mark.parametrize("launcher_name, overrides",
-                  [("basic", _SWEEPER + ["hydra/sweeper/sampler=grid", "hydra.sweeper.n_jobs=2"])])
+@mark.parametrize(
+    "launcher_name, overrides", [("basic", _SWEEPER + ["hydra/sweeper/sampler=grid", "hydra.sweeper.n_jobs=2"])]
+)
 class TestLalmOptunaBatchedSuite(BatchedSweeperTestSuite):
     pass

@@ -2,6 +2,7 @@
 
 Real Hydra, real SQLite / journal storage, real pruners reporting from the jobs.
 """
+
 from __future__ import annotations
 
 import os
@@ -21,9 +22,16 @@ def _states(study):
 
 
 def test_pruned_trials_are_not_failures_and_results_are_written(sweep_dir):
-    run_toy(sweep_dir, "hydra.sweeper.n_trials=10", "hydra.sweeper.n_jobs=1", "hydra/sweeper/sampler=random",
-            "hydra.sweeper.sampler.seed=3", "hydra/sweeper/pruner=median", "hydra.sweeper.pruner.n_startup_trials=2",
-            "hydra.sweeper.plots=true")
+    run_toy(
+        sweep_dir,
+        "hydra.sweeper.n_trials=10",
+        "hydra.sweeper.n_jobs=1",
+        "hydra/sweeper/sampler=random",
+        "hydra.sweeper.sampler.seed=3",
+        "hydra/sweeper/pruner=median",
+        "hydra.sweeper.pruner.n_startup_trials=2",
+        "hydra.sweeper.plots=true",
+    )
     study = load_study(sweep_dir)
     states = _states(study)
     assert len(states) == 10 and TrialState.FAIL not in states
@@ -41,9 +49,17 @@ def test_pruned_trials_are_not_failures_and_results_are_written(sweep_dir):
 
 
 def test_nan_objective_is_a_failed_trial_and_the_sweep_finishes(sweep_dir):
-    proc = run_toy(sweep_dir, "hydra.sweeper.n_trials=6", "hydra.sweeper.n_jobs=2", "hydra/sweeper/sampler=random",
-                   "hydra.sweeper.sampler.seed=0", "hydra/sweeper/pruner=none", "nan_above=0.5",
-                   "hydra.sweeper.max_failure_rate=1.0", "epochs=2")
+    proc = run_toy(
+        sweep_dir,
+        "hydra.sweeper.n_trials=6",
+        "hydra.sweeper.n_jobs=2",
+        "hydra/sweeper/sampler=random",
+        "hydra.sweeper.sampler.seed=0",
+        "hydra/sweeper/pruner=none",
+        "nan_above=0.5",
+        "hydra.sweeper.max_failure_rate=1.0",
+        "epochs=2",
+    )
     study = load_study(sweep_dir)
     assert len(study.trials) == 6
     for t in study.trials:
@@ -56,17 +72,31 @@ def test_nan_objective_is_a_failed_trial_and_the_sweep_finishes(sweep_dir):
 
 
 def test_failure_rate_guard_stops_the_sweep_early(sweep_dir):
-    proc = run_toy(sweep_dir, "hydra.sweeper.n_trials=8", "hydra.sweeper.n_jobs=1", "nan_above=-1",
-                   "hydra.sweeper.max_failure_rate=0.25", "epochs=1", check=False)
+    proc = run_toy(
+        sweep_dir,
+        "hydra.sweeper.n_trials=8",
+        "hydra.sweeper.n_jobs=1",
+        "nan_above=-1",
+        "hydra.sweeper.max_failure_rate=0.25",
+        "epochs=1",
+        check=False,
+    )
     assert proc.returncode != 0
     assert "Sweep stopped: 3 of 3 finished trials failed" in proc.stderr
     assert len(load_study(sweep_dir).trials) == 3  # 3 > 0.25 * 8: no more trials were launched
 
 
 def test_journal_storage_and_conditional_search_space(sweep_dir):
-    run_toy(sweep_dir, "hydra.sweeper.storage=journal", "hydra.sweeper.n_trials=4", "hydra.sweeper.n_jobs=2",
-            "hydra/sweeper/sampler=random", "hydra.sweeper.pruner.n_startup_trials=1", "hydra.sweeper.params=null",
-            "hydra.sweeper.custom_search_space=space_hooks.region_then_x")
+    run_toy(
+        sweep_dir,
+        "hydra.sweeper.storage=journal",
+        "hydra.sweeper.n_trials=4",
+        "hydra.sweeper.n_jobs=2",
+        "hydra/sweeper/sampler=random",
+        "hydra.sweeper.pruner.n_startup_trials=1",
+        "hydra.sweeper.params=null",
+        "hydra.sweeper.custom_search_space=space_hooks.region_then_x",
+    )
     study = load_study(sweep_dir, storage=_journal(sweep_dir / "optuna.journal"))
     assert len(study.trials) == 4
     for t in study.trials:
@@ -91,9 +121,17 @@ def _marker_lines(marker: Path, kind: str):
 def test_async_trials_start_as_soon_as_a_lalm_pool_worker_frees(sweep_dir, tmp_path):
     marker = tmp_path / "marker.txt"
     # trial 0 runs 8 s; trials 1-3 are short: they run one after another beside it
-    run_toy(sweep_dir, "hydra/launcher=lalm_pool", "hydra.launcher.n_jobs=2", "hydra.sweeper.n_jobs=2",
-            "hydra.sweeper.n_trials=4", "hydra/sweeper/pruner=none", "durations=[8.0,0.1,0.1,0.1]", "epochs=2",
-            f"marker={marker}")
+    run_toy(
+        sweep_dir,
+        "hydra/launcher=lalm_pool",
+        "hydra.launcher.n_jobs=2",
+        "hydra.sweeper.n_jobs=2",
+        "hydra.sweeper.n_trials=4",
+        "hydra/sweeper/pruner=none",
+        "durations=[8.0,0.1,0.1,0.1]",
+        "epochs=2",
+        f"marker={marker}",
+    )
     start = {int(n): float(t) for _, n, _, t in _marker_lines(marker, "start")}
     done = {int(n): float(t) for _, n, _, t in _marker_lines(marker, "done")}
     assert sorted(done) == [0, 1, 2, 3]
@@ -105,12 +143,26 @@ def test_async_trials_start_as_soon_as_a_lalm_pool_worker_frees(sweep_dir, tmp_p
 
 def test_killed_sweep_resumes_to_exactly_n_trials_without_rerun_or_overwrite(sweep_dir, tmp_path):
     marker = tmp_path / "marker.txt"
-    args = ["hydra/launcher=lalm_pool", "hydra.launcher.n_jobs=2", "hydra.sweeper.n_jobs=2", "hydra.sweeper.n_trials=6",
-            "hydra/sweeper/pruner=none", "seconds_per_epoch=0.3", "epochs=4", f"marker={marker}"]
+    args = [
+        "hydra/launcher=lalm_pool",
+        "hydra.launcher.n_jobs=2",
+        "hydra.sweeper.n_jobs=2",
+        "hydra.sweeper.n_trials=6",
+        "hydra/sweeper/pruner=none",
+        "seconds_per_epoch=0.3",
+        "epochs=4",
+        f"marker={marker}",
+    ]
     log = tmp_path / "first_run.log"
     with open(log, "w") as out:
-        proc = subprocess.Popen(toy_cmd(sweep_dir, *args), cwd=tmp_path, env=_env(), start_new_session=True,
-                                stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            toy_cmd(sweep_dir, *args),
+            cwd=tmp_path,
+            env=_env(),
+            start_new_session=True,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     deadline = time.time() + 180
     while log.read_text().count(" COMPLETE value=") < 2 and time.time() < deadline and proc.poll() is None:
         time.sleep(0.1)
@@ -145,8 +197,15 @@ def test_killed_sweep_resumes_to_exactly_n_trials_without_rerun_or_overwrite(swe
 
 
 def test_joblib_launcher_runs_batches_and_prunes_across_processes(sweep_dir):
-    run_toy(sweep_dir, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "hydra.sweeper.n_trials=6",
-            "hydra.sweeper.pruner.n_startup_trials=2", "hydra/sweeper/sampler=random", "hydra.sweeper.sampler.seed=0",
-            "epochs=6")
+    run_toy(
+        sweep_dir,
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        "hydra.sweeper.n_trials=6",
+        "hydra.sweeper.pruner.n_startup_trials=2",
+        "hydra/sweeper/sampler=random",
+        "hydra.sweeper.sampler.seed=0",
+        "epochs=6",
+    )
     states = _states(load_study(sweep_dir))
     assert len(states) == 6 and TrialState.PRUNED in states and TrialState.FAIL not in states

@@ -1,4 +1,5 @@
 """Typed options of the user's project, registered in Hydra's ConfigStore next to ours."""
+
 from dataclasses import dataclass
 
 from lalm_framework import register

@@ -1,10 +1,11 @@
 """The user's own datamodule: digits with Gaussian noise on the pixels."""
+
 from __future__ import annotations
 
 import torch
 from torch.utils.data import TensorDataset
 
-from lalm_framework.generic.digits import DigitsDataModule
+from lalm_framework.digits.data import DigitsDataModule
 
 
 class NoisyDigitsDataModule(DigitsDataModule):

@@ -1,9 +1,9 @@
-"""A non-audio example for the generic runner: an MLP on scikit-learn's bundled 8x8 digits."""
+"""`dataset=digits`: scikit-learn's bundled 8x8 digits (1797 images, no download) as a DataModule."""
+
 from __future__ import annotations
 
 import pytorch_lightning as pl
 import torch
-from torch import nn
 from torch.utils.data import DataLoader, TensorDataset, random_split
 
 from lalm_framework.errors import UserError
@@ -37,36 +37,3 @@ class DigitsDataModule(pl.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self.val_dataloader()
-
-
-class DigitsClassifier(pl.LightningModule):
-    """Two-layer MLP; logs `train/loss`, `val/loss`, `val/acc`."""
-
-    def __init__(self, hidden: int = 64, lr: float = 1e-3) -> None:
-        super().__init__()
-        self.save_hyperparameters()
-        self.net = nn.Sequential(nn.Linear(64, hidden), nn.ReLU(), nn.Linear(hidden, 10))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
-
-    def _step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> torch.Tensor:
-        x, y = batch
-        logits = self(x)
-        loss = nn.functional.cross_entropy(logits, y)
-        self.log(f"{stage}/loss", loss, prog_bar=True)
-        if stage != "train":
-            self.log(f"{stage}/acc", (logits.argmax(-1) == y).float().mean(), prog_bar=True)
-        return loss
-
-    def training_step(self, batch, batch_idx):  # noqa: D102
-        return self._step(batch, "train")
-
-    def validation_step(self, batch, batch_idx):  # noqa: D102
-        self._step(batch, "val")
-
-    def test_step(self, batch, batch_idx):  # noqa: D102
-        self._step(batch, "test")
-
-    def configure_optimizers(self):  # noqa: D102
-        return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)

@@ -1,0 +1,131 @@
+"""Every use of another library's private API, in one place.
+
+Each function names the upstream version it was written against and why no public API serves.
+`tests/core/test_private_api.py` exercises each one against the installed versions, so an
+upstream change fails loudly there instead of deep inside a launcher or a job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hydra.core.config_search_path import ConfigSearchPath
+    from hydra.core.utils import JobReturn
+    from omegaconf import DictConfig
+
+# hydra-core 1.3.2-1.3.8, omegaconf 2.3, pytorch-lightning 2.2-2.6
+RunAndReport = Callable[[Callable[[], Any]], Any]
+
+
+def job_return_value(ret: JobReturn) -> Any:
+    """A job's return value, or the exception a failed job raised, without raising it.
+
+    hydra-core 1.3: the public `JobReturn.return_value` re-raises a failed job's exception; the
+    stored value or exception is `_return_value`.
+    """
+    return ret._return_value
+
+
+def wrap_run_and_report(make_wrapper: Callable[[RunAndReport], RunAndReport]) -> None:
+    """Replace `hydra._internal.utils.run_and_report` by `make_wrapper(original)` (once per process).
+
+    hydra-core 1.3: every exception of `@hydra.main` (composition, the task, a callback) reaches
+    the user through this function, and Hydra has no public hook for how errors are printed.
+    """
+    import hydra._internal.utils as hydra_utils
+
+    if not getattr(hydra_utils.run_and_report, "_lalm_wrapped", False):
+        wrapped = make_wrapper(hydra_utils.run_and_report)
+        wrapped._lalm_wrapped = True  # type: ignore[attr-defined]
+        hydra_utils.run_and_report = wrapped  # type: ignore[assignment]  # the point of this function
+
+
+def custom_resolvers() -> dict[str, Callable[..., Any]]:
+    """The OmegaConf resolvers registered in this process, as stored (to ship to fresh processes).
+
+    omegaconf 2.3: `OmegaConf.register_new_resolver` wraps the user's function; the wrapped
+    callables live in `BaseContainer._resolvers`, and no public API lists or copies them.
+    """
+    from omegaconf.basecontainer import BaseContainer
+
+    return dict(BaseContainer._resolvers)
+
+
+def install_resolver(name: str, resolver: Callable[..., Any]) -> None:
+    """Register a resolver taken from `custom_resolvers()` of another process (if `name` is free)."""
+    from omegaconf.basecontainer import BaseContainer
+
+    BaseContainer._resolvers.setdefault(name, resolver)
+
+
+def set_hydra_config_unvalidated(full: DictConfig) -> None:
+    """Make `HydraConfig.get()` and `${hydra:...}` answer from a job's saved `hydra` node.
+
+    hydra-core 1.3: `HydraConfig.set_config` re-validates the node against HydraConf, which a
+    saved (plain YAML) `.hydra/hydra.yaml` merged into its job config does not pass; this does
+    what it does without that check. omegaconf 2.3: `masked_copy` keeps no parent, so `_set_parent`
+    re-attaches the hydra node for interpolations into the job config.
+    """
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import OmegaConf
+
+    OmegaConf.set_readonly(full.hydra, True)
+    masked = OmegaConf.masked_copy(full, "hydra")
+    masked.hydra._set_parent(full)
+    HydraConfig.instance().cfg = masked  # type: ignore[assignment]
+
+
+def dump_checkpoint(trainer: Any) -> dict[str, Any]:
+    """The full training state Lightning would save now (weights, optimizer, loops, callbacks).
+
+    pytorch-lightning 2.2-2.6: `trainer.save_checkpoint` waits at a barrier for every rank; on
+    SLURM's warning signal only rank 0 runs the handler, so the state comes from the checkpoint
+    connector directly.
+    """
+    state: dict[str, Any] = trainer._checkpoint_connector.dump_checkpoint(weights_only=False)
+    return state
+
+
+def config_search_path(config_dirs: list[str]) -> ConfigSearchPath:
+    """The search path `lalm-train --config-dir D...` composes from (plugins included).
+
+    hydra-core 1.3: built by `hydra._internal.utils.create_config_search_path`; no public API.
+    """
+    from pathlib import Path
+
+    from hydra._internal.utils import create_config_search_path
+
+    search_path = create_config_search_path(None)
+    for d in reversed(config_dirs):
+        search_path.prepend("command-line", f"file://{Path(d).resolve()}")
+    return search_path
+
+
+def config_sources(search_path: ConfigSearchPath) -> list[Any]:
+    """The `ConfigSource`s of `search_path`, in search order (hydra-core 1.3: `ConfigRepository`)."""
+    from hydra._internal.config_repository import ConfigRepository
+
+    return list(ConfigRepository(search_path).get_sources())
+
+
+def basic_sweeper_class() -> type:
+    """Hydra's default sweeper class (hydra-core 1.3: `hydra._internal.core_plugins.basic_sweeper`)."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+
+    return BasicSweeper
+
+
+def basic_sweep_jobs(arguments: list[str]) -> list[list[str]]:
+    """The jobs Hydra's BasicSweeper makes of `arguments`, in order, as override lists.
+
+    hydra-core 1.3: `BasicSweeper.split_arguments` is the only implementation of the sweep
+    expansion (cartesian product, ranges, globs); no public function exposes it.
+    """
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides(arguments)
+    batches = BasicSweeper.split_arguments(parsed, None)
+    return [list(job) for batch in batches for job in batch]

@@ -1,0 +1,132 @@
+"""Every private API of another library that we touch (lalm_framework.compat.private_api), exercised.
+
+When an upstream release moves or changes one of them, these tests fail here, by name, instead
+of a launcher or a job failing far from the cause.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hydra.core.utils import JobReturn, JobStatus
+from omegaconf import OmegaConf
+
+from lalm_framework.compat import private_api
+
+
+def test_job_return_value_gives_the_exception_without_raising():
+    ret = JobReturn()
+    boom = ValueError("boom")
+    ret.return_value = boom
+    ret.status = JobStatus.FAILED
+    assert private_api.job_return_value(ret) is boom
+    with pytest.raises(ValueError):  # why the private field is needed: the property re-raises
+        _ = ret.return_value
+    ret.return_value, ret.status = 0.5, JobStatus.COMPLETED
+    assert private_api.job_return_value(ret) == 0.5
+
+
+def test_hydra_reports_errors_through_the_function_we_wrap():
+    import hydra._internal.utils as hydra_utils
+
+    # Hydra must look the reporter up as a module global at call time, or wrapping it does nothing
+    assert callable(hydra_utils.run_and_report)
+    assert "run_and_report" in hydra_utils._run_hydra.__code__.co_names
+
+
+def test_wrap_run_and_report_wraps_once(monkeypatch):
+    import hydra._internal.utils as hydra_utils
+
+    original = hydra_utils.run_and_report
+    monkeypatch.setattr(hydra_utils, "run_and_report", original)
+    calls = []
+
+    def make(orig):
+        def wrapper(func):
+            calls.append(1)
+            return orig(func)
+
+        return wrapper
+
+    private_api.wrap_run_and_report(make)
+    private_api.wrap_run_and_report(make)  # idempotent
+    assert hydra_utils.run_and_report(lambda: 7) == 7
+    assert calls == [1]
+
+
+def test_resolvers_travel_to_another_registry():
+    OmegaConf.register_new_resolver("lalm_test_twice", lambda x: 2 * int(x), replace=True)
+    try:
+        stored = private_api.custom_resolvers()
+        assert "lalm_test_twice" in stored and "oc.env" in stored
+        OmegaConf.clear_resolver("lalm_test_twice")
+        assert not OmegaConf.has_resolver("lalm_test_twice")
+        private_api.install_resolver("lalm_test_twice", stored["lalm_test_twice"])
+        assert OmegaConf.create({"a": "${lalm_test_twice:21}"}).a == 42
+    finally:
+        OmegaConf.clear_resolver("lalm_test_twice")
+
+
+def test_saved_hydra_config_answers_hydra_interpolations(tmp_path: Path):
+    from hydra import compose, initialize_config_dir
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.core.utils import setup_globals
+
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "app.yaml").write_text("where: ${hydra:runtime.output_dir}\nname: ${hydra:job.name}\n")
+    with initialize_config_dir(str(tmp_path / "conf"), version_base="1.3", job_name="saved"):
+        cfg = compose("app", return_hydra_config=True)
+    setup_globals()
+    hydra_node = OmegaConf.to_container(cfg.hydra, resolve=False)
+    hydra_node["runtime"]["output_dir"] = str(tmp_path / "out")  # as a job's saved hydra.yaml has it
+    OmegaConf.save({"hydra": hydra_node}, tmp_path / "hydra.yaml")
+    job = OmegaConf.create({"where": "${hydra:runtime.output_dir}", "name": "${hydra:job.name}"})
+    full = OmegaConf.merge(job, OmegaConf.load(tmp_path / "hydra.yaml"))
+    before = HydraConfig.instance().cfg
+    try:
+        private_api.set_hydra_config_unvalidated(full)
+        assert job.where == str(tmp_path / "out") and job.name == "saved"
+    finally:
+        HydraConfig.instance().cfg = before
+
+
+def test_dump_checkpoint_returns_the_full_training_state(tmp_path: Path):
+    import pytorch_lightning as pl
+    from pytorch_lightning.demos.boring_classes import BoringModel
+
+    trainer = pl.Trainer(
+        max_steps=2,
+        default_root_dir=tmp_path,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+    )
+    trainer.fit(BoringModel())
+    state = private_api.dump_checkpoint(trainer)
+    assert state["global_step"] == 2
+    assert {"state_dict", "optimizer_states", "loops", "epoch"} <= set(state)
+
+
+def test_config_search_path_has_the_user_dir_first_then_our_package(tmp_path: Path):
+    import hydra_plugins.lalm_searchpath.lalm_searchpath  # noqa: F401  (our plugin: registers schemas)
+
+    sources = private_api.config_sources(private_api.config_search_path([str(tmp_path)]))
+    paths = [s.full_path() for s in sources]
+    assert any(str(tmp_path) in p for p in paths)
+    assert any("lalm_framework.conf" in p for p in paths)
+
+
+def test_basic_sweep_expansion_is_hydras_cartesian_order():
+    from hydra.core.plugins import Plugins
+    from hydra.plugins.sweeper import Sweeper
+
+    assert private_api.basic_sweep_jobs(["a=1,2", "b=x,y"]) == [
+        ["a=1", "b=x"],
+        ["a=1", "b=y"],
+        ["a=2", "b=x"],
+        ["a=2", "b=y"],
+    ]
+    assert private_api.basic_sweeper_class() in Plugins.instance().discover(Sweeper)
