@@ -6,12 +6,31 @@ Kept light on purpose: importing this package must not import torch (the CLI's `
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-from lalm_framework.config.store import register
 from lalm_framework.errors import UserError
+
+if TYPE_CHECKING:
+    from lalm_framework.config.store import register
+    from lalm_framework.inference.pretrained import PretrainedLalm
+
+
+def __getattr__(name: str) -> Any:
+    # `register` imports Hydra: only when used (load_pretrained's users need no Hydra)
+    if name == "register":
+        from lalm_framework.config.store import register
+
+        return register
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def load_pretrained(path: str, device: str = "cpu") -> PretrainedLalm:
+    """A model exported by `lalm-export`, ready for `.transcribe([...])`: no Lightning, Hydra or pickle."""
+    from lalm_framework.inference.pretrained import load_pretrained as _load
+
+    return _load(path, device=device)
 
 
 def compose(overrides: list[str] | None = None, config_name: str = "train", config_dir: str | None = None) -> Any:
@@ -35,4 +54,4 @@ def instantiate(cfg: Any, **kwargs: Any) -> Any:
     return _instantiate(cfg, **kwargs)
 
 
-__all__ = ["compose", "run", "instantiate", "register", "UserError", "__version__"]
+__all__ = ["compose", "run", "instantiate", "register", "load_pretrained", "UserError", "__version__"]

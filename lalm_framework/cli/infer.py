@@ -1,4 +1,4 @@
-"""`lalm-infer`: transcribe audio with a trained checkpoint; JSONL hypotheses, WER if references.
+"""`lalm-infer`: transcribe audio with a trained checkpoint or export; JSONL hypotheses, WER if references.
 
 Light at import (argparse only): torch and the model load inside `main()`.
 """
@@ -10,6 +10,7 @@ import os
 import sys
 from collections.abc import Sequence
 from datetime import datetime
+from pathlib import Path
 
 EPILOG = """inputs:
   a LibriSpeech-layout split folder (<split>/<spk>/<chapter>/*.flac + *.trans.txt: with references),
@@ -20,6 +21,7 @@ examples:
   lalm-infer outputs/train/.../checkpoints/last.ckpt lalm_framework/samples/speech/dev
   lalm-infer last.ckpt test.jsonl --out hyps.jsonl
   lalm-infer last.ckpt clip1.flac clip2.wav --adapter my_adapter/
+  lalm-infer my_export/ clip1.flac          (a folder written by lalm-export)
 """
 
 
@@ -30,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("checkpoint", help="a .ckpt written by lalm-train")
+    p.add_argument("checkpoint", help="a .ckpt written by lalm-train, or a folder written by lalm-export")
     p.add_argument("inputs", nargs="+", help="folders, JSONL manifests or audio files")
     p.add_argument(
         "--out",
@@ -53,15 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `lalm-infer`."""
     args = build_parser().parse_args(argv)
-    from lalm_framework.errors import UserError, full_error_requested
+    from lalm_framework.errors import UserError, exit_with
 
     try:
         return _run(args)
     except UserError as e:
-        if full_error_requested():
-            raise
-        sys.stderr.write(f"Error: {e}\n")
-        return 1
+        exit_with(e)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -73,10 +72,14 @@ def _run(args: argparse.Namespace) -> int:
     out = args.out or f"hypotheses-{datetime.now():%Y%m%d-%H%M%S-%f}.jsonl"
     if os.path.exists(out):
         raise UserError(f"{out} exists already; earlier results are never overwritten. Choose another --out.")
-    if not os.path.isfile(args.checkpoint):
+    if os.path.isdir(args.checkpoint):
+        from lalm_framework.inference.pretrained import read_export_config
+
+        read_export_config(Path(args.checkpoint))  # a folder must be an export
+    elif not os.path.isfile(args.checkpoint):
         raise UserError(
             f"Checkpoint not found: {args.checkpoint}. Give the .ckpt file a training run "
-            "wrote (e.g. <run dir>/checkpoints/last.ckpt)."
+            "wrote (e.g. <run dir>/checkpoints/last.ckpt), or a folder written by lalm-export."
         )
     utterances = read_inputs(args.inputs, text_key=args.text_key)
 
@@ -84,7 +87,7 @@ def _run(args: argparse.Namespace) -> int:
 
     module = load_model(args.checkpoint, adapter=args.adapter, device=args.device)
     if args.max_new_tokens:
-        module.hparams.generation["max_new_tokens"] = args.max_new_tokens
+        module.generation.max_new_tokens = args.max_new_tokens
     rows = transcribe(
         module,
         utterances,
@@ -96,7 +99,7 @@ def _run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
     )
     path = write_jsonl(rows, out)
-    scored = sum(1 for r in rows if r.get("reference"))
+    scored = sum(1 for r in rows if r.get("reference") and r.get("hypothesis") is not None)
     print(f"wrote {len(rows)} hypotheses to {path}")
     wer = wer_of(rows)
     if wer is not None:

@@ -117,6 +117,21 @@ class LalmDataModule(pl.LightningDataModule):
             for split in filter(None, (node.get(f"{s}_split") for s in ("train", "val", "test"))):
                 check_split_dir(root, split)
 
+    @classmethod
+    def training_texts(cls, node: Any) -> list[str]:
+        """The target texts of the training split a dataset config node names (no audio is read).
+
+        What a tokenizer trained for this data learns from (`model.tokenizer.dataset`).
+        """
+        from omegaconf import DictConfig, OmegaConf
+
+        values = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else dict(node)
+        assert isinstance(values, dict)
+        dm = cls(**{str(k): v for k, v in values.items() if not str(k).startswith("_")})
+        if dm.source("train") is None:
+            return []
+        return [u.text for u in dm.read_split("train")]
+
     # --- where each split comes from ---------------------------------------------------------
     def source(self, split: str) -> Path | None:
         """The manifest or split folder `split` (train/val/test) reads; None when it has none."""

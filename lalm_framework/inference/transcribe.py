@@ -1,74 +1,106 @@
-"""Load a trained LALM and transcribe folders, manifests or files; hypotheses as JSONL, WER."""
+"""Load a trained LALM (checkpoint or export folder) and transcribe; hypotheses as JSONL, WER.
+
+Lightning-free except for loading a training checkpoint (its LightningModule is rebuilt).
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 
-from lalm_framework.data.collate import LalmCollator
-from lalm_framework.data.datamodule import DEFAULT_PROMPTS, DEFAULT_TEMPLATE, make_dataloader
-from lalm_framework.data.dataset import AudioTextDataset
+from lalm_framework.data.batch import LalmBatch
 from lalm_framework.data.utterance import Utterance
 from lalm_framework.errors import UserError
+from lalm_framework.models.schema import GenerationConfig
 from lalm_framework.training.wer import corpus_wer
 
 log = logging.getLogger(__name__)
 
 
-def load_model(checkpoint: str | Path, adapter: str | Path | None = None, device: str = "cpu") -> Any:
-    """The LalmModule of a training checkpoint, in eval mode; `adapter`: a peft LoRA adapter dir."""
-    from lalm_framework.models.lalm_module import LalmModule
+class Transcriber(Protocol):
+    """What `transcribe` needs of a model: a `LalmModule` or a `PretrainedLalm` (an export)."""
 
-    checkpoint = Path(checkpoint)
-    if not checkpoint.is_file():
-        raise UserError(
-            f"Checkpoint not found: {checkpoint}. Give the .ckpt file a training run "
-            "wrote (e.g. <run dir>/checkpoints/last.ckpt)."
-        )
-    module = LalmModule.load_from_checkpoint(str(checkpoint), map_location=device, weights_only=False)
+    tokenizer: Any
+    feature_extractor: Any
+    data_settings: dict[str, Any]
+
+    @property
+    def device(self) -> torch.device: ...
+
+    @property
+    def generation(self) -> GenerationConfig: ...
+
+    def transcribe_batch(self, batch: LalmBatch) -> list[str]: ...
+
+
+def load_model(source: str | Path, adapter: str | Path | None = None, device: str = "cpu") -> Any:
+    """The model of a training checkpoint (a LalmModule) or of an export folder (a PretrainedLalm),
+    in eval mode on `device`; `adapter`: a peft LoRA adapter folder loaded over its LoRA weights."""
+    source = Path(source)
+    if source.is_dir():
+        from lalm_framework.inference.pretrained import load_pretrained
+
+        model: Any = load_pretrained(source, device="cpu")
+    else:
+        model = load_checkpoint_model(source)
     if adapter is not None:
-        load_adapter(module, adapter)
-    return module.eval().to(device)
+        load_adapter(model, adapter)
+    return model.eval().to(device)
+
+
+def load_checkpoint_model(checkpoint: str | Path) -> Any:
+    """The LalmModule a lalm-train checkpoint holds, read safely (weights only), on the CPU.
+
+    The checkpoint's kind is checked before any model is built: a checkpoint of another model
+    (e.g. the digits example) is refused with a message, not turned into a default-size LLM.
+    """
+    from lalm_framework.training.checkpoint_io import read_checkpoint
+
+    ckpt = read_checkpoint(checkpoint, map_location="cpu")
+    hparams = ckpt.get("hyper_parameters")
+    from lalm_framework.models.lalm_module import HPARAM_KEYS, LalmModule
+
+    if not isinstance(hparams, Mapping) or not all(k in hparams for k in HPARAM_KEYS):
+        raise UserError(_not_an_lalm(Path(checkpoint), hparams, ckpt["state_dict"]))
+    module = LalmModule(**hparams)
+    module.on_load_checkpoint(ckpt)  # refuses weights that do not fit, naming both shapes
+    module.load_state_dict(ckpt["state_dict"], strict=module.strict_loading)
+    return module
+
+
+def _not_an_lalm(path: Path, hparams: Any, state: Mapping[str, Any]) -> str:
+    names = ", ".join(list(hparams)[:6]) if isinstance(hparams, Mapping) and hparams else "none"
+    weights = ", ".join(list(state)[:3]) or "none"
+    return (
+        f"{path} is not a checkpoint of an audio LLM (lalm-train's LalmModule): its hyperparameters "
+        f"are {names}; its weights {weights}. lalm-infer and lalm-export need a checkpoint of a LALM "
+        "(model=tiny, whisper_llama_lora, ...); evaluate other models with "
+        "`lalm-train train=false test=true trainer.ckpt_path=...`."
+    )
 
 
 def load_adapter(module: Any, adapter: str | Path) -> None:
-    """Load LoRA weights saved by peft's `save_pretrained` into the model's LoRA layers."""
-    from peft import PeftModel
-    from peft.utils import load_peft_weights, set_peft_model_state_dict
+    """Load a peft LoRA adapter folder (`--adapter`) into the LoRA layers of `module`'s LLM."""
+    from lalm_framework.models.llm import load_adapter as load_into
 
-    llm = module.model.llm
-    if not isinstance(llm, PeftModel):
-        raise UserError(
-            f"--adapter {adapter}: this checkpoint's model has no LoRA layers "
-            "(it was trained with model.lora.enabled=false)."
-        )
-    if not Path(adapter).is_dir():
-        raise UserError(
-            f"--adapter {adapter}: not a directory; give the folder holding "
-            "adapter_config.json and adapter_model.safetensors."
-        )
-    result = set_peft_model_state_dict(llm, load_peft_weights(str(adapter), device="cpu"))
-    if getattr(result, "unexpected_keys", None):
-        raise UserError(
-            f"--adapter {adapter} does not fit this model (unexpected weights such as "
-            f"{result.unexpected_keys[0]}); was it trained with another LoRA config?"
-        )
+    load_into(module.model.llm, Path(adapter), f"--adapter {adapter}")
 
 
 def save_adapter(module: Any, out_dir: str | Path) -> None:
     """Save the LoRA adapter of `module` with peft's `save_pretrained` (for `--adapter`)."""
-    module.model.llm.save_pretrained(str(out_dir))
+    module.model.llm.save_pretrained(str(out_dir), save_embedding_layers=False)
 
 
 def transcribe(
-    module: Any,
+    module: Transcriber,
     utterances: list[Utterance],
     batch_size: int | None = None,
     num_workers: int = 0,
@@ -78,17 +110,27 @@ def transcribe(
     skip_bad_audio: bool = False,
     progress: bool = True,
 ) -> list[dict[str, Any]]:
-    """Greedy hypotheses for `utterances`: [{id, audio, hypothesis, reference?}] in input order.
+    """Hypotheses for `utterances`: [{id, audio, hypothesis, reference?}], one row per input, in order.
 
-    Prompt and batch size default to what the model was trained/validated with (stored in the
-    checkpoint), so the dev WER printed by training is reproduced.
+    Each row carries its own input's id, audio path and reference, whatever the ids (duplicates,
+    generated ids). Prompt and batch size default to what the model was trained/validated with (stored
+    in the checkpoint or export), so the dev WER printed by training is reproduced. Unreadable audio
+    under `skip_bad_audio` gets a row with `hypothesis: null` and the `error`.
     """
-    from lalm_framework.data.checks import check_audio_files
+    from torch.utils.data import DataLoader
 
-    trained = getattr(module, "data_settings", {}) or {}
+    from lalm_framework.data.checks import check_audio_files
+    from lalm_framework.data.collate import LalmCollator
+    from lalm_framework.data.dataset import AudioTextDataset
+
+    trained = dict(module.data_settings)
+    if not {"prompt_template", "prompts", "task"} <= trained.keys():
+        trained = {**_default_data_settings(), **trained}
     fe = module.feature_extractor
-    utterances = check_audio_files(utterances, "input", skip_bad_audio=skip_bad_audio)
-    too_long = [u for u in utterances if (u.duration or 0) > fe.chunk_length]
+    # each input's position is its key through the data pipeline: ids need not be unique
+    keyed = [dataclasses.replace(u, id=str(i)) for i, u in enumerate(utterances)]
+    readable = check_audio_files(keyed, "input", skip_bad_audio=skip_bad_audio)
+    too_long = [u for u in readable if (u.duration or 0) > fe.chunk_length]
     if too_long:
         log.warning(
             "%d file(s) longer than the model's %s s audio window are cut (first: %s)",
@@ -99,36 +141,45 @@ def transcribe(
     collate = LalmCollator(
         module.tokenizer,
         fe,
-        prompt_template or trained.get("prompt_template", DEFAULT_TEMPLATE),
-        prompts if prompts is not None else trained.get("prompts", DEFAULT_PROMPTS),
-        default_task=task or trained.get("task", "transcribe"),
+        prompt_template or trained["prompt_template"],
+        prompts if prompts is not None else trained["prompts"],
+        default_task=task or trained["task"],
     )
-    dataset = AudioTextDataset(utterances, fe.sampling_rate, skip_bad_audio=skip_bad_audio)
-    loader = make_dataloader(
-        dataset,
-        collate,
-        num_workers=num_workers,
-        batch_size=batch_size or trained.get("eval_batch_size", 8),
+    loader: DataLoader[Any] = DataLoader(
+        AudioTextDataset(readable, fe.sampling_rate, skip_bad_audio=skip_bad_audio),
+        batch_size=batch_size or trained.get("eval_batch_size") or 8,
         shuffle=False,
+        num_workers=num_workers,
+        collate_fn=collate,
     )
-    by_id = {u.id: u for u in utterances}
-    rows: list[dict[str, Any]] = []
+    hypotheses: dict[int, str] = {}
     device = module.device
     with torch.inference_mode():
         for batch in _progress(loader, progress):
-            batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
-            for utt_id, hyp in zip(batch["ids"], module.transcribe(batch), strict=True):
-                u = by_id[utt_id]
-                row = {"id": u.id, "audio": u.audio, "hypothesis": hyp}
-                if u.text:
-                    row["reference"] = u.text
-                rows.append(row)
+            on_device: Any = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+            for key, hyp in zip(batch["ids"], module.transcribe_batch(on_device), strict=True):
+                hypotheses[int(key)] = hyp
+    rows: list[dict[str, Any]] = []
+    for i, u in enumerate(utterances):
+        row: dict[str, Any] = {"id": u.id, "audio": u.audio, "hypothesis": hypotheses.get(i)}
+        if u.text:
+            row["reference"] = u.text
+        if i not in hypotheses:
+            row["error"] = "unreadable audio (skipped)"
+        rows.append(row)
     return rows
 
 
+def _default_data_settings() -> dict[str, Any]:
+    """Prompting of a model saved without data settings: the datamodule's defaults."""
+    from lalm_framework.data.datamodule import DEFAULT_PROMPTS, DEFAULT_TEMPLATE
+
+    return {"prompt_template": DEFAULT_TEMPLATE, "prompts": DEFAULT_PROMPTS, "task": "transcribe"}
+
+
 def wer_of(rows: Iterable[dict[str, Any]]) -> float | None:
-    """Corpus WER of the rows that have a reference (None when none has)."""
-    scored = [r for r in rows if r.get("reference")]
+    """Corpus WER of the rows that have a reference and a hypothesis (None when none has)."""
+    scored = [r for r in rows if r.get("reference") and r.get("hypothesis") is not None]
     if not scored:
         return None
     return corpus_wer([r["hypothesis"] for r in scored], [r["reference"] for r in scored])
@@ -156,6 +207,6 @@ def write_jsonl(rows: Iterable[dict[str, Any]], out: str | Path) -> Path:
 def _progress(loader: Any, show: bool) -> Any:
     if not show:
         return loader
-    from tqdm.auto import tqdm
+    from tqdm.auto import tqdm  # type: ignore[import-untyped]  # no stubs installed
 
     return tqdm(loader, desc="transcribing", unit="batch")

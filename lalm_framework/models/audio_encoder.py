@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -10,9 +9,10 @@ from transformers import WhisperConfig, WhisperFeatureExtractor
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
 from lalm_framework.models.loading import from_pretrained_or_error
+from lalm_framework.models.schema import EncoderConfig
 
 # Token ids of a Whisper *decoder*; an encoder-only config still validates them against vocab_size.
-_TINY_DEFAULTS = dict(
+_DECODER_IDS = dict(
     vocab_size=8,
     pad_token_id=0,
     bos_token_id=1,
@@ -23,24 +23,23 @@ _TINY_DEFAULTS = dict(
 )
 
 
-def build_audio_encoder(
-    path: str | None = None,
-    config: Mapping[str, Any] | None = None,
-    freeze: bool = False,
-    dtype: torch.dtype = torch.float32,
-) -> WhisperEncoder:
-    """A Whisper encoder from `path` (local dir / hub id) or, if `path` is None, from `config`."""
-    if path:
+def build_audio_encoder(cfg: EncoderConfig) -> WhisperEncoder:
+    """A Whisper encoder from `cfg.path` (local dir / hub id) or, if it is null, from `cfg.config`."""
+    from lalm_framework.models.llm import torch_dtype
+
+    dtype = torch_dtype(cfg.dtype)
+    encoder: WhisperEncoder
+    if cfg.path:
         from transformers import WhisperModel
 
         # A full Whisper checkpoint holds encoder + decoder; keep the encoder only.
-        model = from_pretrained_or_error(WhisperModel, path, "model.encoder.path", dtype=dtype)
+        model = from_pretrained_or_error(WhisperModel, cfg.path, "model.encoder.path", dtype=dtype)
         encoder = model.get_encoder()
         del model
     else:
-        encoder = WhisperEncoder(WhisperConfig(**{**_TINY_DEFAULTS, **dict(config or {})}))
+        encoder = WhisperEncoder(WhisperConfig(**{**_DECODER_IDS, **cfg.config}))
         encoder.to(dtype)
-    set_trainable(encoder, not freeze)
+    set_trainable(encoder, not cfg.freeze)
     return encoder
 
 
@@ -50,21 +49,21 @@ def feature_extractor_for(encoder: WhisperEncoder, path: str | None = None) -> W
     Whisper encoders take exactly 2 * max_source_positions mel frames (10 ms hop), so the
     extractor's chunk length follows from the encoder's config.
     """
-    cfg = encoder.config
+    cfg: Any = encoder.config
     n_frames = 2 * cfg.max_source_positions
     if path:
         from transformers import AutoFeatureExtractor
 
         fe = from_pretrained_or_error(AutoFeatureExtractor, path, "model.encoder.path")
         if fe.feature_size == cfg.num_mel_bins and fe.nb_max_frames == n_frames:
-            return fe
+            return fe  # type: ignore[no-any-return]  # AutoFeatureExtractor of a Whisper model
     hop, sr = 160, 16000
     if (n_frames * hop) % sr:
         raise ValueError(
             f"encoder max_source_positions={cfg.max_source_positions}: 2x that many "
             "10 ms frames must be a whole number of seconds (use a multiple of 50)"
         )
-    return WhisperFeatureExtractor(
+    return WhisperFeatureExtractor(  # type: ignore[no-untyped-call]  # transformers leaves it unannotated
         feature_size=cfg.num_mel_bins, sampling_rate=sr, hop_length=hop, chunk_length=n_frames * hop // sr, n_fft=400
     )
 

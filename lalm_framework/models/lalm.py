@@ -9,7 +9,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from lalm_framework.data.batch import IGNORE_INDEX
+from lalm_framework.data.batch import IGNORE_INDEX, LalmBatch
+from lalm_framework.models.schema import GenerationConfig
 
 
 class LALM(nn.Module):
@@ -20,10 +21,21 @@ class LALM(nn.Module):
     ``prompt-before, audio..., prompt-after, target``. Loss counts target tokens only (labels).
     """
 
-    def __init__(self, encoder: nn.Module, projector: nn.Module, llm: nn.Module, audio_token_id: int) -> None:
+    def __init__(
+        self,
+        encoder: nn.Module,
+        projector: nn.Module,
+        llm: nn.Module,
+        audio_token_id: int,
+        reload_prefixes: tuple[str, ...],
+    ) -> None:
         super().__init__()
-        self.encoder, self.projector, self.llm = encoder, projector, llm
+        self.encoder: nn.Module = encoder
+        self.projector: nn.Module = projector
+        self.llm: Any = llm  # a transformers causal LM, or a peft model around one
         self.audio_token_id = audio_token_id
+        # parts whose frozen weights come back from a pretrained path ("encoder.", "llm.")
+        self.reload_prefixes = reload_prefixes
 
     def encode_audio(self, features: torch.Tensor, feature_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Log-mel [B, n_mels, T] -> (audio embeddings [B, N, D_llm], valid embeddings per row [B])."""
@@ -105,13 +117,35 @@ class LALM(nn.Module):
         audio, lengths = self.encode_audio(input_features, feature_lengths)
         embeds, mask, _ = self.splice(prompt_input_ids, prompt_attention_mask, audio, lengths, pad_left=True)
         generate_kwargs.setdefault("do_sample", False)
-        return self.llm.generate(inputs_embeds=embeds, attention_mask=mask, **generate_kwargs)
+        out: torch.Tensor = self.llm.generate(inputs_embeds=embeds, attention_mask=mask, **generate_kwargs)
+        return out
+
+    def transcribe(self, batch: LalmBatch, tokenizer: Any, generation: GenerationConfig) -> list[str]:
+        """Hypotheses of a batch as text: greedy (or beam) generation after each prompt, decoded."""
+        out = self.generate(
+            batch["input_features"],
+            batch["feature_lengths"],
+            batch["prompt_input_ids"],
+            batch["prompt_attention_mask"],
+            max_new_tokens=generation.max_new_tokens,
+            num_beams=generation.num_beams,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+        return [str(t).strip() for t in tokenizer.batch_decode(out, skip_special_tokens=True)]
 
     def _encoder_dtype(self) -> torch.dtype:
         return next(self.encoder.parameters()).dtype
 
     def _projector_dtype(self) -> torch.dtype:
         return next(self.projector.parameters()).dtype
+
+    def weights_to_save(self) -> list[str]:
+        """State-dict keys a checkpoint or export must hold: all but the frozen weights of
+        pretrained parts, which reload from their path (`reload_prefixes`)."""
+        trainable = {n for n, p in self.named_parameters() if p.requires_grad}
+        skip = self.reload_prefixes
+        return [k for k in self.state_dict() if k in trainable or not k.startswith(skip)]
 
 
 def set_trainable_by_regex(module: nn.Module, freeze: Sequence[str] = (), unfreeze: Sequence[str] = ()) -> list[str]:

@@ -1,168 +1,135 @@
-"""The LightningModule of an audio LLM: builds the parts from config, trains, reports dev WER."""
+"""The LightningModule of an audio LLM: builds the parts from config, trains, reports dev/test WER."""
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
 
-from lalm_framework.data.batch import AUDIO_TOKEN, LalmBatch
-from lalm_framework.models.audio_encoder import build_audio_encoder, feature_extractor_for
-from lalm_framework.models.lalm import LALM, set_trainable_by_regex
-from lalm_framework.models.llm import add_lora, build_llm, torch_dtype
-from lalm_framework.models.projector import Projector
+from lalm_framework.data.batch import LalmBatch
+from lalm_framework.errors import UserError
+from lalm_framework.models.build import build_lalm
+from lalm_framework.models.schema import (
+    EncoderConfig,
+    GenerationConfig,
+    LalmModelConfig,
+    LlmConfig,
+    LoraConfig,
+    ProjectorConfig,
+    SpecAugmentConfig,
+    TokenizerConfig,
+    model_config,
+    to_plain,
+)
 from lalm_framework.models.spec_augment import spec_augment
 from lalm_framework.models.tokenizer import build_tokenizer, tokenizer_from_files, tokenizer_to_files
+from lalm_framework.models.weights import check_fits
+from lalm_framework.training.checkpoint_io import SOURCE_KEY
 from lalm_framework.training.wer import normalize_all
-from lalm_framework.utils.config import plain_dict
 
 log = logging.getLogger(__name__)
 
 # checkpoint entry: the datamodule's prompt template/prompts/task/eval batch size at training
 DATA_SETTINGS_KEY = "lalm_data_settings"
-
-
-def _select(node: Any, key: str) -> Any:
-    from omegaconf import OmegaConf
-
-    return OmegaConf.select(node, key, default=None)
+# hyperparameter keys of a LALM checkpoint (how `lalm-infer` tells it from other models')
+HPARAM_KEYS = ("encoder", "projector", "llm", "lora", "tokenizer")
 
 
 class LalmModule(pl.LightningModule):
     """Whisper-style encoder + projector + causal LM (optionally LoRA / QLoRA), trained on LalmBatch.
 
-    Exposes `tokenizer` and `feature_extractor` right after construction: the datamodule
-    builds its batches with them. The arguments mirror `lalm_framework.models.schema`.
+    Arguments are the fields of `lalm_framework.models.schema.LalmModelConfig` (dataclasses or
+    mappings of any subset of their fields); an argument left None takes the schema's default,
+    the only place defaults live. Exposes `tokenizer` and `feature_extractor` right after
+    construction: the datamodule builds its batches with them.
     """
 
     def __init__(
         self,
-        encoder: Mapping[str, Any] | None = None,
-        projector: Mapping[str, Any] | None = None,
-        llm: Mapping[str, Any] | None = None,
-        lora: Mapping[str, Any] | None = None,
-        tokenizer: Mapping[str, Any] | None = None,
-        generation: Mapping[str, Any] | None = None,
-        spec_augment: Mapping[str, Any] | None = None,
-        freeze: list[str] | None = None,
-        unfreeze: list[str] | None = None,
-        lr: float = 1e-3,
-        weight_decay: float = 0.0,
-        warmup_steps: int = 0,
-        cosine: bool = True,
-        min_lr_ratio: float = 0.1,
-        wer_every_n_val: int = 1,
+        encoder: EncoderConfig | Mapping[str, Any] | None = None,
+        projector: ProjectorConfig | Mapping[str, Any] | None = None,
+        llm: LlmConfig | Mapping[str, Any] | None = None,
+        lora: LoraConfig | Mapping[str, Any] | None = None,
+        tokenizer: TokenizerConfig | Mapping[str, Any] | None = None,
+        generation: GenerationConfig | Mapping[str, Any] | None = None,
+        spec_augment: SpecAugmentConfig | Mapping[str, Any] | None = None,
+        freeze: Sequence[str] | None = None,
+        unfreeze: Sequence[str] | None = None,
+        lr: float | None = None,
+        weight_decay: float | None = None,
+        warmup_steps: int | None = None,
+        cosine: bool | None = None,
+        min_lr_ratio: float | None = None,
+        wer_every_n_val: int | None = None,
         tokenizer_files: dict[str, str] | None = None,
     ) -> None:
         super().__init__()
-        enc_cfg, proj_cfg, llm_cfg = plain_dict(encoder), plain_dict(projector), plain_dict(llm)
-        lora_cfg, tok_cfg = plain_dict(lora), plain_dict(tokenizer)
-        self.save_hyperparameters(
-            {
-                "encoder": enc_cfg,
-                "projector": proj_cfg,
-                "llm": llm_cfg,
-                "lora": lora_cfg,
-                "tokenizer": tok_cfg,
-                "generation": plain_dict(generation),
-                "spec_augment": plain_dict(spec_augment),
-                "freeze": list(freeze or []),
-                "unfreeze": list(unfreeze or []),
-                "lr": float(lr),
-                "weight_decay": weight_decay,
-                "warmup_steps": warmup_steps,
-                "cosine": cosine,
-                "min_lr_ratio": min_lr_ratio,
-                "wer_every_n_val": wer_every_n_val,
-            }
+        given = dict(
+            encoder=encoder,
+            projector=projector,
+            llm=llm,
+            lora=lora,
+            tokenizer=tokenizer,
+            generation=generation,
+            spec_augment=spec_augment,
+            freeze=freeze,
+            unfreeze=unfreeze,
+            lr=lr,
+            weight_decay=weight_decay,
+            warmup_steps=warmup_steps,
+            cosine=cosine,
+            min_lr_ratio=min_lr_ratio,
+            wer_every_n_val=wer_every_n_val,
         )
+        values = {k: to_plain(v) if hasattr(v, "__dataclass_fields__") else v for k, v in given.items()}
+        self.config: LalmModelConfig = model_config({k: v for k, v in values.items() if v is not None})
+        self.save_hyperparameters(saved_hparams(self.config))
 
         # A trained-from-corpus tokenizer travels inside the checkpoint (see on_save_checkpoint).
         self._tokenizer_files = tokenizer_files
         if tokenizer_files:
             self.tokenizer = tokenizer_from_files(tokenizer_files)
         else:
-            tok_path = tok_cfg.get("path") or llm_cfg.get("path")
-            self.tokenizer = build_tokenizer(
-                tok_path,
-                tok_cfg.get("corpus") or (),
-                tok_cfg.get("vocab_size", 256),
-                tok_cfg.get("lowercase", True),
-                option="model.tokenizer.path" if tok_cfg.get("path") else "model.llm.path",
-            )
-            if not tok_path:
+            self.tokenizer = build_tokenizer(self.config.tokenizer, self.config.llm.path)
+            if not (self.config.tokenizer.path or self.config.llm.path):
                 self._tokenizer_files = tokenizer_to_files(self.tokenizer)
 
-        enc = build_audio_encoder(
-            enc_cfg.get("path"),
-            enc_cfg.get("config"),
-            enc_cfg.get("freeze", False),
-            torch_dtype(enc_cfg.get("dtype", "float32")),
-        )
-        self.feature_extractor = feature_extractor_for(enc, enc_cfg.get("path"))
-        decoder = build_llm(
-            self.tokenizer,
-            llm_cfg.get("path"),
-            llm_cfg.get("config"),
-            llm_cfg.get("dtype", "float32"),
-            llm_cfg.get("quantization"),
-            llm_cfg.get("gradient_checkpointing", False),
-        )
-        if llm_cfg.get("freeze"):
-            for p in decoder.parameters():
-                p.requires_grad_(False)
-        if lora_cfg.get("enabled"):
-            decoder = add_lora(
-                decoder,
-                lora_cfg.get("r", 8),
-                lora_cfg.get("alpha", 16),
-                lora_cfg.get("dropout", 0.05),
-                lora_cfg.get("target_modules", "all-linear"),
-                lora_cfg.get("modules_to_save"),
-            )
-        proj = Projector(
-            enc.config.d_model,
-            decoder.get_input_embeddings().embedding_dim,
-            stack=proj_cfg.get("stack", 4),
-            kind=proj_cfg.get("kind", "mlp"),
-            hidden_size=proj_cfg.get("hidden_size"),
-            dropout=proj_cfg.get("dropout", 0.0),
-        )
-        self.model = LALM(enc, proj, decoder, self.tokenizer.convert_tokens_to_ids(AUDIO_TOKEN))
-        set_trainable_by_regex(self.model, self.hparams.freeze, self.hparams.unfreeze)
+        self.model, self.feature_extractor = build_lalm(self.config, self.tokenizer)
 
         from torchmetrics.text import WordErrorRate
 
         self.val_wer = WordErrorRate()
+        self.test_wer = WordErrorRate()
         self.data_settings: dict[str, Any] = {}
         self._val_epochs = 0
         # frozen weights of pretrained parts are not saved (they reload from their path)
-        self.strict_loading = not self._reloadable_prefixes()
+        self.strict_loading = not self.model.reload_prefixes
+
+    @property
+    def generation(self) -> GenerationConfig:
+        """Decoding settings of `transcribe_batch` (dev/test WER and `lalm-infer`)."""
+        return self.config.generation
 
     @classmethod
     def validate_config(cls, node: Any) -> None:
-        """Before any job starts: model paths that cannot exist, contradicting options."""
-        from lalm_framework.errors import UserError
+        """Before any job starts: field types, model paths that cannot exist, contradicting options."""
+        from lalm_framework.models.llm import check_quantization
         from lalm_framework.models.loading import check_local_path
+        from lalm_framework.models.projector import check_projector
 
-        for option in ("encoder", "llm", "tokenizer"):
-            check_local_path(_select(node, f"{option}.path"), f"model.{option}.path")
-        if _select(node, "llm.quantization.load_in_4bit") and not _select(node, "llm.path"):
-            raise UserError(
-                "model.llm.quantization.load_in_4bit=true needs a pretrained model.llm.path "
-                "(bitsandbytes quantizes weights while loading them)."
-            )
-        corpus = _select(node, "tokenizer.corpus")
-        if corpus and not (_select(node, "tokenizer.path") or _select(node, "llm.path")):
+        cfg = model_config(node)
+        for option, path in (("encoder", cfg.encoder.path), ("llm", cfg.llm.path), ("tokenizer", cfg.tokenizer.path)):
+            check_local_path(path, f"model.{option}.path")
+        check_quantization(cfg.llm)
+        check_projector(cfg.projector)
+        if cfg.tokenizer.corpus and not (cfg.tokenizer.path or cfg.llm.path):
             from lalm_framework.models.tokenizer import corpus_files
 
-            corpus_files(list(corpus))  # raises when the globs match nothing
-        if _select(node, "projector.kind") not in (None, "mlp", "conv"):
-            raise UserError(f"model.projector.kind={_select(node, 'projector.kind')!r}: use 'mlp' or 'conv'.")
+            corpus_files(cfg.tokenizer.corpus)  # raises when the globs match nothing
 
     # -- training -------------------------------------------------------------------------
     def forward(self, batch: LalmBatch) -> Any:
@@ -176,10 +143,12 @@ class LalmModule(pl.LightningModule):
 
     def training_loss(self, batch: LalmBatch) -> torch.Tensor:
         """The training objective of one batch (SpecAugment on the features when configured)."""
-        aug = self.hparams.spec_augment
-        if aug and (aug.get("freq_masks") or aug.get("time_masks")):
-            batch = {**batch, "input_features": spec_augment(batch["input_features"], batch["feature_lengths"], **aug)}
-        return self(batch).loss
+        aug = self.config.spec_augment
+        if aug.freq_masks or aug.time_masks:
+            masked = spec_augment(batch["input_features"], batch["feature_lengths"], aug)
+            batch = {**batch, "input_features": masked}  # type: ignore[typeddict-item]  # same keys
+        loss: torch.Tensor = self(batch).loss
+        return loss
 
     def training_step(self, batch: LalmBatch, batch_idx: int) -> torch.Tensor:
         loss = self.training_loss(batch)
@@ -190,7 +159,7 @@ class LalmModule(pl.LightningModule):
         n = len(batch["ids"])
         self.log("val/loss", self(batch).loss, prog_bar=True, batch_size=n, sync_dist=True)
         if self._wer_this_epoch():
-            self.val_wer.update(normalize_all(self.transcribe(batch)), normalize_all(batch["texts"]))
+            self.val_wer.update(normalize_all(self.transcribe_batch(batch)), normalize_all(batch["texts"]))
 
     def on_validation_epoch_end(self) -> None:
         if not self._wer_this_epoch():
@@ -206,8 +175,19 @@ class LalmModule(pl.LightningModule):
                 f"(val/loss {float(self.trainer.callback_metrics.get('val/loss', float('nan'))):.3f})"
             )
 
+    def test_step(self, batch: LalmBatch, batch_idx: int) -> None:
+        """Test loss, and the test WER of greedy transcripts (the same decoding as `lalm-infer`)."""
+        self.log("test/loss", self(batch).loss, batch_size=len(batch["ids"]), sync_dist=True)
+        self.test_wer.update(normalize_all(self.transcribe_batch(batch)), normalize_all(batch["texts"]))
+
+    def on_test_epoch_end(self) -> None:
+        wer = self.test_wer.compute()
+        self.test_wer.reset()
+        self.log("test/wer", wer, sync_dist=False)
+        self.print(f"test WER {100 * float(wer):.2f}%")
+
     def _wer_this_epoch(self) -> bool:
-        every = self.hparams.wer_every_n_val
+        every = self.config.wer_every_n_val
         return bool(every) and (self.trainer.sanity_checking or self._val_epochs % every == 0 or self._is_last_epoch())
 
     def _is_last_epoch(self) -> bool:
@@ -216,42 +196,29 @@ class LalmModule(pl.LightningModule):
 
     # -- inference --------------------------------------------------------------------------
     @torch.no_grad()
-    def transcribe(self, batch: LalmBatch) -> list[str]:
-        """Greedy generation for a batch: the hypotheses as text."""
-        gen = dict(self.hparams.generation or {})
-        out = self.model.generate(
-            batch["input_features"],
-            batch["feature_lengths"],
-            batch["prompt_input_ids"],
-            batch["prompt_attention_mask"],
-            max_new_tokens=gen.get("max_new_tokens", 32),
-            num_beams=gen.get("num_beams", 1),
-            eos_token_id=self.tokenizer.eos_token_id,
-            pad_token_id=self.tokenizer.pad_token_id,
-        )
-        return [t.strip() for t in self.tokenizer.batch_decode(out, skip_special_tokens=True)]
+    def transcribe_batch(self, batch: LalmBatch) -> list[str]:
+        """The hypotheses of a batch as text (`generation` settings; greedy by default)."""
+        return self.model.transcribe(batch, self.tokenizer, self.generation)
 
     # -- optimisation -----------------------------------------------------------------------
     def configure_optimizers(self) -> Any:
         params = [p for p in self.parameters() if p.requires_grad]
         if not params:
-            from lalm_framework.errors import UserError
-
             raise UserError(
                 "no trainable parameters: check model.encoder.freeze / model.llm.freeze / "
                 "model.lora.enabled / model.freeze"
             )
-        hp = self.hparams
-        opt = torch.optim.AdamW(params, lr=hp.lr, weight_decay=hp.weight_decay)
+        cfg = self.config
+        opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
         # unbounded runs (max_epochs=-1, no max_steps) have no end for the cosine to reach
         steps = self._trainer.estimated_stepping_batches if self._trainer is not None else math.inf
         total = max(1, int(steps)) if math.isfinite(steps) else None
-        warm, floor = max(0, int(hp.warmup_steps)), float(hp.min_lr_ratio)
+        warm, floor = max(0, int(cfg.warmup_steps)), float(cfg.min_lr_ratio)
 
         def factor(step: int) -> float:
             if step < warm:
                 return (step + 1) / warm
-            if not hp.cosine or total is None:
+            if not cfg.cosine or total is None:
                 return 1.0
             progress = min(1.0, (step - warm) / max(1, total - warm))
             return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
@@ -266,15 +233,27 @@ class LalmModule(pl.LightningModule):
             checkpoint[DATA_SETTINGS_KEY] = data
         if self._tokenizer_files:
             checkpoint.setdefault("hyper_parameters", {})["tokenizer_files"] = self._tokenizer_files
-        skip = self._reloadable_prefixes()
-        if skip:
-            trainable = {n for n, p in self.named_parameters() if p.requires_grad}
-            checkpoint["state_dict"] = {
-                k: v for k, v in checkpoint["state_dict"].items() if k in trainable or not k.startswith(skip)
-            }
+        keep = set(self.model.weights_to_save())
+        checkpoint["state_dict"] = {
+            k: v for k, v in checkpoint["state_dict"].items() if not k.startswith("model.") or k[6:] in keep
+        }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Refuse, with the two shapes, a checkpoint of another model before Lightning loads it."""
+        source = checkpoint.get(SOURCE_KEY, "the checkpoint")
+        required = [f"model.{k}" for k in self.model.weights_to_save()]
+        check_fits(self.state_dict(), checkpoint["state_dict"], f"Checkpoint {source}", required, self._fit_hint())
         self.data_settings = dict(checkpoint.get(DATA_SETTINGS_KEY) or {})
+
+    def _fit_hint(self) -> str:
+        bases = [
+            f"model.{p}.path={getattr(self.config, p).path}" for p in ("encoder", "llm") if getattr(self.config, p).path
+        ]
+        base = f" and the same pretrained bases ({', '.join(bases)})" if bases else ""
+        return (
+            f"It was trained with another model configuration: use that configuration{base} "
+            "(see its run's .hydra/config.yaml), or a checkpoint of this model."
+        )
 
     def _data_settings(self) -> dict[str, Any]:
         """How the datamodule prompted and batched, so `lalm-infer` can do the same."""
@@ -284,11 +263,14 @@ class LalmModule(pl.LightningModule):
         keys = ("prompt_template", "prompts", "task", "eval_batch_size")
         return {k: getattr(dm, k) for k in keys if hasattr(dm, k)}
 
-    def _reloadable_prefixes(self) -> tuple:
-        """Module prefixes whose frozen weights come from a pretrained path (not saved)."""
-        out = []
-        if self.hparams.encoder.get("path"):
-            out.append("model.encoder.")
-        if self.hparams.llm.get("path"):
-            out.append("model.llm.")
-        return tuple(out)
+
+def saved_hparams(cfg: LalmModelConfig) -> dict[str, Any]:
+    """The hyperparameters a checkpoint keeps: plain Python values, the arguments of LalmModule.
+
+    Not the dataset node the tokenizer learned from: the trained tokenizer itself is saved.
+    """
+    plain = to_plain(cfg)
+    for key in ("_target_", "_recursive_"):
+        plain.pop(key, None)
+    plain["tokenizer"]["dataset"] = None
+    return plain

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from lalm_framework.errors import UserError
 from lalm_framework.models.loading import from_pretrained_or_error
+from lalm_framework.models.schema import LlmConfig, LoraConfig, QuantizationConfig
 
 log = logging.getLogger(__name__)
 
@@ -31,96 +33,147 @@ def torch_dtype(name: str) -> torch.dtype:
         raise ValueError(f"unknown dtype {name!r}; use one of {sorted(_DTYPES)}") from None
 
 
-def build_llm(
-    tokenizer: PreTrainedTokenizerBase,
-    path: str | None = None,
-    config: Mapping[str, Any] | None = None,
-    dtype: str = "float32",
-    quantization: Mapping[str, Any] | None = None,
-    gradient_checkpointing: bool = False,
-) -> PreTrainedModel:
-    """A causal LM from `path` (local dir / hub id), or a random-init Llama from `config`.
+def check_quantization(cfg: LlmConfig) -> None:
+    """4-bit loading quantizes pretrained weights while loading them: it needs `llm.path`."""
+    if cfg.quantization.load_in_4bit and not cfg.path:
+        raise UserError(
+            "model.llm.quantization.load_in_4bit=true needs a pretrained model.llm.path "
+            "(bitsandbytes quantizes weights while loading them)."
+        )
+
+
+def build_llm(tokenizer: PreTrainedTokenizerBase, cfg: LlmConfig) -> Any:
+    """A causal LM from `cfg.path` (local dir / hub id), or a random-init Llama from `cfg.config`.
 
     The vocabulary follows `tokenizer` (a pretrained model's embeddings grow if the tokenizer
     gained tokens such as the audio placeholder). `quantization.load_in_4bit` loads `path` in
     4-bit via bitsandbytes and prepares it for k-bit training (QLoRA).
     """
-    quant = dict(quantization or {})
-    if path:
-        kwargs: dict = {"dtype": torch_dtype(dtype)}
-        if quant.get("load_in_4bit"):
-            kwargs["quantization_config"] = _bnb_config(quant)
+    check_quantization(cfg)
+    four_bit = cfg.quantization.load_in_4bit
+    model: Any
+    if cfg.path:
+        kwargs: dict[str, Any] = {"dtype": torch_dtype(cfg.dtype)}
+        if four_bit:
+            kwargs["quantization_config"] = _bnb_config(cfg.quantization)
         from transformers import AutoModelForCausalLM
 
-        model = from_pretrained_or_error(AutoModelForCausalLM, path, "model.llm.path", **kwargs)
-        if len(tokenizer) > model.get_input_embeddings().num_embeddings:
-            model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
-        if quant.get("load_in_4bit"):
+        model = from_pretrained_or_error(AutoModelForCausalLM, cfg.path, "model.llm.path", **kwargs)
+        grow_vocabulary(model, len(tokenizer))
+        if four_bit:
             from peft import prepare_model_for_kbit_training
 
-            model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=gradient_checkpointing)
+            model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg.gradient_checkpointing)
     else:
-        if quant.get("load_in_4bit"):
-            raise ValueError(
-                "model.llm.quantization.load_in_4bit needs a pretrained model.llm.path "
-                "(bitsandbytes quantizes weights while loading them)"
-            )
         from transformers import LlamaConfig, LlamaForCausalLM
 
-        cfg = LlamaConfig(
+        llama = LlamaConfig(
             **{
                 "vocab_size": len(tokenizer),
                 "pad_token_id": tokenizer.pad_token_id,
                 "bos_token_id": tokenizer.bos_token_id,
                 "eos_token_id": tokenizer.eos_token_id,
-                **dict(config or {}),
+                **cfg.config,
             }
         )
-        model = LlamaForCausalLM(cfg).to(torch_dtype(dtype))
-    if gradient_checkpointing and not quant.get("load_in_4bit"):
+        model = LlamaForCausalLM(llama).to(torch_dtype(cfg.dtype))
+    if cfg.gradient_checkpointing and not four_bit:
         model.gradient_checkpointing_enable()
         model.enable_input_require_grads()
+    if cfg.freeze:
+        for p in model.parameters():
+            p.requires_grad_(False)
     return model
 
 
-def _bnb_config(quant: Mapping[str, Any]) -> Any:
+def grow_vocabulary(model: PreTrainedModel, size: int) -> None:
+    """Grow the embeddings to `size` tokens; new rows are the mean of the old ones.
+
+    Deterministic on purpose: a frozen pretrained LLM's rows are not saved in checkpoints or
+    exports (they reload from the base), so a rebuild must give the very same rows.
+    """
+    old = model.get_input_embeddings().num_embeddings
+    if size <= old:
+        return
+    model.resize_token_embeddings(size, mean_resizing=False)
+    with torch.no_grad():
+        for emb in (model.get_input_embeddings(), model.get_output_embeddings()):
+            if emb is not None and emb.weight.shape[0] == size:
+                emb.weight[old:] = emb.weight[:old].mean(0, keepdim=True)
+
+
+def _bnb_config(quant: QuantizationConfig) -> Any:
     from transformers import BitsAndBytesConfig
 
     try:
         import bitsandbytes  # noqa: F401
     except ImportError as e:
-        from lalm_framework.errors import UserError
-
         raise UserError(
             "model.llm.quantization.load_in_4bit=true needs bitsandbytes: pip install 'lalm-framework[qlora]'"
         ) from e
-    return BitsAndBytesConfig(
+    return BitsAndBytesConfig(  # type: ignore[no-untyped-call]  # transformers leaves it unannotated
         load_in_4bit=True,
-        bnb_4bit_quant_type=quant.get("quant_type", "nf4"),
-        bnb_4bit_compute_dtype=torch_dtype(quant.get("compute_dtype", "float32")),
-        bnb_4bit_use_double_quant=bool(quant.get("double_quant", True)),
+        bnb_4bit_quant_type=quant.quant_type,
+        bnb_4bit_compute_dtype=torch_dtype(quant.compute_dtype),
+        bnb_4bit_use_double_quant=quant.double_quant,
     )
 
 
-def add_lora(
-    model: PreTrainedModel,
-    r: int = 8,
-    alpha: int = 16,
-    dropout: float = 0.05,
-    target_modules: Any = "all-linear",
-    modules_to_save: Sequence[str] | None = None,
-) -> PreTrainedModel:
+def add_lora(model: Any, cfg: LoraConfig) -> Any:
     """Wrap `model` with peft LoRA adapters; everything else is frozen except `modules_to_save`."""
-    from peft import LoraConfig, get_peft_model
+    from peft import LoraConfig as PeftLoraConfig
+    from peft import get_peft_model
 
-    if isinstance(target_modules, (list, tuple)):
-        target_modules = list(target_modules)
-    cfg = LoraConfig(
-        r=r,
-        lora_alpha=alpha,
-        lora_dropout=dropout,
-        target_modules=target_modules,
-        modules_to_save=list(modules_to_save) if modules_to_save else None,
+    target = list(cfg.target_modules) if isinstance(cfg.target_modules, (list, tuple)) else cfg.target_modules
+    peft_cfg = PeftLoraConfig(
+        r=cfg.r,
+        lora_alpha=cfg.alpha,
+        lora_dropout=cfg.dropout,
+        target_modules=target,
+        modules_to_save=list(cfg.modules_to_save) if cfg.modules_to_save else None,
         task_type="CAUSAL_LM",
     )
-    return get_peft_model(model, cfg)
+    return get_peft_model(model, peft_cfg)
+
+
+def is_adapter_key(llm: Any, key: str) -> bool:
+    """Whether `key` (of `llm.state_dict()`) is a weight of a peft adapter: LoRA matrices or a
+    `modules_to_save` copy. peft keeps every such weight under its adapter's name (`.default.`)."""
+    from peft import PeftModel
+
+    return isinstance(llm, PeftModel) and any(f".{name}." in key for name in llm.peft_config)
+
+
+def load_adapter(llm: Any, adapter: Path, where: str) -> None:
+    """Load the weights of a peft adapter folder (peft's `save_pretrained`) into `llm`'s LoRA layers.
+
+    `where` names the adapter in messages (e.g. "--adapter DIR").
+    """
+    from peft import PeftModel
+    from peft.utils import load_peft_weights, set_peft_model_state_dict
+
+    if not isinstance(llm, PeftModel):
+        raise UserError(f"{where}: this model has no LoRA layers (it was trained with model.lora.enabled=false).")
+    if not adapter.is_dir():
+        raise UserError(
+            f"{where}: not a directory; give the folder holding adapter_config.json and adapter_model.safetensors."
+        )
+    if not (adapter / "adapter_model.safetensors").is_file():
+        raise UserError(
+            f"{where}: no adapter_model.safetensors in it (adapters saved as pickles, adapter_model.bin, "
+            "are not read: they can run code). Save the adapter with safe_serialization=True."
+        )
+    try:
+        result = set_peft_model_state_dict(llm, load_peft_weights(str(adapter), device="cpu"))
+    except RuntimeError as e:  # torch's size-mismatch report, one line per weight
+        lines = [line.strip() for line in str(e).strip().splitlines() if line.strip()]
+        raise UserError(
+            f"{where} does not fit this model ({lines[1] if len(lines) > 1 else lines[0]}); "
+            "was it trained with another LoRA config or base model?"
+        ) from None
+    unexpected = list(getattr(result, "unexpected_keys", None) or [])
+    if unexpected:
+        raise UserError(
+            f"{where} does not fit this model (unexpected weights such as {unexpected[0]}); "
+            "was it trained with another LoRA config?"
+        )

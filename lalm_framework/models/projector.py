@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from lalm_framework.models.schema import ProjectorConfig
+
 
 class Projector(nn.Module):
     """Downsample encoder frames by `stack` and map them to the LLM width.
@@ -13,27 +15,17 @@ class Projector(nn.Module):
     kind="conv": a Conv1d with kernel = stride = `stack` (learned pooling), then GELU-Linear.
     """
 
-    def __init__(
-        self,
-        in_dim: int,
-        out_dim: int,
-        stack: int = 4,
-        kind: str = "mlp",
-        hidden_size: int | None = None,
-        dropout: float = 0.0,
-    ) -> None:
+    def __init__(self, in_dim: int, out_dim: int, cfg: ProjectorConfig) -> None:
         super().__init__()
-        if stack < 1:
-            raise ValueError(f"projector stack must be >= 1, got {stack}")
-        if kind not in ("mlp", "conv"):
-            raise ValueError(f"projector kind must be 'mlp' or 'conv', got {kind!r}")
-        self.stack, self.kind = stack, kind
-        hidden = hidden_size or out_dim
-        if kind == "mlp":
-            self.inp = nn.Linear(in_dim * stack, hidden)
+        check_projector(cfg)
+        self.stack, self.kind = cfg.stack, cfg.kind
+        hidden = cfg.hidden_size or out_dim
+        self.inp: nn.Module
+        if cfg.kind == "mlp":
+            self.inp = nn.Linear(in_dim * cfg.stack, hidden)
         else:
-            self.inp = nn.Conv1d(in_dim, hidden, kernel_size=stack, stride=stack)
-        self.out = nn.Sequential(nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, out_dim))
+            self.inp = nn.Conv1d(in_dim, hidden, kernel_size=cfg.stack, stride=cfg.stack)
+        self.out = nn.Sequential(nn.GELU(), nn.Dropout(cfg.dropout), nn.Linear(hidden, out_dim))
 
     def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
         """Projected frames per row, for `lengths` encoder frames (partial groups round up)."""
@@ -49,4 +41,15 @@ class Projector(nn.Module):
             x = self.inp(frames.reshape(b, (t + pad) // self.stack, d * self.stack))
         else:
             x = self.inp(frames.transpose(1, 2)).transpose(1, 2)
-        return self.out(x)
+        out: torch.Tensor = self.out(x)
+        return out
+
+
+def check_projector(cfg: ProjectorConfig) -> None:
+    """UserError for a projector kind or stack that does not exist."""
+    from lalm_framework.errors import UserError
+
+    if cfg.kind not in ("mlp", "conv"):
+        raise UserError(f"model.projector.kind={cfg.kind!r}: use 'mlp' or 'conv'.")
+    if cfg.stack < 1:
+        raise UserError(f"model.projector.stack={cfg.stack}: must be >= 1 (frames stacked per embedding).")

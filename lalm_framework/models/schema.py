@@ -1,12 +1,18 @@
 """Dataclass schemas of the `model` group (type checks at compose time, e.g. `model.lora.r=abc`).
 
+These dataclasses are the only place a default of the LALM lives: `LalmModule` and the builders
+receive them (`model_config` turns a node or dict into one), never a dict with fallbacks.
 Only stdlib + omegaconf here: the SearchPath plugin registers these on every `lalm-train --help`.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Optional, TypeVar
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -67,16 +73,20 @@ class LoraConfig:
 
 @dataclass
 class TokenizerConfig:
-    """The LLM's tokenizer (`path`, default: llm.path), or a small BPE trained on `corpus`.
+    """The LLM's tokenizer (`path`, default: llm.path), or a small BPE trained for a random-init LLM.
 
-    `corpus`: text files / globs (LibriSpeech `*.trans.txt` lines lose their utterance id, JSONL
-    lines give their `text`); empty = the bundled sample set's training transcripts.
+    The small BPE learns from, in this order: `corpus` (text files / globs: LibriSpeech
+    `*.trans.txt` lines lose their utterance id, JSONL lines give their `text`); else the training
+    transcripts of `dataset` (the run's own dataset node: its class's `training_texts(node)`);
+    else the bundled sample set's training transcripts.
     """
 
     path: Optional[str] = None
     corpus: list[str] = field(default_factory=list)
     vocab_size: int = 256
     lowercase: bool = True
+    # the dataset config whose training transcripts the BPE learns (default: the run's `dataset`)
+    dataset: Any = "${oc.select:dataset,null}"
 
 
 @dataclass
@@ -102,6 +112,8 @@ class LalmModelConfig:
     """The LightningModule of an audio LLM (group `model`)."""
 
     _target_: str = "lalm_framework.models.lalm_module.LalmModule"
+    # nested nodes reach LalmModule as config (tokenizer.dataset holds a `_target_` not to build)
+    _recursive_: bool = False
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     projector: ProjectorConfig = field(default_factory=ProjectorConfig)
     llm: LlmConfig = field(default_factory=LlmConfig)
@@ -120,3 +132,40 @@ class LalmModelConfig:
     min_lr_ratio: float = 0.1
     # compute dev WER by greedy generation every N validation epochs (0 = never)
     wer_every_n_val: int = 1
+
+
+def model_config(values: Mapping[str, Any] | LalmModelConfig | None = None) -> LalmModelConfig:
+    """`values` (a resolved node or dict of any subset of the fields) over the schema's defaults.
+
+    Types are checked as at compose time; an unknown key or a wrong type raises UserError.
+    """
+    return as_config(LalmModelConfig, values, "model")
+
+
+def as_config(cls: type[T], values: Mapping[str, Any] | T | None, where: str) -> T:
+    """A `cls` dataclass from `values` (a mapping over `cls`'s defaults), or `values` itself."""
+    if isinstance(values, cls):
+        return values
+    from omegaconf import DictConfig, OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    from lalm_framework.errors import UserError
+
+    if isinstance(values, DictConfig):  # resolve against its own root before it leaves it
+        values = OmegaConf.to_container(values, resolve=True)  # type: ignore[assignment]  # a dict here
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(cls), dict(values or {}))
+        obj = OmegaConf.to_object(merged)
+    except OmegaConfBaseException as e:
+        key = f"{where}.{e.full_key}" if getattr(e, "full_key", None) else where
+        msg = str(e).strip().splitlines()[0]
+        raise UserError(f"{key}: {msg}\nPass values of the types `lalm_framework.models.schema` declares.") from None
+    assert isinstance(obj, cls)
+    return obj
+
+
+def to_plain(config: Any) -> dict[str, Any]:
+    """A config dataclass as plain dicts/lists/scalars (checkpoints, JSON): no omegaconf types."""
+    plain = dataclasses.asdict(config)
+    assert isinstance(plain, dict)
+    return plain

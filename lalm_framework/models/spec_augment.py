@@ -9,21 +9,21 @@ from __future__ import annotations
 
 import torch
 
+from lalm_framework.models.schema import SpecAugmentConfig
+
 
 def spec_augment(
     features: torch.Tensor,
     lengths: torch.Tensor,
-    freq_masks: int = 2,
-    freq_width: int = 12,
-    time_masks: int = 2,
-    time_width: float = 0.08,
+    cfg: SpecAugmentConfig,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """A masked copy of `features` [B, n_mels, T]; masks fall inside each row's `lengths` frames.
 
-    Each mask is filled with the mean of the row's valid frames. Widths are drawn uniformly from [0, freq_width]
-    mel bins and [0, time_width * length] frames.
+    `cfg.freq_masks` / `cfg.time_masks` masks per row, each filled with the mean of the row's valid
+    frames; widths drawn uniformly from [0, freq_width] mel bins and [0, time_width * length] frames.
     """
+    freq_masks, freq_width, time_masks, time_width = cfg.freq_masks, cfg.freq_width, cfg.time_masks, cfg.time_width
     x = features.clone()
     b, n_mels, _ = x.shape
 

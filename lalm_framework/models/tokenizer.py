@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import glob
 import json
+import logging
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
 from lalm_framework.data.batch import AUDIO_TOKEN
 from lalm_framework.errors import UserError
 from lalm_framework.models.loading import from_pretrained_or_error
+from lalm_framework.models.schema import TokenizerConfig
+
+log = logging.getLogger(__name__)
 
 SPECIALS = {"pad_token": "<pad>", "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"}
 # Characters every tiny vocabulary can spell, so unseen words still tokenize (as pieces).
@@ -21,7 +26,7 @@ _ALPHABET = list("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789
 
 def load_pretrained_tokenizer(path: str, option: str = "model.tokenizer.path") -> PreTrainedTokenizerBase:
     """The tokenizer at `path`, with AUDIO_TOKEN as a special token and a pad token set."""
-    tok = from_pretrained_or_error(AutoTokenizer, path, option)
+    tok: PreTrainedTokenizerBase = from_pretrained_or_error(AutoTokenizer, path, option)
     return with_audio_token(tok)
 
 
@@ -35,7 +40,7 @@ def with_audio_token(tok: PreTrainedTokenizerBase) -> PreTrainedTokenizerBase:
     return tok
 
 
-def train_bpe_tokenizer(texts: Iterable[str], vocab_size: int = 256, lowercase: bool = True) -> PreTrainedTokenizerFast:
+def train_bpe_tokenizer(texts: Iterable[str], vocab_size: int, lowercase: bool = True) -> PreTrainedTokenizerFast:
     """A small BPE (SentencePiece-style word boundaries) trained on `texts` in memory.
 
     With a vocabulary larger than the corpus' word list, frequent words become single tokens:
@@ -56,7 +61,10 @@ def train_bpe_tokenizer(texts: Iterable[str], vocab_size: int = 256, lowercase: 
         show_progress=False,
     )
     tok.train_from_iterator(texts, trainer=trainer)
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, **SPECIALS, additional_special_tokens=[AUDIO_TOKEN])
+    # transformers leaves the constructor unannotated
+    fast: PreTrainedTokenizerFast = PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
+        tokenizer_object=tok, **SPECIALS, additional_special_tokens=[AUDIO_TOKEN]
+    )
     return fast
 
 
@@ -99,20 +107,52 @@ def bundled_corpus() -> list[str]:
     return [str(SAMPLE_ROOT / "train" / "**" / "*.trans.txt")]
 
 
-def build_tokenizer(
-    path: str | None = None,
-    corpus: Sequence[str] = (),
-    vocab_size: int = 256,
-    lowercase: bool = True,
-    option: str = "model.tokenizer.path",
-) -> PreTrainedTokenizerBase:
-    """A pretrained tokenizer from `path`, else a small BPE trained on `corpus` (default: bundled).
+def build_tokenizer(cfg: TokenizerConfig, llm_path: str | None = None) -> PreTrainedTokenizerBase:
+    """The model's tokenizer: `cfg.path`, else the LLM's own (`llm_path`), else a small BPE.
 
-    `option` names the config key `path` came from, for the error message.
+    The BPE learns from `cfg.corpus` if given, else from the training transcripts of
+    `cfg.dataset`, else from the bundled sample set (see `TokenizerConfig`).
     """
-    if path:
-        return load_pretrained_tokenizer(path, option)
-    return train_bpe_tokenizer(corpus_texts(list(corpus) or bundled_corpus()), vocab_size, lowercase)
+    if cfg.path:
+        return load_pretrained_tokenizer(cfg.path, "model.tokenizer.path")
+    if llm_path:
+        return load_pretrained_tokenizer(llm_path, "model.llm.path")
+    texts: list[str] | None = None
+    if cfg.corpus:
+        texts, source = corpus_texts(cfg.corpus), f"model.tokenizer.corpus={list(cfg.corpus)}"
+    elif cfg.dataset:
+        texts, source = dataset_training_texts(cfg.dataset), "the training split of the run's dataset"
+    if not texts:
+        texts, source = corpus_texts(bundled_corpus()), "the bundled sample set"
+    log.info("tokenizer: a %d-piece BPE trained on %d texts of %s", cfg.vocab_size, len(texts), source)
+    return train_bpe_tokenizer(texts, cfg.vocab_size, cfg.lowercase)
+
+
+def dataset_training_texts(node: Mapping[str, Any]) -> list[str] | None:
+    """The training transcripts a dataset config names, from its class's `training_texts(node)`.
+
+    None (with a warning) when the class offers no such classmethod.
+    """
+    from hydra.utils import get_class
+    from omegaconf import OmegaConf
+
+    from lalm_framework.compat.legacy import to_target_form
+
+    plain = to_target_form(dict(node))
+    target = plain.get("_target_")
+    if not isinstance(target, str):
+        return None
+    cls = get_class(target)
+    read = getattr(cls, "training_texts", None)
+    if read is None:
+        log.warning(
+            "%s has no training_texts(node) classmethod: the tokenizer learns the bundled sample set's "
+            "words instead of your data's; set model.tokenizer.corpus=[<transcript files>] to fix that",
+            target,
+        )
+        return None
+    texts = read(OmegaConf.create(plain))
+    return [str(t) for t in texts if t]
 
 
 def tokenizer_to_files(tok: PreTrainedTokenizerBase) -> dict[str, str]:
@@ -127,4 +167,5 @@ def tokenizer_from_files(files: dict[str, str]) -> PreTrainedTokenizerBase:
     with tempfile.TemporaryDirectory() as d:
         for name, text in files.items():
             (Path(d) / name).write_text(text, encoding="utf-8")
-        return AutoTokenizer.from_pretrained(d)
+        tok: PreTrainedTokenizerBase = AutoTokenizer.from_pretrained(d)
+        return tok

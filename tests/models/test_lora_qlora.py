@@ -79,7 +79,7 @@ def test_qlora_loads_a_local_llama_in_4bit_with_lora_and_trains_a_step(saved_tin
     )
     trainer.strategy.connect(module)
     trainer.save_checkpoint(tmp_path / "q.ckpt")
-    saved = torch.load(tmp_path / "q.ckpt", weights_only=False)["state_dict"]
+    saved = torch.load(tmp_path / "q.ckpt", weights_only=True)["state_dict"]
     assert any("lora_A" in k for k in saved)
     assert not any(k.startswith("model.llm.") and "lora_" not in k for k in saved)
 

@@ -10,11 +10,12 @@ from lalm_framework.data.batch import AUDIO_TOKEN, IGNORE_INDEX
 from lalm_framework.errors import UserError
 from lalm_framework.models.lalm import set_trainable_by_regex
 from lalm_framework.models.projector import Projector
+from lalm_framework.models.schema import ProjectorConfig, SpecAugmentConfig
 
 
 @pytest.mark.parametrize("kind", ["mlp", "conv"])
 def test_projector_downsamples_to_llm_width(kind):
-    proj = Projector(in_dim=8, out_dim=12, stack=4, kind=kind)
+    proj = Projector(in_dim=8, out_dim=12, cfg=ProjectorConfig(kind=kind, stack=4))
     out = proj(torch.randn(2, 10, 8))
     assert out.shape == (2, 3, 12)  # 10 frames / 4 -> 3 (last group zero-padded)
     assert proj.output_lengths(torch.tensor([10, 8, 1])).tolist() == [3, 2, 1]
@@ -93,7 +94,9 @@ def test_checkpoint_round_trip_restores_tokenizer_and_weights(tiny_module, tmp_p
     # A different corpus would train a different tokenizer: the checkpoint's own must win.
     corpus = tmp_path / "other.txt"
     corpus.write_text("completely different words here\n")
-    loaded = LalmModule.load_from_checkpoint(ckpt, tokenizer={"corpus": [str(corpus)], "vocab_size": 200})
+    loaded = LalmModule.load_from_checkpoint(
+        ckpt, tokenizer={"corpus": [str(corpus)], "vocab_size": 200}, weights_only=True
+    )
     assert loaded.tokenizer.get_vocab() == tiny_module.tokenizer.get_vocab()
     for (n, a), (_, b) in zip(tiny_module.state_dict().items(), loaded.state_dict().items(), strict=True):
         torch.testing.assert_close(a, b, msg=n)
@@ -105,7 +108,7 @@ def test_forward_on_real_speech_gives_finite_loss_on_target_tokens(tiny_module):
     assert torch.isfinite(out.loss)
     # audio embeddings were spliced in: the LLM saw more positions than the text tokens
     assert out.logits.shape[1] > batch["input_ids"].shape[1]
-    hyps = tiny_module.transcribe(batch)
+    hyps = tiny_module.transcribe_batch(batch)
     assert len(hyps) == 3 and all(isinstance(h, str) for h in hyps)
 
 
@@ -122,11 +125,11 @@ def test_spec_augment_masks_only_inside_the_valid_frames():
     feats = torch.randn(2, 80, 100)
     feats[1, :, 40:] = -1.5  # padding of a 40-frame row
     g = torch.Generator().manual_seed(0)
-    out = spec_augment(
-        feats, torch.tensor([100, 40]), freq_masks=2, freq_width=10, time_masks=2, time_width=0.2, generator=g
-    )
+    masks = SpecAugmentConfig(freq_masks=2, freq_width=10, time_masks=2, time_width=0.2)
+    out = spec_augment(feats, torch.tensor([100, 40]), masks, generator=g)
     assert out.shape == feats.shape and not torch.equal(out, feats)
     torch.testing.assert_close(out[1, :, 40:], feats[1, :, 40:])  # padding untouched
     changed_frames = (out != feats).any(dim=1)
     assert changed_frames[0].any() and changed_frames[1, :40].any()
-    assert torch.equal(spec_augment(feats, torch.tensor([100, 40]), 0, 10, 0, 0.2), feats)
+    no_masks = SpecAugmentConfig(freq_masks=0, freq_width=10, time_masks=0, time_width=0.2)
+    assert torch.equal(spec_augment(feats, torch.tensor([100, 40]), no_masks), feats)

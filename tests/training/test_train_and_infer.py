@@ -52,7 +52,7 @@ def test_infer_on_the_checkpoint_reproduces_the_dev_wer(short_run):
     # last.ckpt holds the final state (not merely the best epoch's)
     import torch
 
-    ckpt = torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    ckpt = torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     final_step = json.loads((run_dir / "run.json").read_text())["metrics"]["global_step"]
     assert ckpt["global_step"] == final_step
     rows = [json.loads(line) for line in out.read_text().splitlines()]
