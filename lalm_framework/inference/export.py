@@ -84,6 +84,10 @@ def check_out_dir(out: Path, checkpoint: Path, overwrite: bool) -> None:
 
 def _publish(staging: Path, out: Path) -> None:
     """Move the finished export into place (replacing an old one only after the new one is complete)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    for p in [staging, *staging.rglob("*")]:  # mkdtemp and safetensors create owner-only files
+        p.chmod((0o777 if p.is_dir() else 0o666) & ~umask)
     if out.exists():
         old = out.with_name(f".{out.name}.old-{os.getpid()}")
         out.rename(old)

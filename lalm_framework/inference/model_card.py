@@ -58,7 +58,7 @@ def model_card(cfg: LalmModelConfig, meta: dict[str, Any], run: dict[str, Any] |
     lines += [
         "## Intended use and limits",
         "",
-        f"- Intended for: {_task_phrase(task)} in audio like the training data (language, voices, "
+        f"- Intended use: {_task_noun(task)} of audio like the training data (language, voices, "
         "recording conditions, vocabulary); measure the WER on your own data before relying on it.",
         f"- Audio longer than {window} s is cut to its first {window} s.",
         "- Not evaluated for fairness across speakers, accents or languages beyond the metrics above; "
@@ -74,6 +74,10 @@ def model_card(cfg: LalmModelConfig, meta: dict[str, Any], run: dict[str, Any] |
 
 def _task_phrase(task: str) -> str:
     return {"transcribe": "transcribes speech", "caption": "describes voices in words"}.get(task, f"does `{task}`")
+
+
+def _task_noun(task: str) -> str:
+    return {"transcribe": "speech transcription", "caption": "voice description"}.get(task, f"the task `{task}`")
 
 
 def _part(path: str | None, config: dict[str, Any], frozen: bool, kind: str) -> str:

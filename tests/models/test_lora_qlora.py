@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from tiny_lalm import TINY_LLAMA, speech_batch, tiny_kwargs
+from tiny_lalm import speech_batch, tiny_kwargs
 
 
 def _one_step(module):
@@ -15,28 +15,6 @@ def _one_step(module):
     opt.step()
     opt.zero_grad()
     return loss
-
-
-@pytest.fixture(scope="module")
-def saved_tiny_llama(tmp_path_factory):
-    """A tiny Llama + its tokenizer saved with save_pretrained, as a user's local model dir."""
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    from lalm_framework.models.tokenizer import bundled_corpus, corpus_texts, train_bpe_tokenizer
-
-    out = tmp_path_factory.mktemp("tiny_llama")
-    tok = train_bpe_tokenizer(corpus_texts(bundled_corpus()), vocab_size=200)
-    tok.save_pretrained(out)
-    torch.manual_seed(0)
-    cfg = LlamaConfig(
-        vocab_size=len(tok),
-        pad_token_id=tok.pad_token_id,
-        bos_token_id=tok.bos_token_id,
-        eos_token_id=tok.eos_token_id,
-        **{**TINY_LLAMA, "hidden_size": 64, "intermediate_size": 128},
-    )
-    LlamaForCausalLM(cfg).save_pretrained(out)
-    return out
 
 
 def test_qlora_loads_a_local_llama_in_4bit_with_lora_and_trains_a_step(saved_tiny_llama, tmp_path):

@@ -58,3 +58,43 @@ def speech_batch(module: Any, split: str = "train", n: int = 4) -> dict[str, Any
         examples.append({"id": f.stem, "audio": load_audio(f), "text": trans[f.stem], "prompt": None, "task": None})
     collate = LalmCollator(module.tokenizer, module.feature_extractor, f"{AUDIO_TOKEN} transcribe:")
     return collate(examples)
+
+
+def save_checkpoint(module: Any, path: Path, data_settings: dict[str, Any] | None = None) -> Path:
+    """Save `module` as Lightning does at the end of training (what lalm-train writes)."""
+    import pytorch_lightning as pl
+
+    from lalm_framework.training.checkpoint_io import AtomicCheckpointIO
+
+    module.data_settings = dict(data_settings or DATA_SETTINGS)
+    trainer = pl.Trainer(
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        max_epochs=0,
+        plugins=[AtomicCheckpointIO()],
+    )
+    trainer.strategy.connect(module)
+    trainer.save_checkpoint(path)
+    return path
+
+
+# what LalmDataModule(dataset=sample) stores in a checkpoint
+DATA_SETTINGS: dict[str, Any] = {
+    "prompt_template": "<|audio|>{prompt}",
+    "prompts": {"transcribe": "Transcribe:"},
+    "task": "transcribe",
+    "eval_batch_size": 4,
+}
+
+
+def randomize_lora(module: Any, seed: int = 3) -> None:
+    """Give the LoRA matrices random values (lora_B starts at zero: a fresh adapter changes nothing)."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for n, p in module.named_parameters():
+            if "lora_" in n:
+                p.copy_(torch.randn(p.shape, generator=g) * 0.5)
