@@ -76,3 +76,19 @@ def test_infer_errors_are_short(tmp_path):
     ckpt.write_bytes(b"")
     proc = run_cli("lalm-infer", [str(ckpt), str(empty)], cwd=tmp_path, timeout=120)
     assert proc.returncode == 1 and "empty" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_export_of_a_trained_run_has_a_model_card_from_its_run_json(short_run):
+    cwd, run_dir, _ = short_run
+    out = cwd / "shared_model"
+    proc = run_cli("lalm-export", [str(run_dir / "checkpoints" / "last.ckpt"), str(out)], cwd=cwd, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Note:" not in proc.stdout  # run.json was found
+    card = (out / "README.md").read_text()
+    record = json.loads((run_dir / "run.json").read_text())
+    assert "lalm-train trainer.max_epochs=3 ++dataset.max_utterances=48" in card
+    assert f"| dev WER | {100 * record['metrics']['val/wer']:.2f}% |" in card
+    assert "train_split: `train`" in card and "## Intended use and limits" in card
+    assert "random-init Whisper-style encoder" in card  # model=tiny: base models named as such
+    meta = json.loads((out / "lalm_config.json").read_text())
+    assert meta["exported_from"]["run"] == str(run_dir)
