@@ -38,7 +38,8 @@ def build_audio_encoder(cfg: EncoderConfig) -> WhisperEncoder:
         del model
     else:
         encoder = WhisperEncoder(WhisperConfig(**{**_DECODER_IDS, **cfg.config}))
-        encoder.to(dtype)
+        # transformers' `to` overloads confuse mypy (it expects a model as first argument)
+        encoder.to(dtype)  # type: ignore[arg-type]
     set_trainable(encoder, not cfg.freeze)
     return encoder
 

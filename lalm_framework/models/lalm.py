@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from lalm_framework.data.batch import IGNORE_INDEX, LalmBatch
+from lalm_framework.models.projector import Projector
 from lalm_framework.models.schema import GenerationConfig
 
 
@@ -24,14 +25,14 @@ class LALM(nn.Module):
     def __init__(
         self,
         encoder: nn.Module,
-        projector: nn.Module,
+        projector: Projector,
         llm: nn.Module,
         audio_token_id: int,
         reload_prefixes: tuple[str, ...],
     ) -> None:
         super().__init__()
         self.encoder: nn.Module = encoder
-        self.projector: nn.Module = projector
+        self.projector = projector
         self.llm: Any = llm  # a transformers causal LM, or a peft model around one
         self.audio_token_id = audio_token_id
         # parts whose frozen weights come back from a pretrained path ("encoder.", "llm.")

@@ -146,7 +146,7 @@ class LalmModule(pl.LightningModule):
         aug = self.config.spec_augment
         if aug.freq_masks or aug.time_masks:
             masked = spec_augment(batch["input_features"], batch["feature_lengths"], aug)
-            batch = {**batch, "input_features": masked}  # type: ignore[typeddict-item]  # same keys
+            batch = {**batch, "input_features": masked}
         loss: torch.Tensor = self(batch).loss
         return loss
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import PreTrainedModel, PreTrainedTokenizerBase
+from transformers import PreTrainedTokenizerBase
 
 from lalm_framework.errors import UserError
 from lalm_framework.models.loading import from_pretrained_or_error
@@ -63,7 +63,9 @@ def build_llm(tokenizer: PreTrainedTokenizerBase, cfg: LlmConfig) -> Any:
         if four_bit:
             from peft import prepare_model_for_kbit_training
 
-            model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg.gradient_checkpointing)
+            model = prepare_model_for_kbit_training(  # type: ignore[no-untyped-call]  # peft: unannotated
+                model, use_gradient_checkpointing=cfg.gradient_checkpointing
+            )
     else:
         from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -76,7 +78,8 @@ def build_llm(tokenizer: PreTrainedTokenizerBase, cfg: LlmConfig) -> Any:
                 **cfg.config,
             }
         )
-        model = LlamaForCausalLM(llama).to(torch_dtype(cfg.dtype))
+        # transformers' `to` overloads confuse mypy (it expects a model as first argument)
+        model = LlamaForCausalLM(llama).to(torch_dtype(cfg.dtype))  # type: ignore[arg-type]
     if cfg.gradient_checkpointing and not four_bit:
         model.gradient_checkpointing_enable()
         model.enable_input_require_grads()
@@ -86,7 +89,7 @@ def build_llm(tokenizer: PreTrainedTokenizerBase, cfg: LlmConfig) -> Any:
     return model
 
 
-def grow_vocabulary(model: PreTrainedModel, size: int) -> None:
+def grow_vocabulary(model: Any, size: int) -> None:
     """Grow the embeddings to `size` tokens; new rows are the mean of the old ones.
 
     Deterministic on purpose: a frozen pretrained LLM's rows are not saved in checkpoints or

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Optional, TypeVar
+from typing import Any, Optional, TypeVar, cast
 
 T = TypeVar("T")
 
@@ -154,7 +154,7 @@ def as_config(cls: type[T], values: Mapping[str, Any] | T | None, where: str) ->
     if isinstance(values, DictConfig):  # resolve against its own root before it leaves it
         values = OmegaConf.to_container(values, resolve=True)  # type: ignore[assignment]  # a dict here
     try:
-        merged = OmegaConf.merge(OmegaConf.structured(cls), dict(values or {}))
+        merged = OmegaConf.merge(OmegaConf.structured(cls), dict(cast(Mapping[str, Any], values or {})))
         obj = OmegaConf.to_object(merged)
     except OmegaConfBaseException as e:
         key = f"{where}.{e.full_key}" if getattr(e, "full_key", None) else where

@@ -126,7 +126,9 @@ def test_lightning_loading_through_our_checkpoint_io_refuses_it(evil, digits_ckp
             getattr(trainer, stage)(DigitsClassifier(hidden=16, lr=1e-3), DigitsDataModule(), ckpt_path=file)
         assert not marker.exists()
     # and our own checkpoints still load on every one of these paths
-    getattr(_trainer(pl, max_steps=4), stage)(DigitsClassifier(hidden=16, lr=1e-3), DigitsDataModule(), ckpt_path=digits_ckpt)
+    getattr(_trainer(pl, max_steps=4), stage)(
+        DigitsClassifier(hidden=16, lr=1e-3), DigitsDataModule(), ckpt_path=digits_ckpt
+    )
 
 
 def test_our_checkpoints_need_nothing_beyond_the_allow_list(tiny_ckpt, digits_ckpt):
@@ -278,7 +280,7 @@ def test_resume_restores_the_saved_state_bit_for_bit(digits_ckpt):
 def test_lalm_infer_refuses_a_checkpoint_of_another_model_kind_before_building_anything(
     digits_ckpt, tmp_path, monkeypatch
 ):
-    from lalm_framework.inference.transcribe import load_checkpoint_model
+    from lalm_framework.inference.loading import load_checkpoint_model
     from lalm_framework.models.lalm_module import LalmModule
 
     def never(*args, **kwargs):

@@ -20,8 +20,8 @@ from tiny_lalm import randomize_lora, sample_files, save_checkpoint, speech_batc
 
 from lalm_framework.errors import UserError
 from lalm_framework.inference.export import export_checkpoint
+from lalm_framework.inference.loading import load_checkpoint_model
 from lalm_framework.inference.pretrained import load_pretrained
-from lalm_framework.inference.transcribe import load_checkpoint_model
 
 LORA = {"enabled": True, "r": 4, "alpha": 8, "dropout": 0.0, "target_modules": "all-linear"}
 
@@ -118,7 +118,10 @@ def test_lalm_infer_accepts_an_export_folder_with_the_same_results(tiny_ckpt, ti
     for name, model in (("ckpt", tiny_ckpt), ("export", tiny_export)):
         outs[name] = tmp_path / f"{name}.jsonl"
         proc = run_cli(
-            "lalm-infer", [str(model), str(manifest), "--out", str(outs[name]), "--no-progress"], cwd=tmp_path, timeout=300
+            "lalm-infer",
+            [str(model), str(manifest), "--out", str(outs[name]), "--no-progress"],
+            cwd=tmp_path,
+            timeout=300,
         )
         assert proc.returncode == 0, proc.stderr[-2000:]
         outs[name + "_wer"] = [line for line in proc.stdout.splitlines() if line.startswith("WER")]
@@ -170,9 +173,7 @@ def _pretrained_module(whisper: Path, llama: Path, four_bit: bool = False, **ove
         llm["quantization"] = {"load_in_4bit": True, "quant_type": "nf4", "compute_dtype": "float32"}
     torch.manual_seed(0)
     module = LalmModule(
-        **tiny_kwargs(
-            encoder={"path": str(whisper), "freeze": True}, llm=llm, lora=dict(LORA), tokenizer={}, **over
-        )
+        **tiny_kwargs(encoder={"path": str(whisper), "freeze": True}, llm=llm, lora=dict(LORA), tokenizer={}, **over)
     )
     randomize_lora(module)
     return module

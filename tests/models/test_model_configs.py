@@ -77,9 +77,7 @@ def test_defaults_come_from_the_schema_dataclasses(monkeypatch):
     from lalm_framework.models.schema import GenerationConfig, LalmModelConfig, LoraConfig, ProjectorConfig
 
     def build():
-        return LalmModule(
-            encoder={"config": TINY_ENCODER}, llm={"config": TINY_LLAMA}, lora={"enabled": True}, lr=1e-3
-        )
+        return LalmModule(encoder={"config": TINY_ENCODER}, llm={"config": TINY_LLAMA}, lora={"enabled": True}, lr=1e-3)
 
     before = build()
     assert before.model.projector.stack == ProjectorConfig().stack
@@ -101,8 +99,6 @@ def test_saved_hyperparameters_are_plain_python():
     import pickle
 
     from tiny_lalm import tiny_kwargs
-
-    from lalm_framework.models.lalm_module import LalmModule
 
     cfg = _compose(["model=tiny"])
     from lalm_framework.compat.instantiate import instantiate

@@ -54,7 +54,11 @@ def _model(overrides: list[str]):
 
 
 def _jsonl(root: Path) -> list[str]:
-    return ["dataset=jsonl", f"dataset.train_manifest={root / 'train.jsonl'}", f"dataset.val_manifest={root / 'dev.jsonl'}"]
+    return [
+        "dataset=jsonl",
+        f"dataset.train_manifest={root / 'train.jsonl'}",
+        f"dataset.val_manifest={root / 'dev.jsonl'}",
+    ]
 
 
 def test_tokenizer_learns_the_training_transcripts_of_the_dataset(other_words):
