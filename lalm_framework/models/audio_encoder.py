@@ -11,8 +11,8 @@ from transformers.models.whisper.modeling_whisper import WhisperEncoder
 from lalm_framework.models.loading import from_pretrained_or_error
 from lalm_framework.models.schema import EncoderConfig
 
-# Token ids of a Whisper *decoder*; an encoder-only config still validates them against vocab_size.
-_DECODER_IDS = dict(
+# A Whisper *decoder* stub: an encoder-only config still validates these ids against vocab_size.
+DECODER_STUB = dict(
     vocab_size=8,
     pad_token_id=0,
     bos_token_id=1,
@@ -37,7 +37,7 @@ def build_audio_encoder(cfg: EncoderConfig) -> WhisperEncoder:
         encoder = model.get_encoder()
         del model
     else:
-        encoder = WhisperEncoder(WhisperConfig(**{**_DECODER_IDS, **cfg.config}))
+        encoder = WhisperEncoder(WhisperConfig(**{**DECODER_STUB, **cfg.config}))
         # transformers' `to` overloads confuse mypy (it expects a model as first argument)
         encoder.to(dtype)  # type: ignore[arg-type]
     set_trainable(encoder, not cfg.freeze)

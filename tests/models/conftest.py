@@ -45,19 +45,11 @@ def saved_tiny_whisper(tmp_path_factory):
     import torch
     from transformers import WhisperConfig, WhisperFeatureExtractor, WhisperModel
 
+    from lalm_framework.models.audio_encoder import DECODER_STUB
+
     out = tmp_path_factory.mktemp("tiny_whisper")
     torch.manual_seed(0)
-    cfg = WhisperConfig(
-        vocab_size=8,
-        pad_token_id=0,
-        bos_token_id=1,
-        eos_token_id=2,
-        decoder_start_token_id=1,
-        decoder_layers=1,
-        decoder_attention_heads=2,
-        decoder_ffn_dim=64,
-        **TINY_ENCODER,
-    )
+    cfg = WhisperConfig(**{**DECODER_STUB, "decoder_attention_heads": 2, "decoder_ffn_dim": 64, **TINY_ENCODER})
     WhisperModel(cfg).save_pretrained(out)
     WhisperFeatureExtractor(feature_size=80, chunk_length=4).save_pretrained(out)
     return out

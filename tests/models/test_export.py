@@ -281,3 +281,14 @@ def test_checkpoint_whose_base_model_changed_is_refused_with_both_shapes(
     assert f"Checkpoint {ckpt} does not fit this model" in message and "there but" in message
     assert f"model.llm.path={llama}" in message and len(message.splitlines()) <= 15
     assert not (tmp_path / "out").exists()
+
+
+def test_the_export_command_is_light_until_it_runs(tmp_path):
+    code = (
+        "import sys, lalm_framework.cli.export as e; e.build_parser(); "
+        "print(sorted(m for m in ('torch', 'hydra', 'pytorch_lightning') if m in sys.modules))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=cli_env(), timeout=60)
+    assert proc.returncode == 0 and proc.stdout.strip() == "[]", proc.stderr[-2000:]
+    help_text = run_cli("lalm-export", ["--help"], cwd=tmp_path, timeout=60).stdout
+    assert "--merge" in help_text and "--overwrite" in help_text and "load_pretrained" in help_text
