@@ -117,11 +117,15 @@ class LalmModule(pl.LightningModule):
     @classmethod
     def validate_config(cls, node: Any) -> None:
         """Before any job starts: field types, model paths that cannot exist, contradicting options."""
+        from lalm_framework.compat.legacy import to_target_form
         from lalm_framework.models.llm import check_quantization
         from lalm_framework.models.loading import check_local_path
         from lalm_framework.models.projector import check_projector
+        from lalm_framework.utils.config import plain_dict
 
-        cfg = model_config(node)
+        # the arguments LalmModule gets: legacy target/params unwrapped, Hydra's own `_keys_` left out
+        args = to_target_form(plain_dict(node))
+        cfg = model_config({k: v for k, v in args.items() if not k.startswith("_")})
         for option, path in (("encoder", cfg.encoder.path), ("llm", cfg.llm.path), ("tokenizer", cfg.tokenizer.path)):
             check_local_path(path, f"model.{option}.path")
         check_quantization(cfg.llm)
