@@ -94,9 +94,10 @@ def report(config_dirs: Sequence[str], imports: Sequence[str], include_hydra: bo
     if not found and not restored:
         lines.append("  none")
     for group, option, provs in found:
+        first, *others = dict.fromkeys(provs)
         lines.append(
-            f"  COLLISION {group}/{option}: defined by {' AND '.join(dict.fromkeys(provs))}; "
-            f"the first one wins. Rename one of them."
+            f"  COLLISION {group}/{option}: {first} wins over {' and '.join(others)} "
+            f"(lalm-train takes the first in search order). Rename yours to keep both."
         )
     for path, first, second in restored:
         lines.append(f"  COLLISION {path}: ConfigStore entry of {first} replaced by {second}. Rename one of them.")
