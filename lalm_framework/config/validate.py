@@ -34,6 +34,12 @@ def validate(cfg: DictConfig) -> None:
 
 
 def _check_trainer_node(cfg: DictConfig) -> None:
+    from lalm_framework.errors import renamed_trainer_key
+
+    for key in cfg.trainer:
+        renamed = renamed_trainer_key(f"trainer.{key}")
+        if renamed:  # added with +trainer.<key> or from an old config file
+            raise UserError(renamed)
     for key, group in (("callbacks", "callbacks.<name>=<node> (the callbacks group)"), ("logger", "logger=<option>")):
         if cfg.trainer.get(key) is not None:
             raise UserError(
