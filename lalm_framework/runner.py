@@ -3,7 +3,7 @@
 validate -> instantiate -> fit -> evaluate -> record. The runner builds what the job's config
 lists: `model`, `dataset`, every `callbacks.<name>` and `logger.<name>` node, and the
 `trainer.plugins` nodes (plus our atomic checkpoint IO). Whoever launches a job and needs
-Lightning callbacks or plugins in it (the Optuna sweeper's pruning callback, the SLURM
+Lightning callbacks or plugins in it (a hyperparameter sweeper's pruning callback, a cluster
 launcher's requeue hooks) puts them into that job's config; the runner knows no launcher.
 """
 
@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import os
 import sys
 import traceback
 from pathlib import Path
@@ -62,11 +61,10 @@ def _job_dir(cfg: DictConfig) -> Path:
 
 
 def _global_rank() -> int:
-    """This process's rank in multi-process training (0 when alone), from the launcher's env."""
-    for var in ("RANK", "SLURM_PROCID", "LOCAL_RANK"):
-        if os.environ.get(var, "").isdigit():
-            return int(os.environ[var])
-    return 0
+    """This process's rank in multi-process training (0 when alone), as Lightning sees it."""
+    from lightning_fabric.utilities.rank_zero import rank_zero_only
+
+    return int(getattr(rank_zero_only, "rank", 0))
 
 
 def _start_record(cfg: DictConfig, job_dir: Path) -> Record:
@@ -105,7 +103,7 @@ def attempt_status(e: BaseException) -> str:
     if isinstance(e, (KeyboardInterrupt, SystemExit, SIGTERMException)):
         return "interrupted"
     if isinstance(e, AttemptEnded):
-        return e.status  # e.g. "pruned": a component ended the attempt on purpose
+        return e.status  # a component (e.g. a pruning callback) ended the attempt on purpose
     return "failed"
 
 
@@ -157,6 +155,14 @@ def _run_job(cfg: DictConfig, job_dir: Path, record: Record) -> dict[str, float]
 
 def _trainer(cfg: DictConfig, callbacks: list[Any], loggers: list[Any]) -> Any:
     """The Trainer of `cfg.trainer`, with the callbacks, loggers and plugins the config lists."""
+    from lalm_framework.compat.instantiate import instantiate
+
+    node, plugins = trainer_arguments(cfg, with_loggers=bool(loggers))
+    return instantiate(node, callbacks=callbacks, logger=loggers or False, plugins=plugins)
+
+
+def trainer_arguments(cfg: DictConfig, with_loggers: bool) -> tuple[dict[str, Any], list[Any]]:
+    """`cfg.trainer` as Trainer arguments, and its `plugins` built (plus our atomic checkpoint IO)."""
     import inspect
 
     from lightning_fabric.plugins.io.checkpoint_io import CheckpointIO
@@ -176,8 +182,8 @@ def _trainer(cfg: DictConfig, callbacks: list[Any], loggers: list[Any]) -> Any:
     for key in [k for k, v in node.items() if v is None and k not in accepted]:
         del node[key]  # an argument of a newer Lightning, left at null
     if node.get("enable_autolog_hparams") is None and "enable_autolog_hparams" in accepted:
-        node["enable_autolog_hparams"] = not loggers  # the runner logs the whole config instead
-    return instantiate(node, callbacks=callbacks, logger=loggers or False, plugins=plugins)
+        node["enable_autolog_hparams"] = not with_loggers  # the runner logs the whole config instead
+    return node, plugins
 
 
 def _apply_legacy_learning_rate(cfg: DictConfig, model: Any, trainer: Any, record: Record) -> None:

@@ -58,7 +58,10 @@ def to_target_form(node: Any) -> Any:
 
 
 def legacy_siblings(node: Any, where: str = "") -> list[str]:
-    """Dotted paths of the keys beside `target`/`params` in legacy nodes (which `_target_` form cannot hold)."""
+    """Dotted paths (as in the file) of the keys beside `target`/`params` in legacy nodes.
+
+    `_target_` form cannot hold them: they would become constructor arguments.
+    """
     if isinstance(node, (DictConfig, ListConfig)):
         node = OmegaConf.to_container(node, resolve=False)
     found: list[str] = []
@@ -71,8 +74,6 @@ def legacy_siblings(node: Any, where: str = "") -> list[str]:
             path = f"{where}.{key}" if where else str(key)
             if legacy and key not in LEGACY_KEYS:
                 found.append(path)
-            elif legacy and key == "params":
-                found += legacy_siblings(value, where)
             else:
                 found += legacy_siblings(value, path)
     return found
