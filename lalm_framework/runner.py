@@ -92,8 +92,8 @@ def _is_this_job(job_dir: Path) -> bool:
     """Whether Hydra's runtime belongs to this job (not to an app that ran earlier in the process)."""
     from hydra.core.hydra_config import HydraConfig
 
-    out = OmegaConf.select(HydraConfig.get(), "runtime.output_dir", default=None, throw_on_missing=False)
-    return out is not None and Path(str(out)).resolve() == job_dir.resolve()
+    runtime = HydraConfig.get().runtime
+    return not OmegaConf.is_missing(runtime, "output_dir") and Path(runtime.output_dir).resolve() == job_dir.resolve()
 
 
 def attempt_status(e: BaseException) -> str:
@@ -171,8 +171,9 @@ def trainer_arguments(cfg: DictConfig, with_loggers: bool) -> tuple[dict[str, An
     from lalm_framework.compat.instantiate import instantiate
     from lalm_framework.training.checkpoint_io import AtomicCheckpointIO
 
-    node = OmegaConf.to_container(cfg.trainer, resolve=True)
-    assert isinstance(node, dict)
+    container = OmegaConf.to_container(cfg.trainer, resolve=True)
+    assert isinstance(container, dict)
+    node = {str(k): v for k, v in container.items()}
     for key in ("ckpt_path", "callbacks", "logger"):
         node.pop(key, None)
     plugins = [instantiate(p) for p in node.pop("plugins", None) or []]

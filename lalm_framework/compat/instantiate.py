@@ -39,7 +39,9 @@ def instantiate(cfg: Any, **kwargs: Any) -> Any:
 def as_config(node: Any) -> DictConfig:
     """The config a held optimizer/scheduler node arrives as (see the module docstring)."""
     container = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
-    return OmegaConf.create(container)
+    config = OmegaConf.create(container)
+    assert isinstance(config, DictConfig)
+    return config
 
 
 def _hold_optimizers(value: Any) -> Any:

@@ -25,7 +25,7 @@ def launch_dir() -> str:
     from hydra.core.hydra_config import HydraConfig
 
     if HydraConfig.initialized():
-        cwd = OmegaConf.select(HydraConfig.get(), "runtime.cwd", default=None)
+        cwd = HydraConfig.get().runtime.cwd
         if cwd:
             return str(cwd)
     return os.getcwd()
@@ -37,9 +37,8 @@ def output_dir(task_name: str = "train") -> str:
 
     if HydraConfig.initialized():
         hydra = HydraConfig.get()
-        out = OmegaConf.select(hydra, "runtime.output_dir", default=None, throw_on_missing=False)
-        if out is not None and not OmegaConf.is_missing(hydra.runtime, "output_dir"):
-            return str(out)
+        if not OmegaConf.is_missing(hydra.runtime, "output_dir"):
+            return str(hydra.runtime.output_dir)
         # `--cfg job --resolve`: no job ran yet; show the dir a run would use
         return str(Path(launch_dir(), str(hydra.run.dir)))
     return fresh_output_dir(task_name)

@@ -23,7 +23,8 @@ class DigitsClassifier(pl.LightningModule):
         self.net = nn.Sequential(nn.Linear(64, hidden), nn.ReLU(), nn.Linear(hidden, 10))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        out: torch.Tensor = self.net(x)
+        return out
 
     def _step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> torch.Tensor:
         x, y = batch
@@ -46,7 +47,7 @@ class DigitsClassifier(pl.LightningModule):
     def configure_optimizers(self) -> torch.optim.Optimizer:
         optimizer = self.hparams.get("optimizer")
         if optimizer is None:
-            return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
+            return torch.optim.Adam(self.parameters(), lr=float(self.hparams["lr"]))
         if callable(optimizer):  # `_partial_: true`
             built: torch.optim.Optimizer = optimizer(params=self.parameters())
             return built

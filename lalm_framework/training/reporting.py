@@ -48,7 +48,8 @@ class DataFingerprint(pl.Callback):
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         # Lightning calls the datamodule's setup before the callbacks' setup
-        fingerprint = getattr(trainer.datamodule, "data_fingerprint", None)
+        datamodule = getattr(trainer, "datamodule", None)  # set by fit/validate/test(datamodule=...)
+        fingerprint = getattr(datamodule, "data_fingerprint", None)
         if self.done or not trainer.is_global_zero or not callable(fingerprint):
             return
         self.done = True
