@@ -149,7 +149,7 @@ def _run_job(cfg: DictConfig, job_dir: Path, record: Record) -> dict[str, float]
         trainer.test(model, datamodule=datamodule, ckpt_path=eval_ckpt)
         metrics.update(_scalars(trainer.callback_metrics))
     metrics["global_step"] = float(trainer.global_step)
-    _summarise(cfg, job_dir, model, trainer, metrics, loggers, record)
+    _summarise(cfg, job_dir, (model, datamodule), trainer, metrics, loggers, record)
     return metrics
 
 
@@ -267,7 +267,7 @@ def _best_checkpoint(trainer: Any, monitor: str) -> tuple[str, float] | None:
 def _summarise(
     cfg: DictConfig,
     job_dir: Path,
-    model: Any,
+    parts: tuple[Any, Any],
     trainer: Any,
     metrics: dict[str, float],
     loggers: list[Any],
@@ -279,7 +279,7 @@ def _summarise(
     if not trainer.is_global_zero:
         return
     best = _best_checkpoint(trainer, cfg.monitor) if cfg.train else None
-    infer = _inference_inputs(model, record) if best else None
+    infer = _inference_inputs(*parts, record) if best else None
     for line in summary_lines(job_dir, str(cfg.monitor), best, metrics.get(str(cfg.monitor)), infer):
         log.info(line)
     if best:
@@ -287,7 +287,7 @@ def _summarise(
         record_checkpoint(loggers, best[0])
 
 
-def _inference_inputs(model: Any, record: Record) -> list[str] | None:
+def _inference_inputs(model: Any, datamodule: Any, record: Record) -> list[str] | None:
     """The dev data of an audio LLM run (what `lalm-infer` scores), None for other models."""
     lalm_module = sys.modules.get("lalm_framework.models.lalm_module")
     if lalm_module is None or not isinstance(model, lalm_module.LalmModule):
@@ -295,7 +295,10 @@ def _inference_inputs(model: Any, record: Record) -> list[str] | None:
     fingerprint = record.attempt.get("data") if isinstance(record, RunRecord) else None
     val = (fingerprint or {}).get("val") or {}
     sources = val.get("sources") if isinstance(val, dict) else None
-    return [str(s) for s in sources] if sources else ["<audio folder or manifest.jsonl>"]
+    if not sources and callable(getattr(datamodule, "source", None)):
+        sources = [datamodule.source("val")]  # LalmDataModule: the dev manifest or split folder
+    sources = [str(s) for s in sources or [] if s]
+    return sources or ["<audio folder or manifest.jsonl>"]
 
 
 def _objective(cfg: DictConfig, metrics: dict[str, float]) -> float | None:

@@ -71,7 +71,8 @@ def test_validating_the_checkpoint_reproduces_the_dev_wer(short_run):
     cwd, run_dir, out = short_run
     trained = json.loads((run_dir / "run.json").read_text())
     ckpt = run_dir / "checkpoints" / "last.ckpt"
-    assert f"Transcribe with it: lalm-infer {trained['attempts'][-1]['best_checkpoint']}" in out  # the summary
+    # the summary names the exact command that scores the best checkpoint on the dev split
+    assert f"Transcribe with it: lalm-infer {trained['attempts'][-1]['best_checkpoint']} {DEV}\n" in out
     run_cli(
         "lalm-train",
         ["train=false", "validate=true", f"trainer.ckpt_path={ckpt}", "logger=none", "hydra.run.dir=eval"],
