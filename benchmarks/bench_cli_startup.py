@@ -44,10 +44,13 @@ def make_bare_app(root: Path, extra_import: str = "") -> Path:
     train["defaults"] = [
         d
         for d in train["defaults"]
-        if d not in ("train_schema",)
+        if d not in ("train_schema", "train_hydra")
         and not (isinstance(d, dict) and any(str(k).startswith("override hydra") for k in d))
     ]
+    # our Hydra settings (train_hydra.yaml) without the pre-launch callback and the help override
+    train["hydra"] = yaml.safe_load((conf / "train_hydra.yaml").read_text())["hydra"]
     train["hydra"].pop("callbacks", None)
+    (conf / "train_hydra.yaml").unlink()
     # the schema's values, as plain YAML, so both trees hold the same keys
     from omegaconf import OmegaConf
 

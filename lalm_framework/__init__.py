@@ -41,10 +41,24 @@ def compose(overrides: list[str] | None = None, config_name: str = "train", conf
 
 
 def run(cfg: Any) -> Any:
-    """Run one job (train/validate/test) from a composed config; returns the monitored metric."""
+    """Run one job (train/validate/test) from a composed config; returns the monitored metric.
+
+    Inside a Hydra app the job's output dir is Hydra's; elsewhere a fresh `outputs/<task>/<time>`.
+    """
     from lalm_framework.runner import run as _run
 
     return _run(cfg)
+
+
+def short_errors() -> None:
+    """Print config and data mistakes of this process's `@hydra.main` app as `lalm-train` does.
+
+    One line before calling your app: the problem and the fix in a few lines, no traceback
+    (HYDRA_FULL_ERROR=1 still shows it). Genuine crashes keep Hydra's own report.
+    """
+    from lalm_framework.cli.errors import install
+
+    install()
 
 
 def instantiate(cfg: Any, **kwargs: Any) -> Any:
@@ -54,4 +68,4 @@ def instantiate(cfg: Any, **kwargs: Any) -> Any:
     return _instantiate(cfg, **kwargs)
 
 
-__all__ = ["compose", "run", "instantiate", "register", "load_pretrained", "UserError", "__version__"]
+__all__ = ["compose", "run", "instantiate", "register", "short_errors", "load_pretrained", "UserError", "__version__"]

@@ -13,6 +13,15 @@ from collections.abc import Iterable
 from typing import NoReturn
 
 FULL_ERROR_HINT = "(set HYDRA_FULL_ERROR=1 for the full traceback)"
+# Trainer arguments of Lightning 1.x that configs carry over, and what replaced them
+RENAMED_KEYS = {
+    "resume_from_checkpoint": "trainer.ckpt_path (the checkpoint fit resumes from)",
+    "gpus": "trainer.devices (with trainer.accelerator=gpu)",
+    "checkpoint_callback": "trainer.enable_checkpointing",
+    "progress_bar_refresh_rate": "trainer.enable_progress_bar",
+    "weights_summary": "trainer.enable_model_summary",
+    "terminate_on_nan": "trainer.detect_anomaly",
+}
 
 
 class UserError(Exception):
@@ -35,6 +44,14 @@ def did_you_mean(word: str, candidates: Iterable[str]) -> str:
     return f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
 
 
+def renamed_trainer_key(key: str) -> str | None:
+    """The message for a Lightning 1.x Trainer argument (`trainer.resume_from_checkpoint`), else None."""
+    name = key.removeprefix("trainer.")
+    if not key.startswith("trainer.") or name not in RENAMED_KEYS:
+        return None
+    return f"'{key}' is a Lightning 1.x argument; Lightning 2 calls it {RENAMED_KEYS[name]}.\nUse that key instead."
+
+
 def describe(ex: BaseException) -> str | None:
     """A short message for a user mistake, or None when `ex` is not one (a real crash)."""
     from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
@@ -54,6 +71,9 @@ def describe(ex: BaseException) -> str | None:
         key = str(cause.full_key or cause.key)
         parent = cause.parent_node
         known = list(parent.keys()) if parent is not None and hasattr(parent, "keys") else []
+        renamed = renamed_trainer_key(key)
+        if renamed:
+            return renamed
         hint = did_you_mean(str(cause.key), known)
         return (
             f"Unknown config key '{key}'.{hint}\n"

@@ -21,6 +21,8 @@ from typing import Any
 
 SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSW|CREDENTIAL|AUTH)", re.IGNORECASE)
 MASK = "***"
+# the command line as the user typed it (JSON list), set by `lalm-train`; jobs in other processes inherit it
+COMMAND_ENV = "LALM_COMMAND"
 PACKAGES = (
     "lalm-framework",
     "torch",
@@ -44,6 +46,16 @@ SLURM_VARS = (
     "SLURM_NODELIST",
     "SLURM_PROCID",
 )
+
+
+class AttemptEnded(Exception):
+    """Raised by a job's component to end the attempt on purpose; `status` is what run.json records.
+
+    E.g. the Optuna pruning callback raises a subclass with status "pruned". The runner classifies
+    attempts by this type, whatever launched the job.
+    """
+
+    status = "ended"
 
 
 def secret_values(environ: dict[str, str] | None = None) -> list[str]:
@@ -78,6 +90,13 @@ def mask_file(path: Path, secrets: Iterable[str]) -> None:
     masked = mask_secrets(text, secrets)
     if masked != text:
         path.write_text(masked)
+
+
+def command_line() -> list[str]:
+    """The command as typed: the CLI saves it in COMMAND_ENV before rewriting its arguments for Hydra."""
+    saved = os.environ.get(COMMAND_ENV)
+    argv = json.loads(saved) if saved else sys.argv
+    return [str(argv[0]).rsplit("/", 1)[-1], *map(str, argv[1:])]
 
 
 def git_state(start: Path) -> dict[str, Any] | None:
@@ -116,7 +135,7 @@ class RunRecord:
         self.secrets = secret_values()
         previous = json.loads(self.path.read_text()) if self.path.is_file() else {}
         self.data: dict[str, Any] = {
-            "command": [sys.argv[0].rsplit("/", 1)[-1], *sys.argv[1:]],
+            "command": command_line(),
             "launch_dir": str(launch_dir),
             "job_dir": str(job_dir),
             "overrides": overrides,
@@ -135,6 +154,11 @@ class RunRecord:
     def update(self, **fields: Any) -> None:
         self.attempt.update(fields)
         self.write()
+
+    def masked_config(self) -> dict[str, Any]:
+        """The job's resolved config as plain data, secrets masked (what loggers may see)."""
+        masked: dict[str, Any] = mask_secrets(self.data["config"], self.secrets)
+        return masked
 
     def finish(self, status: str, metrics: dict[str, float], error: str | None = None) -> None:
         self.attempt.update(status=status, finished=_now(), metrics=metrics)

@@ -1,7 +1,10 @@
 """The task function of `lalm-train`: one job, the same under every launcher.
 
-validate -> seed -> instantiate (model, datamodule, callbacks, loggers, trainer) -> resume ->
-fit -> validate/test -> run record -> return the monitored metric (what sweepers optimise).
+validate -> instantiate -> fit -> evaluate -> record. The runner builds what the job's config
+lists: `model`, `dataset`, every `callbacks.<name>` and `logger.<name>` node, and the
+`trainer.plugins` nodes (plus our atomic checkpoint IO). Whoever launches a job and needs
+Lightning callbacks or plugins in it (a hyperparameter sweeper's pruning callback, a cluster
+launcher's requeue hooks) puts them into that job's config; the runner knows no launcher.
 """
 
 from __future__ import annotations
@@ -9,29 +12,36 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import os
+import sys
 import traceback
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from lalm_framework.config.resolvers import pin_paths
 from lalm_framework.config.validate import validate
 from lalm_framework.errors import UserError
+from lalm_framework.run_record import AttemptEnded, RankRecord, RunRecord
 
 log = logging.getLogger(__name__)
+
+Record = RunRecord | RankRecord
 
 
 def run(cfg: DictConfig) -> float | None:
     """Train/validate/test one job described by `cfg`; return `cfg.monitor`'s value (or None)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():  # a script or notebook: one fresh output dir for this run
+        pin_paths(cfg)
     validate(cfg)
     job_dir = _job_dir(cfg)
     record = _start_record(cfg, job_dir)
     try:
-        metrics = _train(cfg, job_dir, record)
+        metrics = _run_job(cfg, job_dir, record)
     except BaseException as e:
-        status = _failure_status(e)
-        record.finish(status, {}, error="".join(traceback.format_exception_only(type(e), e)).strip())
+        record.finish(attempt_status(e), {}, error="".join(traceback.format_exception_only(type(e), e)).strip())
         raise
     record.finish("completed", metrics)
     return _objective(cfg, metrics)
@@ -42,7 +52,8 @@ def _job_dir(cfg: DictConfig) -> Path:
         out = cfg.paths.output_dir
     except Exception as e:
         raise UserError(
-            "paths.output_dir is not set: outside `lalm-train`, compose with overrides=['paths.output_dir=<dir>']"
+            "paths.output_dir cannot be resolved: set it, e.g. paths.output_dir=<dir>, or compose the "
+            "config with lalm_framework.compose(...)"
         ) from e
     path = Path(out)
     path.mkdir(parents=True, exist_ok=True)
@@ -50,83 +61,87 @@ def _job_dir(cfg: DictConfig) -> Path:
 
 
 def _global_rank() -> int:
-    """This process's rank in multi-process training (0 when alone), from the launcher's env."""
-    for var in ("RANK", "SLURM_PROCID", "LOCAL_RANK"):
-        if os.environ.get(var, "").isdigit():
-            return int(os.environ[var])
-    return 0
+    """This process's rank in multi-process training (0 when alone), as Lightning sees it."""
+    from lightning_fabric.utilities.rank_zero import rank_zero_only
+
+    return int(getattr(rank_zero_only, "rank", 0))
 
 
-def _start_record(cfg: DictConfig, job_dir: Path):
-    from lalm_framework.run_record import RankRecord, RunRecord, mask_file, secret_values
+def _start_record(cfg: DictConfig, job_dir: Path) -> Record:
+    from hydra.core.hydra_config import HydraConfig
+
+    from lalm_framework.run_record import mask_file, secret_values
     from lalm_framework.utils.paths import resolve_path
 
     if _global_rank() != 0:
         return RankRecord()  # rank 0 alone writes the job's record
 
     overrides: list[str] = []
-    from hydra.core.hydra_config import HydraConfig
-
-    if HydraConfig.initialized():
+    if HydraConfig.initialized() and _is_this_job(job_dir):
         overrides = list(HydraConfig.get().overrides.task)
         secrets = secret_values()
         if secrets:  # Hydra saved the overrides verbatim; a key typed on the command line must not stay
             for f in (job_dir / ".hydra").glob("*.yaml"):
                 mask_file(f, secrets)
     resolved = OmegaConf.to_container(cfg, resolve=True)
-    return RunRecord(job_dir, resolve_path("."), resolved, overrides)
+    assert isinstance(resolved, dict)
+    return RunRecord(job_dir, resolve_path("."), {str(k): v for k, v in resolved.items()}, overrides)
 
 
-def _failure_status(e: BaseException) -> str:
-    """How an attempt ended: stopped from outside (Ctrl-C, SIGTERM, requeue), pruned, or failed."""
-    name = type(e).__name__
-    if isinstance(e, (KeyboardInterrupt, SystemExit)) or name == "SIGTERMException":
+def _is_this_job(job_dir: Path) -> bool:
+    """Whether Hydra's runtime belongs to this job (not to an app that ran earlier in the process)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    runtime = HydraConfig.get().runtime
+    return not OmegaConf.is_missing(runtime, "output_dir") and Path(runtime.output_dir).resolve() == job_dir.resolve()
+
+
+def attempt_status(e: BaseException) -> str:
+    """How an attempt ended: stopped from outside (Ctrl-C, SIGTERM, requeue), on purpose, or failed."""
+    from pytorch_lightning.utilities.exceptions import SIGTERMException
+
+    if isinstance(e, (KeyboardInterrupt, SystemExit, SIGTERMException)):
         return "interrupted"
-    return "pruned" if name == "TrialPruned" else "failed"
+    if isinstance(e, AttemptEnded):
+        return e.status  # a component (e.g. a pruning callback) ended the attempt on purpose
+    return "failed"
 
 
-def _train(cfg: DictConfig, job_dir: Path, record: Any) -> dict[str, float]:
+def _run_job(cfg: DictConfig, job_dir: Path, record: Record) -> dict[str, float]:
     import pytorch_lightning as pl
 
     from lalm_framework.compat.instantiate import instantiate
-    from lalm_framework.training.checkpoint_io import AtomicCheckpointIO
+    from lalm_framework.training.reporting import DataFingerprint
 
     if cfg.seed is not None:
         pl.seed_everything(cfg.seed, workers=True)
     model = instantiate(cfg.model)
     datamodule = instantiate(cfg.dataset)
     callbacks = [instantiate(c) for c in cfg.callbacks.values() if c]
+    callbacks.append(DataFingerprint(lambda fingerprint: record.update(data=fingerprint)))
     loggers = [instantiate(c) for c in cfg.logger.values() if c]
-    plugins: list[Any] = [AtomicCheckpointIO()]
-    if cfg.trial.trial_number is not None:
-        from lalm_framework.tuning.pruning import pruning_callbacks
+    trainer = _trainer(cfg, callbacks, loggers)
+    _apply_legacy_learning_rate(cfg, model, trainer, record)
+    if loggers and isinstance(record, RunRecord):
+        for logger in loggers:  # the whole run config, secrets masked (not only the model's arguments)
+            logger.log_hyperparams(record.masked_config())
 
-        callbacks += pruning_callbacks(cfg)
-    if os.environ.get("SLURM_JOB_ID"):
-        from lalm_framework.launching.slurm import lightning_callbacks, lightning_plugins
-
-        plugins += lightning_plugins()
-        callbacks += lightning_callbacks(cfg.paths.checkpoint_dir)
-    trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
-    trainer_cfg.pop("ckpt_path", None)
-    trainer = instantiate(trainer_cfg, callbacks=callbacks, logger=loggers or False, plugins=plugins)
-
-    ckpt_path = resume_checkpoint(cfg)
-    record.update(resumed_from=ckpt_path)
-    if ckpt_path:
-        log.info("Resuming from %s", ckpt_path)
+    metrics: dict[str, float] = {}
     if cfg.train:
+        ckpt_path = resume_checkpoint(cfg)
+        record.update(resumed_from=ckpt_path)
+        if ckpt_path:
+            log.info("Resuming from %s", ckpt_path)
         with _ddp_env(trainer, job_dir):
             trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
-        if cfg.trial.trial_number is not None:
-            from lalm_framework.tuning.pruning import check_pruned
-
-            check_pruned(trainer)
-    metrics = _scalars(trainer.callback_metrics)
-    best = _best_score(trainer, cfg.monitor)
-    if best is not None:
-        metrics[f"{cfg.monitor}_best"] = best
-    eval_ckpt = "best" if cfg.train and best is not None else None
+        metrics.update(_scalars(trainer.callback_metrics))
+        best = _best_checkpoint(trainer, cfg.monitor)
+        if best is not None:
+            metrics[f"{cfg.monitor}_best"] = best[1]
+    eval_ckpt = evaluation_checkpoint(cfg, trainer)
+    if (cfg.validate or cfg.test) and not cfg.train:
+        record.update(evaluated=eval_ckpt)
+        log.info("Evaluating %s", eval_ckpt or "the untrained weights (evaluate_untrained=true)")
     if cfg.validate:
         trainer.validate(model, datamodule=datamodule, ckpt_path=eval_ckpt)
         metrics.update(_scalars(trainer.callback_metrics))
@@ -134,7 +149,68 @@ def _train(cfg: DictConfig, job_dir: Path, record: Any) -> dict[str, float]:
         trainer.test(model, datamodule=datamodule, ckpt_path=eval_ckpt)
         metrics.update(_scalars(trainer.callback_metrics))
     metrics["global_step"] = float(trainer.global_step)
+    _summarise(cfg, job_dir, (model, datamodule), trainer, metrics, loggers, record)
     return metrics
+
+
+def _trainer(cfg: DictConfig, callbacks: list[Any], loggers: list[Any]) -> Any:
+    """The Trainer of `cfg.trainer`, with the callbacks, loggers and plugins the config lists."""
+    from lalm_framework.compat.instantiate import instantiate
+
+    node, plugins = trainer_arguments(cfg, with_loggers=bool(loggers))
+    return instantiate(node, callbacks=callbacks, logger=loggers or False, plugins=plugins)
+
+
+def trainer_arguments(cfg: DictConfig, with_loggers: bool) -> tuple[dict[str, Any], list[Any]]:
+    """`cfg.trainer` as Trainer arguments, and its `plugins` built (plus our atomic checkpoint IO)."""
+    import inspect
+
+    from lightning_fabric.plugins.io.checkpoint_io import CheckpointIO
+    from pytorch_lightning import Trainer
+
+    from lalm_framework.compat.instantiate import instantiate
+    from lalm_framework.training.checkpoint_io import AtomicCheckpointIO
+
+    container = OmegaConf.to_container(cfg.trainer, resolve=True)
+    assert isinstance(container, dict)
+    node = {str(k): v for k, v in container.items()}
+    for key in ("ckpt_path", "callbacks", "logger"):
+        node.pop(key, None)
+    plugins = [instantiate(p) for p in node.pop("plugins", None) or []]
+    if not any(isinstance(p, CheckpointIO) for p in plugins):
+        plugins.append(AtomicCheckpointIO())
+    accepted = inspect.signature(Trainer.__init__).parameters
+    for key in [k for k, v in node.items() if v is None and k not in accepted]:
+        del node[key]  # an argument of a newer Lightning, left at null
+    if node.get("enable_autolog_hparams") is None and "enable_autolog_hparams" in accepted:
+        node["enable_autolog_hparams"] = not with_loggers  # the runner logs the whole config instead
+    return node, plugins
+
+
+def _apply_legacy_learning_rate(cfg: DictConfig, model: Any, trainer: Any, record: Record) -> None:
+    """`base_learning_rate`/`scale_lr` beside a legacy `target`/`params` model: set `model.learning_rate`."""
+    from lalm_framework.compat.legacy import legacy_learning_rate
+
+    batch_size = _batch_size(cfg)
+    lr = legacy_learning_rate(
+        cfg.model,
+        batch_size=batch_size,
+        accumulate_grad_batches=int(trainer.accumulate_grad_batches),
+        num_devices=int(trainer.num_devices),
+        num_nodes=int(trainer.num_nodes),
+    )
+    if lr is not None:
+        model.learning_rate = lr
+        record.update(learning_rate=lr)
+        log.info("model.learning_rate = %g (from model.base_learning_rate, scale_lr=%s)", lr, cfg.model.scale_lr)
+
+
+def _batch_size(cfg: DictConfig) -> int | None:
+    from lalm_framework.compat.legacy import to_target_form
+
+    node = to_target_form(OmegaConf.to_container(cfg.dataset, resolve=True))
+    value = node.get("batch_size") if isinstance(node, dict) else None
+    return int(value) if isinstance(value, int) else None
 
 
 def _ddp_env(trainer: Any, job_dir: Path) -> Any:
@@ -157,6 +233,17 @@ def resume_checkpoint(cfg: DictConfig) -> str | None:
     return str(resolve_path(explicit)) if explicit else None
 
 
+def evaluation_checkpoint(cfg: DictConfig, trainer: Any) -> str | None:
+    """The weights validate/test evaluate: the best (or final) ones of this fit, or trainer.ckpt_path.
+
+    Without training, `validate()`/`test()` would otherwise evaluate the freshly built model;
+    `config.validate` refuses that unless `evaluate_untrained=true`.
+    """
+    if cfg.train:
+        return "best" if _best_checkpoint(trainer, cfg.monitor) is not None else None
+    return resume_checkpoint(cfg)
+
+
 def _scalars(metrics: dict[str, Any]) -> dict[str, float]:
     out = {}
     for k, v in metrics.items():
@@ -167,13 +254,51 @@ def _scalars(metrics: dict[str, Any]) -> dict[str, float]:
     return out
 
 
-def _best_score(trainer: Any, monitor: str) -> float | None:
+def _best_checkpoint(trainer: Any, monitor: str) -> tuple[str, float] | None:
+    """(path, score) of the best checkpoint saved on `monitor`, if a checkpoint callback kept one."""
     from pytorch_lightning.callbacks import ModelCheckpoint
 
     for cb in trainer.callbacks:
         if isinstance(cb, ModelCheckpoint) and cb.monitor == monitor and cb.best_model_score is not None:
-            return float(cb.best_model_score)
+            return str(cb.best_model_path), float(cb.best_model_score)
     return None
+
+
+def _summarise(
+    cfg: DictConfig,
+    job_dir: Path,
+    parts: tuple[Any, Any],
+    trainer: Any,
+    metrics: dict[str, float],
+    loggers: list[Any],
+    record: Record,
+) -> None:
+    """The run's closing lines (console and the job's log file) and the loggers' checkpoint record."""
+    from lalm_framework.training.reporting import record_checkpoint, summary_lines
+
+    if not trainer.is_global_zero:
+        return
+    best = _best_checkpoint(trainer, cfg.monitor) if cfg.train else None
+    infer = _inference_inputs(*parts, record) if best else None
+    for line in summary_lines(job_dir, str(cfg.monitor), best, metrics.get(str(cfg.monitor)), infer):
+        log.info(line)
+    if best:
+        record.update(best_checkpoint=best[0])
+        record_checkpoint(loggers, best[0])
+
+
+def _inference_inputs(model: Any, datamodule: Any, record: Record) -> list[str] | None:
+    """The dev data of an audio LLM run (what `lalm-infer` scores), None for other models."""
+    lalm_module = sys.modules.get("lalm_framework.models.lalm_module")
+    if lalm_module is None or not isinstance(model, lalm_module.LalmModule):
+        return None
+    fingerprint = record.attempt.get("data") if isinstance(record, RunRecord) else None
+    val = (fingerprint or {}).get("val") or {}
+    sources = val.get("sources") if isinstance(val, dict) else None
+    if not sources and callable(getattr(datamodule, "source", None)):
+        sources = [datamodule.source("val")]  # LalmDataModule: the dev manifest or split folder
+    sources = [str(s) for s in sources or [] if s]
+    return sources or ["<audio folder or manifest.jsonl>"]
 
 
 def _objective(cfg: DictConfig, metrics: dict[str, float]) -> float | None:

@@ -13,4 +13,5 @@ def main(cfg: DictConfig) -> float:
 
 
 if __name__ == "__main__":
+    lalm_framework.short_errors()  # config mistakes print as short messages, as in lalm-train
     main()

@@ -11,4 +11,6 @@ register_configs()
 
 class LalmSearchPathPlugin(SearchPathPlugin):
     def manipulate_search_path(self, search_path: ConfigSearchPath) -> None:
+        # the app's own ConfigStore entries are in by now (hydra-zen stores before it composes)
+        register_configs()
         search_path.append(provider="lalm-framework", path="pkg://lalm_framework.conf")

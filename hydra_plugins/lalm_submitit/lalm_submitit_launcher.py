@@ -20,10 +20,12 @@ class LalmSlurmLauncher(SlurmLauncher):
         return slurm.launch(self, job_overrides, initial_job_idx)
 
     def __call__(self, *args: Any, **kwargs: Any) -> JobReturn:
-        # runs inside the SLURM job
+        # runs inside the SLURM job: its task gets the requeue callback/plugin nodes in its config
         from lalm_framework.launching import slurm
 
-        return slurm.raise_if_failed(super().__call__(*args, **kwargs))
+        with slurm.requeue_nodes_in_job(self):
+            ret = super().__call__(*args, **kwargs)
+        return slurm.raise_if_failed(ret)
 
     def checkpoint(self, *args: Any, **kwargs: Any) -> Any:
         # called by submitit's handler of the warning signal (timeout / preemption), rank 0 only

@@ -1,4 +1,9 @@
-"""`lalm-convert-config`: rewrite a legacy `target`/`params` YAML file to Hydra `_target_` form."""
+"""`lalm-convert-config`: rewrite a legacy `target`/`params` YAML file to Hydra `_target_` form.
+
+Every level is converted. Keys beside `target`/`params` (e.g. `base_learning_rate`, `scale_lr`)
+have no place in `_target_` form (they would become constructor arguments): the command then
+writes nothing, names them and exits 1. `lalm-train` reads such files as they are.
+"""
 
 from __future__ import annotations
 
@@ -27,6 +32,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"no such file: {args.src}")
     if args.output and args.output.exists():
         parser.error(f"{args.output} exists; choose another path (existing files are never overwritten)")
+    from omegaconf import OmegaConf
+
+    from lalm_framework.compat.legacy import legacy_siblings
+
+    left = legacy_siblings(OmegaConf.load(args.src))
+    if left:
+        sys.stderr.write(
+            f"Error: {args.src}: not converted; these keys sit beside target/params, where _target_ form "
+            f"would pass them to the constructor: {', '.join(left)}.\n"
+            "lalm-train and lalm_framework.instantiate read the file as it is (base_learning_rate/scale_lr set "
+            "the learning rate; other such keys are ignored). To convert, move or delete them first.\n"
+        )
+        return 1
     text = convert_file(args.src)
     if args.output:
         args.output.write_text(text)

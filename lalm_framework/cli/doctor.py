@@ -9,18 +9,23 @@ from collections import defaultdict
 from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from hydra.plugins.config_source import ConfigSource
+    from hydra.plugins.plugin import Plugin
 
 # groups users compose; hydra/* internals are listed with --all
 USER_GROUP_PREFIXES = ("hydra/launcher", "hydra/sweeper")
 
 
-def group_sources(sources: Sequence, include_hydra: bool) -> dict[str, dict[str, list[str]]]:
+def group_sources(sources: Sequence[ConfigSource], include_hydra: bool) -> dict[str, dict[str, list[str]]]:
     """{group: {option: [provider, ...]}} across every search path source, in search order."""
     from hydra.core.object_type import ObjectType
 
     table: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
 
-    def walk(source, group: str) -> None:
+    def walk(source: ConfigSource, group: str) -> None:
         for name in source.list(group, ObjectType.GROUP):
             sub = f"{group}/{name}" if group else name
             if sub == "hydra" or sub.startswith("hydra/"):
@@ -37,7 +42,7 @@ def group_sources(sources: Sequence, include_hydra: bool) -> dict[str, dict[str,
     return table
 
 
-def _label(source) -> str:
+def _label(source: ConfigSource) -> str:
     return f"{source.provider} ({source.full_path()})"
 
 
@@ -94,16 +99,17 @@ def report(config_dirs: Sequence[str], imports: Sequence[str], include_hydra: bo
     if not found and not restored:
         lines.append("  none")
     for group, option, provs in found:
+        first, *others = dict.fromkeys(provs)
         lines.append(
-            f"  COLLISION {group}/{option}: defined by {' AND '.join(dict.fromkeys(provs))}; "
-            f"the first one wins. Rename one of them."
+            f"  COLLISION {group}/{option}: {first} wins over {' and '.join(others)} "
+            f"(lalm-train takes the first in search order). Rename yours to keep both."
         )
     for path, first, second in restored:
         lines.append(f"  COLLISION {path}: ConfigStore entry of {first} replaced by {second}. Rename one of them.")
     return "\n".join(lines), len(found) + len(restored)
 
 
-def _plugin_kinds() -> list:
+def _plugin_kinds() -> list[type[Plugin]]:
     from hydra.plugins.launcher import Launcher
     from hydra.plugins.search_path_plugin import SearchPathPlugin
     from hydra.plugins.sweeper import Sweeper

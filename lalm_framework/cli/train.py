@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from typing import Any
@@ -9,7 +10,10 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig
 
+from lalm_framework.cli.arguments import prepare_arguments
 from lalm_framework.cli.errors import install as install_short_errors
+from lalm_framework.errors import UserError, exit_with
+from lalm_framework.run_record import COMMAND_ENV
 
 
 @hydra.main(version_base="1.3", config_path=None, config_name="train")
@@ -28,6 +32,11 @@ def main() -> Any:
             return None
     importable_launch_dir()
     install_short_errors()
+    os.environ[COMMAND_ENV] = json.dumps(sys.argv)  # run.json records the command as typed
+    try:
+        sys.argv[1:] = prepare_arguments(sys.argv[1:])
+    except UserError as e:
+        exit_with(e)
     return _train()
 
 

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import argparse
+
     from hydra.core.config_search_path import ConfigSearchPath
     from hydra.core.utils import JobReturn
     from omegaconf import DictConfig
@@ -89,17 +91,21 @@ def dump_checkpoint(trainer: Any) -> dict[str, Any]:
 
 
 def config_search_path(config_dirs: list[str]) -> ConfigSearchPath:
-    """The search path `lalm-train --config-dir D...` composes from (plugins included).
+    """The search path `lalm-train --config-dir D` composes from (plugins included), in order.
 
+    lalm-train passes the user's dir as the app's main config dir, so it comes before the
+    search-path plugins' dirs (ours): a user option wins over ours of the same group and name.
     hydra-core 1.3: built by `hydra._internal.utils.create_config_search_path`; no public API.
     """
     from pathlib import Path
 
     from hydra._internal.utils import create_config_search_path
+    from hydra.core.config_search_path import SearchPathQuery
 
-    search_path = create_config_search_path(None)
-    for d in reversed(config_dirs):
-        search_path.prepend("command-line", f"file://{Path(d).resolve()}")
+    dirs = [f"file://{Path(d).resolve()}" for d in config_dirs]
+    search_path = create_config_search_path(dirs[0] if dirs else None)
+    for d in dirs[1:]:  # lalm-doctor takes several dirs: each before the plugins' dirs too
+        search_path.prepend("main", d, anchor=SearchPathQuery(provider="lalm-framework"))
     return search_path
 
 
@@ -108,6 +114,16 @@ def config_sources(search_path: ConfigSearchPath) -> list[Any]:
     from hydra._internal.config_repository import ConfigRepository
 
     return list(ConfigRepository(search_path).get_sources())
+
+
+def hydra_args_parser() -> argparse.ArgumentParser:
+    """The argument parser of every `@hydra.main` app (its flags: --cfg, -m, --config-dir, ...).
+
+    hydra-core 1.3: `hydra._internal.utils.get_args_parser`; no public API lists the flags.
+    """
+    from hydra._internal.utils import get_args_parser
+
+    return get_args_parser()
 
 
 def basic_sweeper_class() -> type:

@@ -22,7 +22,7 @@ def expand_basic_sweep(config: DictConfig) -> list[list[str]]:
     from lalm_framework.compat.private_api import basic_sweep_jobs
 
     params = config.hydra.sweeper.get("params") or {}
-    return basic_sweep_jobs([f"{k}={v}" for k, v in params.items()] + list(config.hydra.overrides.task))
+    return basic_sweep_jobs([f"{k}={v}" for k, v in params.items()] + [str(o) for o in config.hydra.overrides.task])
 
 
 def _is_basic_sweeper(config: DictConfig) -> bool:
@@ -37,14 +37,15 @@ def _is_basic_sweeper(config: DictConfig) -> bool:
 def print_dry_run(config: DictConfig, jobs: Sequence[Sequence[str]]) -> None:
     """List jobs, their overrides and the launcher's resources."""
     try:  # show what will be requested (tasks_per_node=${trainer.devices} -> 2)
-        launcher = OmegaConf.to_container(config.hydra.launcher, resolve=True)
+        node = OmegaConf.to_container(config.hydra.launcher, resolve=True)
     except Exception:
-        launcher = OmegaConf.to_container(config.hydra.launcher, resolve=False)
-    target = launcher.pop("_target_", "?") if isinstance(launcher, dict) else "?"
+        node = OmegaConf.to_container(config.hydra.launcher, resolve=False)
+    launcher = {str(k): v for k, v in node.items()} if isinstance(node, dict) else {}
+    target = str(launcher.pop("_target_", "?"))
     print(f"dry run: {len(jobs)} job(s) for launcher {target.rsplit('.', 1)[-1]}")
     for idx, overrides in enumerate(jobs):
         print(f"  #{idx}: {' '.join(overrides) or '(no overrides)'}")
-    resources = {k: v for k, v in (launcher or {}).items() if v not in (None, {}, [])}
+    resources = {k: v for k, v in launcher.items() if v not in (None, {}, [])}
     if resources:
         print("resources: " + ", ".join(f"{k}={v}" for k, v in resources.items()))
     print("nothing was launched (dry_run=true)")

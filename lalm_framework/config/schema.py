@@ -21,15 +21,22 @@ class Mode(str, Enum):
 class PathsConfig:
     """Where things live. Relative data paths resolve against `root_dir` (the launch dir)."""
 
-    root_dir: str = "${hydra:runtime.cwd}"
-    output_dir: str = "${hydra:runtime.output_dir}"
+    # the launch dir and the job's output dir: Hydra's when a Hydra app runs the job; outside one
+    # (notebooks, scripts) the current dir and a fresh outputs/<task_name>/<date>/<time> dir
+    root_dir: str = "${lalm.launch_dir:}"
+    output_dir: str = "${lalm.output_dir:${task_name}}"
     data_dir: str = "${paths.root_dir}/data"
     checkpoint_dir: str = "${paths.output_dir}/checkpoints"
 
 
 @dataclass
 class TrainerConfig:
-    """Arguments of `pytorch_lightning.Trainer`, typed. `ckpt_path` is passed to `fit`."""
+    """Arguments of `pytorch_lightning.Trainer`, typed. `ckpt_path` is passed to `fit`/`validate`/`test`.
+
+    `plugins` lists `_target_` nodes (cluster environments, precision or checkpoint-IO plugins):
+    the runner builds them, as it builds every `callbacks.<name>` node. Callbacks and loggers
+    come from the `callbacks` and `logger` groups; `callbacks`/`logger` here stay null.
+    """
 
     _target_: str = "pytorch_lightning.Trainer"
     accelerator: str = "auto"
@@ -40,10 +47,12 @@ class TrainerConfig:
     max_epochs: Optional[int] = 10
     min_epochs: Optional[int] = None
     max_steps: int = -1
+    min_steps: Optional[int] = None
     max_time: Optional[str] = None
     limit_train_batches: Optional[float] = None
     limit_val_batches: Optional[float] = None
     limit_test_batches: Optional[float] = None
+    limit_predict_batches: Optional[float] = None
     overfit_batches: float = 0.0
     fast_dev_run: Any = False
     val_check_interval: Optional[float] = None
@@ -52,6 +61,7 @@ class TrainerConfig:
     log_every_n_steps: Optional[int] = 10
     accumulate_grad_batches: int = 1
     gradient_clip_val: Optional[float] = None
+    gradient_clip_algorithm: Optional[str] = None
     deterministic: Any = None
     benchmark: Optional[bool] = None
     sync_batchnorm: bool = False
@@ -59,8 +69,22 @@ class TrainerConfig:
     enable_model_summary: Optional[bool] = None
     enable_checkpointing: Optional[bool] = None
     reload_dataloaders_every_n_epochs: int = 0
+    inference_mode: bool = True
+    use_distributed_sampler: bool = True
+    profiler: Any = None
+    detect_anomaly: bool = False
+    barebones: bool = False
     default_root_dir: Optional[str] = "${paths.output_dir}"
-    # Not a Trainer argument: the checkpoint `fit` resumes from ("last" = this job's last.ckpt).
+    plugins: Optional[list[Any]] = field(default_factory=list)
+    # set by the `callbacks` and `logger` groups; here only so that full Trainer signatures compose
+    callbacks: Any = None
+    logger: Any = None
+    # null: the runner decides (off when it logs the whole run config to the loggers itself).
+    # Arguments newer than the installed Lightning are dropped while null.
+    enable_autolog_hparams: Optional[bool] = None
+    model_registry: Optional[str] = None
+    # Not a Trainer argument: the checkpoint `fit` resumes from, or that train=false evaluates
+    # ("last" = this job's last.ckpt).
     ckpt_path: Optional[str] = None
 
 
@@ -90,6 +114,8 @@ class TrainConfig:
     train: bool = True
     validate: bool = False
     test: bool = False
+    # train=false evaluates trainer.ckpt_path; evaluating the untrained weights needs this on purpose
+    evaluate_untrained: bool = False
     paths: PathsConfig = field(default_factory=PathsConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     model: Any = MISSING

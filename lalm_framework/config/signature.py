@@ -47,7 +47,11 @@ def _check(value: Any, where: str) -> None:
     if not isinstance(value, dict):
         return
     target = value.get("_target_")
-    hints, params = _signature(target, where) if isinstance(target, str) else ({}, None)
+    if not isinstance(target, str):
+        for key, arg in value.items():
+            _check(arg, f"{where}.{key}")
+        return
+    hints, params = _signature(target, where)
     for key, arg in value.items():
         if key.startswith("_"):
             continue
@@ -62,7 +66,7 @@ def _check(value: Any, where: str) -> None:
         _check(arg, f"{where}.{key}")
 
 
-def _signature(target: str, where: str) -> tuple[dict, set | None]:
+def _signature(target: str, where: str) -> tuple[dict[str, Any], set[str] | None]:
     obj = import_target(target, f"{where}._target_")
     func = obj.__init__ if inspect.isclass(obj) else obj
     try:
@@ -80,7 +84,7 @@ def _signature(target: str, where: str) -> tuple[dict, set | None]:
     return hints, params
 
 
-def _unknown_argument(where: str, key: str, target: str, params: set) -> None:
+def _unknown_argument(where: str, key: str, target: str, params: set[str]) -> None:
     from lalm_framework.errors import suggest
 
     best = suggest(key, params)

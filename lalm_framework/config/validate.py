@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -28,12 +28,67 @@ def validate(cfg: DictConfig) -> None:
                 f"Choose an option with {group}=<option> (see `lalm-train --help`)."
             )
         _run_component_check(group, node)
+    _check_trainer_node(cfg)
+    _check_evaluation(cfg)
+    _check_legacy_learning_rate(cfg)
+
+
+def _check_trainer_node(cfg: DictConfig) -> None:
+    from lalm_framework.errors import renamed_trainer_key
+
+    for key in cfg.trainer:
+        renamed = renamed_trainer_key(f"trainer.{key}")
+        if renamed:  # added with +trainer.<key> or from an old config file
+            raise UserError(renamed)
+    for key, group in (("callbacks", "callbacks.<name>=<node> (the callbacks group)"), ("logger", "logger=<option>")):
+        if cfg.trainer.get(key) is not None:
+            raise UserError(
+                f"trainer.{key} is set; the runner builds {key} from the config groups.\n"
+                f"Set them with {group}, and leave trainer.{key} null."
+            )
+
+
+def _check_evaluation(cfg: DictConfig) -> None:
+    """The checkpoint exists; train=false evaluates one (never the untrained weights by accident)."""
     ckpt = cfg.trainer.get("ckpt_path")
     if ckpt not in (None, "last") and not Path(_abspath(ckpt)).is_file():
         raise UserError(
             f"trainer.ckpt_path: no checkpoint file at '{ckpt}'.\n"
             "Give an existing .ckpt path, or ckpt_path=last / null."
         )
+    if cfg.train:
+        return
+    if not (cfg.validate or cfg.test):
+        raise UserError(
+            "train=false and neither validate nor test: nothing to run.\n"
+            "Evaluate a checkpoint with: train=false validate=true (or test=true) trainer.ckpt_path=<file.ckpt>"
+        )
+    if ckpt is None and not cfg.get("evaluate_untrained"):
+        raise UserError(
+            "train=false evaluates a checkpoint, but trainer.ckpt_path is not set.\n"
+            "Set trainer.ckpt_path=<file.ckpt> (or =last: this run dir's last.ckpt); "
+            "to evaluate the untrained weights on purpose, set evaluate_untrained=true."
+        )
+    if ckpt == "last" and not (Path(str(cfg.paths.checkpoint_dir)) / "last.ckpt").is_file():
+        raise UserError(
+            f"trainer.ckpt_path=last: no last.ckpt in {cfg.paths.checkpoint_dir}.\n"
+            "Give the checkpoint's path, or run in the dir of the run that wrote it (hydra.run.dir=<that dir>)."
+        )
+
+
+def _check_legacy_learning_rate(cfg: DictConfig) -> None:
+    """A legacy model's `scale_lr` needs a batch size: fail here, not after the model is built."""
+    from lalm_framework.compat.legacy import legacy_learning_rate, to_target_form
+
+    dataset = to_target_form(OmegaConf.to_container(cfg.dataset, resolve=True, throw_on_missing=False))
+    batch_size = dataset.get("batch_size") if isinstance(dataset, dict) else None
+    legacy_learning_rate(
+        cfg.model,
+        batch_size if isinstance(batch_size, int) else None,
+        accumulate_grad_batches=1,
+        num_devices=1,
+        num_nodes=1,
+    )
 
 
 def _abspath(path: str) -> str:
@@ -102,18 +157,15 @@ def _task_part(job_cfg: DictConfig) -> DictConfig:
     return task
 
 
-class _job_context:
+@contextmanager
+def _job_context(job_cfg: DictConfig) -> Iterator[None]:
     """Make `${hydra:...}` interpolations of a job config resolvable while it is validated."""
+    from hydra.core.hydra_config import HydraConfig
 
-    def __init__(self, job_cfg: DictConfig) -> None:
-        self.job_cfg = job_cfg
-
-    def __enter__(self) -> None:
-        from hydra.core.hydra_config import HydraConfig
-
-        self.hc = HydraConfig.instance()
-        self.prev = self.hc.cfg
-        self.hc.set_config(self.job_cfg)
-
-    def __exit__(self, *exc: Any) -> None:
-        self.hc.cfg = self.prev
+    hydra_config = HydraConfig.instance()
+    previous = hydra_config.cfg
+    hydra_config.set_config(job_cfg)
+    try:
+        yield
+    finally:
+        hydra_config.cfg = previous

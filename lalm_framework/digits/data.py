@@ -29,11 +29,11 @@ class DigitsDataModule(pl.LightningDataModule):
         gen = torch.Generator().manual_seed(self.seed)
         self.train_set, self.val_set = random_split(full, [len(full) - n_val, n_val], generator=gen)
 
-    def train_dataloader(self) -> DataLoader:
+    def train_dataloader(self) -> DataLoader[tuple[torch.Tensor, ...]]:
         return DataLoader(self.train_set, batch_size=self.batch_size, shuffle=True)
 
-    def val_dataloader(self) -> DataLoader:
+    def val_dataloader(self) -> DataLoader[tuple[torch.Tensor, ...]]:
         return DataLoader(self.val_set, batch_size=self.batch_size)
 
-    def test_dataloader(self) -> DataLoader:
+    def test_dataloader(self) -> DataLoader[tuple[torch.Tensor, ...]]:
         return self.val_dataloader()

@@ -8,8 +8,10 @@ The `lalm_slurm` launcher (hydra_plugins/lalm_submitit) delegates here:
   (failed jobs carry a short `SlurmJobFailed`; the sweeper then exits != 0).
 - `raise_if_failed` (inside the job): hydra-submitit hands a task's exception back inside a
   JobReturn, so SLURM would record COMPLETED (Hydra issue #1928); we re-raise it: FAILED.
-- `lightning_plugins` / `lightning_callbacks` / `save_for_requeue`: the preemption mechanism,
-  see `slurm_requeue` (imported lazily: it imports Lightning).
+- `requeue_nodes_in_job` (inside the job): puts the preemption mechanism into the job's config
+  (a `callbacks.slurm_requeue` node and a SLURMEnvironment(auto_requeue=False) entry in
+  `trainer.plugins`) for the runner to build; `save_for_requeue`: see `slurm_requeue`
+  (imported lazily: it imports Lightning).
 
 Nothing heavy at module top: the launcher process never needs torch.
 """
@@ -23,13 +25,13 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, JobStatus, filter_overrides
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from lalm_framework.compat.private_api import job_return_value
 from lalm_framework.errors import UserError
@@ -70,18 +72,43 @@ def raise_if_failed(ret: JobReturn) -> JobReturn:
     return ret
 
 
-def lightning_plugins() -> list[Any]:
-    """Lightning plugins the runner adds to a SLURM job's Trainer (see `slurm_requeue`)."""
-    from lalm_framework.launching.slurm_requeue import lightning_plugins as plugins
+# what a SLURM job's Trainer gets (see `slurm_requeue`): built by the runner from the job's config
+REQUEUE_CALLBACK = {
+    "_target_": "lalm_framework.launching.slurm_requeue.SaveOnTermination",
+    "checkpoint_dir": "${paths.checkpoint_dir}",
+}
+# Lightning's own SLURM auto-requeue off: submitit's requeue is the one mechanism
+SLURM_ENVIRONMENT = {"_target_": "lightning_fabric.plugins.environments.SLURMEnvironment", "auto_requeue": False}
 
-    return plugins()
+
+def add_requeue_nodes(cfg: DictConfig) -> None:
+    """Put the requeue callback and plugin into a job config that has `callbacks` and `trainer.plugins`.
+
+    Other Hydra apps (no such nodes) are left as they are.
+    """
+    if not isinstance(cfg.get("callbacks"), DictConfig) or "plugins" not in (cfg.get("trainer") or {}):
+        return
+    with open_dict(cfg):
+        cfg.callbacks.slurm_requeue = REQUEUE_CALLBACK
+        plugins = list(cfg.trainer.plugins or [])
+        if SLURM_ENVIRONMENT not in plugins:
+            cfg.trainer.plugins = [*plugins, SLURM_ENVIRONMENT]
 
 
-def lightning_callbacks(checkpoint_dir: str | None = None) -> list[Any]:
-    """Lightning callbacks the runner adds to a SLURM job's Trainer (see `slurm_requeue`)."""
-    from lalm_framework.launching.slurm_requeue import lightning_callbacks as callbacks
+@contextlib.contextmanager
+def requeue_nodes_in_job(launcher: Any) -> Iterator[None]:
+    """While the launcher runs its job here: the task receives its config with `add_requeue_nodes` applied."""
+    task = launcher.task_function
 
-    return callbacks(checkpoint_dir)
+    def task_with_requeue(cfg: DictConfig) -> Any:
+        add_requeue_nodes(cfg)
+        return task(cfg)
+
+    launcher.task_function = task_with_requeue
+    try:
+        yield
+    finally:
+        launcher.task_function = task
 
 
 def save_for_requeue() -> Path | None:

@@ -3,7 +3,9 @@
 ONE mechanism, submitit's: sbatch asks for the warning signal (`--signal=USR2@signal_delay_s`);
 submitit's handler calls the launcher's `checkpoint()`, which saves the running trainer here, then
 requeues the job (`scontrol requeue`). Lightning's own SLURM auto-requeue is switched off
-(`SLURMEnvironment(auto_requeue=False)`) so the two never fight over the signal.
+(`SLURMEnvironment(auto_requeue=False)`) so the two never fight over the signal. The launcher puts
+both (this module's `SaveOnTermination` callback and that plugin) into each job's config
+(`slurm.add_requeue_nodes`); the runner builds them like any configured callback or plugin.
 
 A requeue from outside (`scontrol requeue`, preemption with a grace time) sends SIGTERM instead:
 Lightning stops at the next batch boundary and `SaveOnTermination` saves `last.ckpt` there, before
@@ -14,12 +16,9 @@ dir, and the runner resumes from `<job dir>/checkpoints/last.ckpt`.
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
-from typing import Any
 
 import pytorch_lightning as pl
-from lightning_fabric.plugins.environments import SLURMEnvironment
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from lalm_framework.compat.private_api import dump_checkpoint
@@ -30,25 +29,6 @@ LAST = "last.ckpt"
 
 # the trainer of the fit running in this process, for the signal handler (one fit at a time)
 _active: SaveOnTermination | None = None
-
-
-def under_submitit() -> bool:
-    """Whether this process is a job that submitit started on SLURM (its signal handler is set)."""
-    return os.environ.get("SUBMITIT_EXECUTOR") == "slurm"
-
-
-def lightning_plugins() -> list[Any]:
-    """Plugins for the Trainer of a SLURM job: Lightning's auto-requeue off under submitit.
-
-    Outside submitit (a user's own `sbatch` + `srun lalm-train`) Lightning keeps its default
-    SLURM handling, which is then the only mechanism.
-    """
-    return [SLURMEnvironment(auto_requeue=False)] if under_submitit() else []
-
-
-def lightning_callbacks(checkpoint_dir: str | None = None) -> list[pl.Callback]:
-    """Callbacks for the Trainer of a SLURM job (the checkpoint-on-signal hook under submitit)."""
-    return [SaveOnTermination(checkpoint_dir)] if under_submitit() else []
 
 
 class SaveOnTermination(pl.Callback):

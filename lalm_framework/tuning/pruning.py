@@ -1,9 +1,9 @@
 """Pruning across processes: a Lightning callback in the job reports to the study storage.
 
-The runner calls, when `cfg.trial.trial_number` is set (the lalm_optuna sweeper sets it):
-    callbacks += pruning_callbacks(cfg)      # before trainer.fit
-    check_pruned(trainer)                    # right after fit: raises optuna.TrialPruned
-The sweeper then ends the trial PRUNED (not FAIL) and the sweep goes on.
+The lalm_optuna sweeper puts the callback into each trial's config (`tuning.sweep.pruning_override`:
+a `callbacks.optuna_pruning` node reading `${trial.*}`); the runner builds it like any callback.
+When the pruner stops the fit, the callback raises `TrialPruned` at the end of the fit: the
+sweeper ends the trial PRUNED (not FAIL), run.json says "pruned", and the sweep goes on.
 
 Step = epoch when validation runs once per epoch (the default), else the global step.
 """
@@ -11,25 +11,40 @@ Step = epoch when validation runs once per epoch (the default), else the global 
 from __future__ import annotations
 
 import logging
-from typing import Any
 
+import optuna
 import pytorch_lightning as pl
-from omegaconf import DictConfig
 
 from lalm_framework.errors import UserError
+from lalm_framework.run_record import AttemptEnded
 from lalm_framework.tuning.reporter import HALF_SET, TrialReporter
 
 log = logging.getLogger(__name__)
 
 
-class OptunaPruningCallback(pl.Callback):
-    """Report `monitor` at every validation end; stop the trainer when the pruner says so."""
+class TrialPruned(optuna.TrialPruned, AttemptEnded):
+    """The pruner stopped this trial's fit: Optuna's TrialPruned, recorded as "pruned" in run.json."""
 
-    def __init__(self, storage: str, study_name: str, trial_number: int, monitor: str) -> None:
+    status = "pruned"
+
+
+class OptunaPruningCallback(pl.Callback):
+    """Report the monitored metric at every validation end; stop the fit when the pruner says so."""
+
+    def __init__(
+        self,
+        storage: str | None,
+        study_name: str | None,
+        trial_number: int,
+        monitor: str,
+        pruning_monitor: str | None = None,
+    ) -> None:
+        if not storage or not study_name:
+            raise UserError(HALF_SET)
         self.storage = storage
         self.study_name = study_name
         self.trial_number = trial_number
-        self.monitor = monitor
+        self.monitor = pruning_monitor or monitor
         self.pruned_at: int | None = None
         self.pruned_value: float | None = None
         self._reporter: TrialReporter | None = None
@@ -59,6 +74,11 @@ class OptunaPruningCallback(pl.Callback):
                 self._reporter.mark_pruned(step)
             log.info("Trial %d pruned at step %d (%s=%s)", self.trial_number, step, self.monitor, value)
 
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # after the fit, so that its checkpoints and loggers are complete; Lightning re-raises it
+        if self.pruned_at is not None:
+            raise TrialPruned(f"pruned at step {self.pruned_at} ({self.monitor}={self.pruned_value})")
+
     def _warn_missing(self, trainer: pl.Trainer) -> None:
         if not self._warned:
             self._warned = True
@@ -73,23 +93,3 @@ def _step(trainer: pl.Trainer) -> int:
     interval = getattr(trainer, "val_check_interval", 1.0)
     per_epoch = isinstance(interval, float) and interval == 1.0
     return int(trainer.current_epoch if per_epoch else trainer.global_step)
-
-
-def pruning_callbacks(cfg: DictConfig) -> list[pl.Callback]:
-    """The callbacks a trial's job adds to its Trainer (none on plain runs)."""
-    trial = cfg.trial
-    if trial.trial_number is None:
-        return []
-    if not trial.get("storage") or not trial.get("study_name"):
-        raise UserError(HALF_SET)
-    monitor = trial.get("pruning_monitor") or cfg.monitor
-    return [OptunaPruningCallback(str(trial.storage), str(trial.study_name), int(trial.trial_number), monitor)]
-
-
-def check_pruned(trainer: Any) -> None:
-    """Raise `optuna.TrialPruned` if the pruning callback stopped this fit."""
-    import optuna
-
-    for cb in getattr(trainer, "callbacks", []):
-        if isinstance(cb, OptunaPruningCallback) and cb.pruned_at is not None:
-            raise optuna.TrialPruned(f"pruned at step {cb.pruned_at} ({cb.monitor}={cb.pruned_value})")

@@ -7,6 +7,7 @@ batches of `n_jobs` trials.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from collections.abc import Sequence
@@ -34,6 +35,8 @@ from lalm_framework.utils.config import plain_dict
 log = logging.getLogger(__name__)
 
 VALIDATE_CALLBACK = "lalm_framework.config.prelaunch.ValidateJobsCallback"
+# the trial's pruning callback, named without importing it (it imports Lightning)
+PRUNING_CALLBACK = "lalm_framework.tuning.pruning.OptunaPruningCallback"
 
 
 @dataclass
@@ -120,13 +123,16 @@ class OptunaSweep:
             dashboard_command(url),
         )
         guard = FailureGuard(s.max_failure_rate, planned)
+        identity = self._identity(url, study_name)
+        if identity is not None:  # each trial's job reports to its trial through a callback in its config
+            space = dataclasses.replace(space, fixed=[*space.fixed, pruning_override()])
         driver = StudyDriver(
             study,
             storage,
             space,
             planned,
             guard,
-            identity=self._identity(url, study_name),
+            identity=identity,
             hook=self._hook(),
             hook_cfg=self.config,
             check=self._config_check(),
@@ -233,6 +239,19 @@ class OptunaSweep:
             for (trial, _), ret in zip(batch, results, strict=True):
                 driver.finish(trial, ret)
             returns.append(results)
+
+
+def pruning_override() -> str:
+    """The override that adds the pruning callback to a trial's config; it reads the trial's `trial.*`."""
+    node = {
+        "_target_": PRUNING_CALLBACK,
+        "storage": "${trial.storage}",
+        "study_name": "${trial.study_name}",
+        "trial_number": "${trial.trial_number}",
+        "monitor": "${monitor}",
+        "pruning_monitor": "${trial.pruning_monitor}",
+    }
+    return f"++callbacks.optuna_pruning={{{','.join(f'{k}:{v}' for k, v in node.items())}}}"
 
 
 def print_dry_run(study_name: str, sweep_dir: Path, space: SearchSpace, settings: SweepSettings) -> None:

@@ -22,3 +22,11 @@ class Seq2Seq:
     decoder: Any
     name: str = "model"
     schedule: Any = None
+
+
+@dataclass
+class Holder:
+    """Keeps whatever it is given (to see what a nested node arrives as)."""
+
+    value: Any = None
+    items: Any = None

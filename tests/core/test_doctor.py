@@ -26,3 +26,16 @@ def test_doctor_lists_ours_and_users_and_flags_collision(tmp_path):
     planted = run_cli("lalm-doctor", ["--config-dir", "conf", "--import", "my_project.clash", "--strict"], project)
     assert planted.returncode == 1
     assert "COLLISION model/digits_mlp" in planted.stdout
+
+
+def test_a_user_option_named_like_ours_wins_in_lalm_train_and_doctor_says_so(tmp_path):
+    conf = tmp_path / "conf" / "model"
+    conf.mkdir(parents=True)
+    (conf / "tiny.yaml").write_text("_target_: lalm_framework.digits.model.DigitsClassifier\nhidden: 7\nlr: ${lr}\n")
+    composed = run_cli(
+        "lalm-train", ["--config-dir", "conf", "experiment=digits", "model=tiny", "--cfg", "job"], tmp_path
+    )
+    assert "hidden: 7" in composed.stdout, composed.stderr  # before: ours (the tiny LALM) won
+    doctor = run_cli("lalm-doctor", ["--config-dir", "conf"], tmp_path, check=True).stdout
+    line = next(ln for ln in doctor.splitlines() if "COLLISION model/tiny" in ln)
+    assert line.index(f"file://{tmp_path / 'conf'}") < line.index("wins over") < line.index("pkg://lalm_framework.conf")

@@ -15,10 +15,15 @@ CASES = [
     (["trainer.max_epochs=???"], ["Missing mandatory value", "trainer.max_epochs"]),
     (["trainer.ckpt_path=nope.ckpt"], ["ckpt_path", "nope.ckpt"]),
     (["mode=maximum"], ["mode", "min", "max"]),
+    # keys and flags carried over from other tools
+    (["trainer.resume_from_checkpoint=x.ckpt"], ["trainer.ckpt_path"]),  # Lightning 1.x
+    (["+trainer.resume_from_checkpoint=x.ckpt"], ["trainer.ckpt_path"]),
+    (["--dry-run"], ["dry_run=true"]),
+    (["--seed=3"], ["seed=3"]),
 ]
 
 
-@pytest.mark.parametrize("overrides,words", CASES, ids=[c[0][0] for c in CASES])
+@pytest.mark.parametrize("overrides,words", CASES, ids=[c[0][0].lstrip("+-") for c in CASES])
 def test_short_clear_error(tmp_path, overrides, words):
     proc = run_cli("lalm-train", ["experiment=digits", *overrides], tmp_path)
     assert proc.returncode != 0

@@ -67,6 +67,24 @@ def test_infer_on_the_checkpoint_reproduces_the_dev_wer(short_run):
     assert again.returncode == 1 and "exists already" in again.stderr and "Traceback" not in again.stderr
 
 
+def test_validating_the_checkpoint_reproduces_the_dev_wer(short_run):
+    cwd, run_dir, out = short_run
+    trained = json.loads((run_dir / "run.json").read_text())
+    ckpt = run_dir / "checkpoints" / "last.ckpt"
+    # the summary names the exact command that scores the best checkpoint on the dev split
+    assert f"Transcribe with it: lalm-infer {trained['attempts'][-1]['best_checkpoint']} {DEV}\n" in out
+    run_cli(
+        "lalm-train",
+        ["train=false", "validate=true", f"trainer.ckpt_path={ckpt}", "logger=none", "hydra.run.dir=eval"],
+        cwd=cwd,
+        timeout=300,
+        check=True,
+    )
+    evaluated = json.loads((cwd / "eval" / "run.json").read_text())["metrics"]
+    # the checkpoint's weights, not freshly built ones: the final dev WER of the training
+    assert evaluated["val/wer"] == pytest.approx(trained["metrics"]["val/wer"], abs=1e-6)
+
+
 def test_infer_errors_are_short(tmp_path):
     proc = run_cli("lalm-infer", [str(tmp_path / "missing.ckpt"), str(DEV)], cwd=tmp_path, timeout=120)
     assert proc.returncode == 1

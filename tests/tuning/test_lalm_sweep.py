@@ -6,6 +6,7 @@ first validation is worse than the median, so the median pruner stops it at epoc
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -47,7 +48,9 @@ def _assert_pruned_not_failed(sweep_dir: Path, n_trials: int) -> None:
     assert results.best_params.lr == study.best_params["lr"] and results.best_value == study.best_value
     assert results.trials.get("FAIL") is None
     for t in study.trials:
-        assert (Path(t.user_attrs["job_dir"]) / "run.json").exists()
+        record = json.loads((Path(t.user_attrs["job_dir"]) / "run.json").read_text())
+        expected = "pruned" if t.state == TrialState.PRUNED else "completed"
+        assert record["attempts"][-1]["status"] == expected
 
 
 @pytest.mark.slow

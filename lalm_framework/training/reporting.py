@@ -1,0 +1,85 @@
+"""What a run tells its user and its records: per-epoch metrics, the closing summary, the data used.
+
+- `EpochMetricsLog` (a callback in train.yaml): each epoch's metrics through Python logging, so
+  they reach the console and the job's log file (`train.log` under lalm-train).
+- `DataFingerprint` (added by the runner): the datamodule's `data_fingerprint()` once its data is
+  set up, for run.json. A datamodule MAY define `data_fingerprint(self) -> dict[str, Any]`: per
+  split name ("train", "val", "test"), `{"sources": [paths], "files": int, "bytes": int,
+  "sha256": hash of the sorted utterance list}`; two runs on different data then differ there.
+- `summary_lines` / `record_checkpoint`: the run's closing lines and the best checkpoint's path
+  in the experiment loggers (an MLflow tag, a W&B summary field).
+"""
+
+from __future__ import annotations
+
+import logging
+import shlex
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+
+log = logging.getLogger(__name__)
+
+
+class EpochMetricsLog(pl.Callback):
+    """Log every scalar metric at the end of each training epoch (rank 0), one line per epoch."""
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not trainer.is_global_zero or trainer.sanity_checking:
+            return
+        values = []
+        for name, value in sorted(trainer.callback_metrics.items()):
+            try:
+                values.append(f"{name}={float(value):.6g}")
+            except (TypeError, ValueError):
+                continue
+        if values:
+            log.info("epoch %d (step %d): %s", trainer.current_epoch, trainer.global_step, " ".join(values))
+
+
+class DataFingerprint(pl.Callback):
+    """Hand the datamodule's `data_fingerprint()` to `report` once, after its data is set up (rank 0)."""
+
+    def __init__(self, report: Callable[[dict[str, Any]], None]) -> None:
+        self.report = report
+        self.done = False
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        # Lightning calls the datamodule's setup before the callbacks' setup
+        datamodule = getattr(trainer, "datamodule", None)  # set by fit/validate/test(datamodule=...)
+        fingerprint = getattr(datamodule, "data_fingerprint", None)
+        if self.done or not trainer.is_global_zero or not callable(fingerprint):
+            return
+        self.done = True
+        self.report(fingerprint())
+
+
+def summary_lines(
+    job_dir: Path,
+    monitor: str,
+    best: tuple[str, float] | None,
+    last: float | None,
+    infer_inputs: Sequence[str] | None,
+) -> list[str]:
+    """The closing lines of a run: where it is, its best checkpoint, and how to use that checkpoint."""
+    lines = [f"Run finished. Output dir: {job_dir}"]
+    if best is not None:
+        lines.append(f"Best checkpoint: {best[0]} ({monitor}={best[1]:.6g})")
+    if last is not None:
+        lines.append(f"Last {monitor}: {last:.6g}")
+    if best is not None and infer_inputs:
+        lines.append("Transcribe with it: " + shlex.join(["lalm-infer", best[0], *infer_inputs]))
+    return lines
+
+
+def record_checkpoint(loggers: Sequence[Any], path: str) -> None:
+    """Leave the best checkpoint's path with each experiment logger that can hold a text value."""
+    from pytorch_lightning.loggers import MLFlowLogger, WandbLogger
+
+    for logger in loggers:
+        if isinstance(logger, MLFlowLogger):
+            logger.experiment.set_tag(logger.run_id, "best_checkpoint", path)
+        elif isinstance(logger, WandbLogger):
+            logger.experiment.summary["best_checkpoint"] = path

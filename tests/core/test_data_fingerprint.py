@@ -1,0 +1,34 @@
+"""run.json records the datamodule's data fingerprint: two runs on different data are told apart."""
+
+from __future__ import annotations
+
+import json
+
+from sklearn.datasets import load_digits
+
+from tests.core.fingerprint_data import write_split
+from tests.helpers import REPO, run_cli
+
+
+def test_run_record_holds_the_data_fingerprint(tmp_path):
+    x, y = load_digits(return_X_y=True)
+    write_split(tmp_path / "data", "train", x[:200], y[:200])
+    write_split(tmp_path / "data", "val", x[200:260], y[200:260])
+    (tmp_path / "conf" / "dataset").mkdir(parents=True)
+    (tmp_path / "conf" / "dataset" / "files.yaml").write_text(
+        "_target_: tests.core.fingerprint_data.FileDigitsDataModule\nroot: ${paths.root_dir}/data\nbatch_size: 50\n"
+    )
+    args = ["--config-dir", "conf", "experiment=digits", "dataset=files", "trainer.max_epochs=1", "logger=none"]
+
+    def fingerprint(run: str) -> dict:
+        run_cli("lalm-train", [*args, f"hydra.run.dir={run}"], tmp_path, env={"PYTHONPATH": str(REPO)}, check=True)
+        return json.loads((tmp_path / run / "run.json").read_text())["attempts"][-1]["data"]
+
+    first = fingerprint("first")
+    assert first["train"]["files"] == 200 and first["val"]["files"] == 60
+    assert first["train"]["sources"] == [str(tmp_path / "data" / "train")]
+    assert first["train"]["bytes"] == sum(f.stat().st_size for f in (tmp_path / "data" / "train").iterdir())
+    (tmp_path / "data" / "train" / "00000.npz").unlink()
+    second = fingerprint("second")
+    assert second["val"] == first["val"]
+    assert second["train"]["files"] == 199 and second["train"]["sha256"] != first["train"]["sha256"]
