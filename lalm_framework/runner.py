@@ -10,7 +10,6 @@ import contextlib
 import logging
 import math
 import os
-import traceback
 from pathlib import Path
 from typing import Any
 
@@ -26,14 +25,15 @@ def run(cfg: DictConfig) -> float | None:
     """Train/validate/test one job described by `cfg`; return `cfg.monitor`'s value (or None)."""
     validate(cfg)
     job_dir = _job_dir(cfg)
-    record = _start_record(cfg, job_dir)
-    try:
-        metrics = _train(cfg, job_dir, record)
-    except BaseException as e:
-        status = _failure_status(e)
-        record.finish(status, {}, error="".join(traceback.format_exception_only(type(e), e)).strip())
-        raise
-    record.finish("completed", metrics)
+    with _owned(cfg, job_dir):
+        record = _start_record(cfg, job_dir)
+        try:
+            metrics = _train(cfg, job_dir, record)
+        except BaseException as e:
+            status = _failure_status(e)
+            record.finish(status, {}, error=e)
+            raise
+        record.finish("completed", metrics)
     return _objective(cfg, metrics)
 
 
@@ -57,8 +57,18 @@ def _global_rank() -> int:
     return 0
 
 
+def _owned(cfg: DictConfig, job_dir: Path) -> Any:
+    """Rank 0 holds the job dir for the job (lock, same-job check, leftovers cleaned: `job_dir`)."""
+    if _global_rank() != 0:
+        return contextlib.nullcontext()
+    from lalm_framework.job_dir import owned
+
+    return owned(job_dir, cfg, Path(cfg.paths.checkpoint_dir))
+
+
 def _start_record(cfg: DictConfig, job_dir: Path):
-    from lalm_framework.run_record import RankRecord, RunRecord, mask_file, secret_values
+    from lalm_framework.job_dir import job_key
+    from lalm_framework.run_record import RankRecord, RunRecord
     from lalm_framework.utils.paths import resolve_path
 
     if _global_rank() != 0:
@@ -67,14 +77,13 @@ def _start_record(cfg: DictConfig, job_dir: Path):
     overrides: list[str] = []
     from hydra.core.hydra_config import HydraConfig
 
-    if HydraConfig.initialized():
-        overrides = list(HydraConfig.get().overrides.task)
-        secrets = secret_values()
-        if secrets:  # Hydra saved the overrides verbatim; a key typed on the command line must not stay
-            for f in (job_dir / ".hydra").glob("*.yaml"):
-                mask_file(f, secrets)
     resolved = OmegaConf.to_container(cfg, resolve=True)
-    return RunRecord(job_dir, resolve_path("."), resolved, overrides)
+    if HydraConfig.initialized():
+        from lalm_framework.config.prelaunch import mask_hydra_files
+
+        overrides = list(HydraConfig.get().overrides.task)
+        mask_hydra_files(HydraConfig.get(), resolved)  # also done before the job starts (prelaunch)
+    return RunRecord(job_dir, resolve_path("."), resolved, overrides, job_key=job_key(cfg))
 
 
 def _failure_status(e: BaseException) -> str:

@@ -13,8 +13,11 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from lalm_framework import job_dir
 from lalm_framework.config.validate import compose_jobs
 from lalm_framework.errors import UserError, exit_with
+from lalm_framework.redaction import Redactor, for_this_process
+from lalm_framework.run_record import mask_files
 
 
 def expand_basic_sweep(config: DictConfig) -> list[list[str]]:
@@ -37,41 +40,115 @@ def _is_basic_sweeper(config: DictConfig) -> bool:
 def print_dry_run(config: DictConfig, jobs: Sequence[Sequence[str]]) -> None:
     """List jobs, their overrides and the launcher's resources."""
     try:  # show what will be requested (tasks_per_node=${trainer.devices} -> 2)
-        launcher = OmegaConf.to_container(config.hydra.launcher, resolve=True)
+        node = OmegaConf.to_container(config.hydra.launcher, resolve=True)
     except Exception:
-        launcher = OmegaConf.to_container(config.hydra.launcher, resolve=False)
-    target = launcher.pop("_target_", "?") if isinstance(launcher, dict) else "?"
+        node = OmegaConf.to_container(config.hydra.launcher, resolve=False)
+    launcher: dict[Any, Any] = node if isinstance(node, dict) else {}
+    target = str(launcher.pop("_target_", "?"))
     print(f"dry run: {len(jobs)} job(s) for launcher {target.rsplit('.', 1)[-1]}")
+    redactor = for_this_process()
     for idx, overrides in enumerate(jobs):
-        print(f"  #{idx}: {' '.join(overrides) or '(no overrides)'}")
-    resources = {k: v for k, v in (launcher or {}).items() if v not in (None, {}, [])}
+        print(f"  #{idx}: {redactor.text(' '.join(overrides)) or '(no overrides)'}")
+    resources = {k: v for k, v in launcher.items() if v not in (None, {}, [])}
     if resources:
         print("resources: " + ", ".join(f"{k}={v}" for k, v in resources.items()))
     print("nothing was launched (dry_run=true)")
 
 
 class ValidateJobsCallback(Callback):
-    """Hydra callback: compose + validate every job before the launcher starts any."""
+    """Hydra callback: compose + validate every job before the launcher starts any.
+
+    It also guards the output dirs before Hydra writes to them (a writable dir, held by one
+    process, resumed only by the same job: `lalm_framework.job_dir`) and keeps secrets typed on
+    the command line out of every file Hydra saves and every line it prints.
+    Hydra turns a callback's exception into a warning and launches anyway: errors exit here.
+    """
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        hide_secrets_in_overrides(config)
         jobs = [list(config.hydra.overrides.task)]
         if config.get("dry_run"):
             print_dry_run(config, jobs)
             sys.exit(0)
-        keep_previous_hydra_dir(Path(config.hydra.run.dir), config.hydra.output_subdir)
+        run_dir = Path(config.hydra.run.dir)
+        try:
+            job_dir.claim(run_dir)  # held until this process ends: the job runs in it
+            job_dir.check_same_job(run_dir, config)
+        except UserError as e:
+            exit_with(e)
+        keep_previous_hydra_dir(run_dir, config.hydra.output_subdir)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        if not _is_basic_sweeper(config):
-            return  # other sweepers (lalm_optuna) validate each trial they create
-        jobs = expand_basic_sweep(config)
+        composed: list[DictConfig] = []
+        if _is_basic_sweeper(config):  # other sweepers (lalm_optuna) validate each trial they create
+            jobs = expand_basic_sweep(config)
+            try:
+                composed = compose_jobs(config, jobs)
+            except UserError as e:
+                exit_with(e)
+            if any(_is_dry_run(j) for j in jobs) or config.get("dry_run"):
+                print_dry_run(config, jobs)
+                sys.exit(0)
         try:
-            compose_jobs(config, jobs)
+            job_dir.claim(Path(config.hydra.sweep.dir), what="sweep dir", fix="hydra.sweep.dir=<dir>")
+            for idx, job_cfg in enumerate(composed):
+                _check_job_dir(idx, job_cfg)
         except UserError as e:
-            # Hydra turns a callback's exception into a warning and launches anyway: stop here
             exit_with(e)
-        if any(_is_dry_run(j) for j in jobs) or config.get("dry_run"):
-            print_dry_run(config, jobs)
-            sys.exit(0)
+
+    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        mask_hydra_files(config.hydra, _unresolved_task(config))
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        mask_hydra_files(config.hydra, _unresolved_task(config))
+
+
+def hide_secrets_in_overrides(config: DictConfig) -> None:
+    """Mask secrets in a run's `hydra.overrides.task` before Hydra saves or prints them.
+
+    Run mode only: the job is composed already, so nothing reads the overrides to compose again
+    (a sweeper does: there they are masked in the saved files instead, `mask_hydra_files`).
+    """
+    from omegaconf import open_dict, read_write
+
+    overrides = [str(o) for o in config.hydra.overrides.task]
+    masked = Redactor.create(overrides).strings(overrides)
+    if masked != overrides:
+        with read_write(config.hydra), open_dict(config.hydra):
+            config.hydra.overrides.task = masked
+
+
+def mask_hydra_files(hydra: DictConfig, task: Any) -> None:
+    """Mask secrets in what Hydra saved for a job (`.hydra/*.yaml`) and its sweep (`multirun.yaml`).
+
+    `task` is the job's config (plain data): values of its credential-named keys are secrets too.
+    """
+    from omegaconf import OmegaConf
+
+    overrides = [str(o) for o in OmegaConf.select(hydra, "overrides.task", default=[]) or []]
+    redactor = Redactor.create(task, overrides)
+    files: list[Path] = []
+    output_dir = OmegaConf.select(hydra, "runtime.output_dir", default=None)
+    if output_dir and hydra.get("output_subdir"):
+        files += sorted((Path(output_dir) / str(hydra.output_subdir)).glob("*.yaml"))
+    if str(OmegaConf.select(hydra, "mode", default="")).endswith("MULTIRUN"):
+        files.append(Path(str(hydra.sweep.dir)) / "multirun.yaml")
+    mask_files(files, redactor)
+
+
+def _unresolved_task(config: DictConfig) -> dict[str, Any]:
+    from omegaconf import OmegaConf
+
+    data = OmegaConf.to_container(config, resolve=False, enum_to_str=True)
+    assert isinstance(data, dict)
+    return {str(k): v for k, v in data.items() if k != "hydra"}
+
+
+def _check_job_dir(idx: int, job_cfg: DictConfig) -> None:
+    try:
+        job_dir.check_same_job(Path(str(job_cfg.hydra.runtime.output_dir)), job_cfg)
+    except UserError as e:
+        raise UserError(f"Job #{idx}: {e}\nNothing was launched.") from e
 
 
 def keep_previous_hydra_dir(run_dir: Path, subdir: str | None) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from lalm_framework.config.devices import check_gpus
 from lalm_framework.errors import UserError
 
 
@@ -34,6 +35,7 @@ def validate(cfg: DictConfig) -> None:
             f"trainer.ckpt_path: no checkpoint file at '{ckpt}'.\n"
             "Give an existing .ckpt path, or ckpt_path=last / null."
         )
+    check_gpus(cfg.trainer)
 
 
 def _abspath(path: str) -> str:
