@@ -123,10 +123,13 @@ def _override_syntax(ex: BaseException) -> str | None:
         return None
     override = ex.override
     parser = _parser_message(str(ex))
-    problem = _unbalanced(override)
-    lines = [f"Cannot read the override '{override}': {problem or parser}."]
-    if problem:
-        lines.append(f"(parser: {parser})")
+    if "=" not in override:
+        lines = [f"Cannot read the override '{override}': it has no '=' (an override is key=value)."]
+    else:
+        problem = _unbalanced(override)
+        lines = [f"Cannot read the override '{override}': {problem or parser}."]
+        if problem:
+            lines.append(f"(parser: {parser})")
     lines.append(
         "Close every bracket and interpolation (key=[1,2], key='${other.key}'), quote values with spaces or"
         " special characters, and quote the whole override for the shell. Syntax:"
@@ -215,6 +218,22 @@ def _raw_value(err: BaseException) -> str | None:
     return None
 
 
+def _yaml_syntax(ex: BaseException) -> str | None:
+    import yaml
+
+    err = next((e for e in _chain(ex) if isinstance(e, yaml.MarkedYAMLError)), None)
+    if not isinstance(err, yaml.MarkedYAMLError):
+        return None
+    mark = err.problem_mark or err.context_mark
+    where = f"{mark.name}, line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "a config file"
+    what = " ".join(p for p in (err.context, err.problem) if p)
+    return (
+        f"YAML syntax error in {where}: {what}.\n"
+        "Fix the file: indent nested keys by two spaces under their parent, close every [ and {, and quote"
+        " values that contain ': ' or start with a special character."
+    )
+
+
 _ENV_ERRNOS = {
     errno.ENOSPC: "no space left on the device",
     errno.EDQUOT: "the disk quota is exceeded",
@@ -288,6 +307,7 @@ _RULES = (
     _missing_value,
     _override_syntax,
     _interpolation,
+    _yaml_syntax,
     _disk_or_permissions,
     _composition_fallback,
 )

@@ -4,8 +4,8 @@ A value is a secret when any of these holds (docs/faults.md, "Secrets"):
 
 1. it is the value of an environment variable named like a credential: a word of the name
    (split at `_`) is KEY, TOKEN, SECRET, PASSWORD, PASSWD, PASSPHRASE, CREDENTIAL(S), AUTH or
-   ends in KEY/TOKEN (APIKEY, HFTOKEN). `WANDB_API_KEY`, `HF_TOKEN`, `AWS_SECRET_ACCESS_KEY` are
-   secrets; `LALM_TOKENIZER_PATH` is not;
+   ends in KEY/TOKEN/SECRET/PASSWORD (APIKEY, HFTOKEN, PGPASSWORD). `WANDB_API_KEY`, `HF_TOKEN`,
+   `AWS_SECRET_ACCESS_KEY` are secrets; `LALM_TOKENIZER_PATH` is not;
 2. it is the string value of a config key or override named like a credential (`api_key`,
    `hf_token`, `password`, `client_secret`, `access_key`, ...). Names that only look alike stay
    visible: `text_key`, `pad_token`, `max_new_tokens`, `num_key_value_heads`;
@@ -64,7 +64,7 @@ def _words(name: str) -> list[str]:
 def is_secret_env_name(name: str) -> bool:
     """Whether an environment variable's name says it holds a credential (rule 1)."""
     words = [w for w in re.split(r"[^A-Za-z0-9]+", name.upper()) if w]
-    return any(w in _ENV_WORDS or w.endswith(("KEY", "TOKEN", "SECRET")) for w in words)
+    return any(w in _ENV_WORDS or w.endswith(("KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD")) for w in words)
 
 
 def is_secret_key(name: str) -> bool:
