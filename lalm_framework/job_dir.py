@@ -43,14 +43,27 @@ class _Held:
 _HELD: dict[Path, _Held] = {}
 
 
+def check_writable(directory: Path, what: str = "run dir", fix: str = "hydra.run.dir=<dir>") -> None:
+    """UserError unless `directory` is a writable dir or could be created as one; creates nothing."""
+    path = Path(directory)
+    existing = next((p for p in [path, *path.parents] if p.exists() or p.is_symlink()), Path("/"))
+    if not existing.is_dir():
+        raise UserError(
+            f"Cannot create the {what} '{path}': '{existing}' is a file, not a directory.\nChoose another place: {fix}."
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):  # also true of read-only mounts, even for root
+        reason = "it is on a read-only file system" if _read_only_fs(existing) else "permission denied"
+        raise UserError(f"Cannot write the {what} '{path}': {reason}.\nChoose a writable place: {fix}.")
+
+
+def _read_only_fs(path: Path) -> bool:
+    return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+
+
 def prepare(directory: Path, what: str = "run dir", fix: str = "hydra.run.dir=<dir>") -> Path:
     """Create `directory` if needed and check that it can be written; UserError naming the problem."""
     path = Path(directory)
-    blocker = next((p for p in [path, *path.parents] if p.exists() and not p.is_dir()), None)
-    if blocker is not None:
-        raise UserError(
-            f"Cannot create the {what} '{path}': '{blocker}' is a file, not a directory.\nChoose another place: {fix}."
-        )
+    check_writable(path, what, fix)
     try:
         path.mkdir(parents=True, exist_ok=True)
         probe = path / f".lalm-probe-{os.getpid()}"

@@ -80,18 +80,22 @@ class ValidateJobsCallback(Callback):
         keep_previous_hydra_dir(run_dir, config.hydra.output_subdir)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        composed: list[DictConfig] = []
-        if _is_basic_sweeper(config):  # other sweepers (lalm_optuna) validate each trial they create
-            jobs = expand_basic_sweep(config)
-            try:
-                composed = compose_jobs(config, jobs)
-            except UserError as e:
-                exit_with(e)
-            if any(_is_dry_run(j) for j in jobs) or config.get("dry_run"):
-                print_dry_run(config, jobs)
-                sys.exit(0)
+        if not _is_basic_sweeper(config):
+            # other sweepers (lalm_optuna) choose their sweep dir later and validate each trial
+            # they create; each job still holds its own dir (the runner)
+            return
+        jobs = expand_basic_sweep(config)
+        sweep_dir = Path(config.hydra.sweep.dir)
         try:
-            job_dir.claim(Path(config.hydra.sweep.dir), what="sweep dir", fix="hydra.sweep.dir=<dir>")
+            job_dir.check_writable(sweep_dir, what="sweep dir", fix="hydra.sweep.dir=<dir>")  # before slow checks
+            composed = compose_jobs(config, jobs)
+        except UserError as e:
+            exit_with(e)
+        if any(_is_dry_run(j) for j in jobs) or config.get("dry_run"):
+            print_dry_run(config, jobs)
+            sys.exit(0)
+        try:
+            job_dir.claim(sweep_dir, what="sweep dir", fix="hydra.sweep.dir=<dir>")
             for idx, job_cfg in enumerate(composed):
                 _check_job_dir(idx, job_cfg)
         except UserError as e:

@@ -4,8 +4,9 @@ Every row must end with its exit code, at most 15 lines on stderr, no traceback,
 key/file/fix in the message, and (where listed) no trace of a secret. A new case is one row;
 `@name@` in an argument is replaced by what the row's `setup` prepared (files, dirs, locks).
 
-Rows marked `pending=` are cases of issue 11 whose fix belongs to another area: they run as
-strict xfails, so the day the fix lands the row fails until the marker is removed.
+Rows marked `pending=` are cases of issue 11 whose fix belongs to another area: they run (with
+`-m slow`) as strict xfails, so the day the fix lands the row fails until the marker is removed.
+Rows marked `slow=True` fail only inside the job's validation, after torch and Lightning load.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ class Case:
     absent: tuple[str, ...] = ()  # must appear nowhere in stdout/stderr
     env: dict[str, str] = field(default_factory=dict)
     cmd: str = "lalm-train"
-    pending: str = ""  # owner of a fix that has not landed: strict xfail
+    pending: str = ""  # owner of a fix that has not landed: strict xfail (and slow)
+    slow: bool = False  # reaches the job's validation (imports torch + Lightning): run with -m slow
 
 
 # --- setups: each yields the @name@ values its row's arguments use -------------------------------
@@ -175,16 +177,25 @@ CASES = [
         env={"CUDA_VISIBLE_DEVICES": ""},
     ),
     Case(
-        "ddp-on-gpu-no-gpu", (*DIGITS, "trainer=ddp", "trainer.accelerator=gpu"), ("no GPU is visible", "trainer=cpu")
+        "ddp-on-gpu-no-gpu",
+        (*DIGITS, "trainer=ddp", "trainer.accelerator=gpu"),
+        ("no GPU is visible", "trainer=cpu"),
+        slow=True,
     ),
-    Case("fsdp-no-gpu", (*DIGITS, "trainer=ddp", "trainer.strategy=fsdp"), ("trainer.strategy=fsdp", "trainer=cpu")),
-    Case("sweep-gpu-no-gpu", ("-m", *DIGITS, "trainer=gpu", "lr=0.1,0.2"), ("Job #0", "no GPU is visible")),
+    Case(
+        "fsdp-no-gpu",
+        (*DIGITS, "trainer=ddp", "trainer.strategy=fsdp"),
+        ("trainer.strategy=fsdp", "trainer=cpu"),
+        slow=True,
+    ),
+    Case("sweep-gpu-no-gpu", ("-m", *DIGITS, "trainer=gpu", "lr=0.1,0.2"), ("Job #0", "no GPU is visible"), slow=True),
     # issue 11 #4: a secret typed on the command line never reaches the console (files: test_faults_secrets)
     Case(
         "secret-in-failed-run",
         (*DIGITS, f"+note={SECRET}", "trainer.ckpt_path=nope.ckpt"),
         ("nope.ckpt", "+note=***"),
         absent=(SECRET,),
+        slow=True,  # the same run, files included, is in test_faults_secrets.py
     ),
     Case("secret-as-bad-value", (*DIGITS, f"trainer.max_epochs={SECRET}"), ("trainer.max_epochs",), absent=(SECRET,)),
     Case(
@@ -192,6 +203,7 @@ CASES = [
         ("-m", *DIGITS, f"+wandb_api_key={'f' * 40}", "dataset.batch_size=16,abc"),
         ("Job #1", "wandb_api_key=***"),
         absent=("f" * 40,),
+        slow=True,
     ),
     # resume only the same job; one process per job dir
     Case(
@@ -219,9 +231,9 @@ CASES = [
         setup=dir_held_by_another_process,
     ),
     # more of the class: what a new user types
-    Case("unknown-trainer-argument", (*DIGITS, "+trainer.foo=1"), ("foo",)),
-    Case("zero-devices", (*DIGITS, "trainer.devices=0"), ("devices",)),
-    Case("negative-epochs", (*DIGITS, "trainer.max_epochs=-5"), ("max_epochs",)),
+    Case("unknown-trainer-argument", (*DIGITS, "+trainer.foo=1"), ("foo",), slow=True),
+    Case("zero-devices", (*DIGITS, "trainer.devices=0"), ("devices",), slow=True),
+    Case("negative-epochs", (*DIGITS, "trainer.max_epochs=-5"), ("max_epochs",), slow=True),
     Case(
         "unknown-launcher", ("-m", *DIGITS, "hydra/launcher=nope", "lr=0.1,0.2"), ("hydra/launcher/nope", "lalm_pool")
     ),
@@ -272,9 +284,13 @@ CASES = [
 ]
 
 
+def _marks(case: Case) -> list[pytest.MarkDecorator]:
+    marks = [pytest.mark.xfail(strict=True, reason=case.pending)] if case.pending else []
+    return marks + ([pytest.mark.slow] if case.slow or case.pending else [])
+
+
 def _params() -> list[object]:
-    marks = {c.id: [pytest.mark.xfail(strict=True, reason=c.pending)] if c.pending else [] for c in CASES}
-    return [pytest.param(c, id=c.id, marks=marks[c.id]) for c in CASES]
+    return [pytest.param(c, id=c.id, marks=_marks(c)) for c in CASES]
 
 
 def _fill(text: str, values: dict[str, str]) -> str:

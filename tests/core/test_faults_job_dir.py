@@ -20,7 +20,7 @@ from omegaconf import OmegaConf
 from lalm_framework import compose, job_dir
 from lalm_framework.errors import UserError
 from lalm_framework.run_record import RunRecord, load_record
-from tests.helpers import run_cli
+from tests.helpers import run_cli, start_cli
 
 
 def _spawn(code: str, *args: str) -> subprocess.Popen[str]:
@@ -32,7 +32,7 @@ def _spawn(code: str, *args: str) -> subprocess.Popen[str]:
     return proc
 
 
-def _kill(proc: subprocess.Popen[str]) -> None:
+def _kill(proc: subprocess.Popen) -> None:
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
 
@@ -44,7 +44,7 @@ def test_a_killed_attempt_is_closed_by_the_next_with_when_it_was_last_seen(tmp_p
         from pathlib import Path
         from lalm_framework.run_record import RunRecord
         RunRecord(Path(sys.argv[1]), Path("."), {"lr": 1}, ["lr=1"], heartbeat_s=0.2)
-        time.sleep(1.0)  # a few heartbeats
+        time.sleep(2.5)  # a few heartbeats (the record keeps whole seconds)
         print("ready", flush=True)
         time.sleep(600)
         """,
@@ -134,6 +134,8 @@ def test_only_the_same_job_may_resume_a_dir(tmp_path):
     base = ["experiment=digits", f"paths.output_dir={tmp_path}"]
     first = compose([*base, "trainer.max_epochs=3"])
     RunRecord(tmp_path, Path("."), {}, [], job_key=job_dir.job_key(first)).finish("completed", {})
+    (tmp_path / ".hydra").mkdir()
+    OmegaConf.save(first, tmp_path / ".hydra" / "config.yaml")  # as Hydra saves it for the job
 
     job_dir.check_same_job(tmp_path, compose([*base, "trainer.max_epochs=3"]))  # same job: fine
     job_dir.check_same_job(tmp_path, compose([*base, "trainer.max_epochs=3", "trainer.ckpt_path=last"]))
@@ -175,3 +177,93 @@ def test_a_sweep_into_a_used_sweep_dir_may_only_rerun_the_same_jobs(tmp_path):
     assert proc.returncode == 1
     assert "Job #1" in proc.stderr and "lr: 0.2 -> 0.3" in proc.stderr and "Nothing was launched" in proc.stderr
     assert len(json.loads((sweep / "0" / "run.json").read_text())["attempts"]) == 1  # job #0 did not run again
+
+
+def _kill_while_writing(proc: subprocess.Popen, directory: Path, timeout: float = 300) -> list[Path]:
+    """SIGKILL `proc` while a temp file of an atomic write exists in `directory`; return those files.
+
+    The process group is stopped first, so the write cannot finish between seeing and killing.
+    """
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None:
+        if directory.is_dir() and list(directory.glob(".*.tmp-*")):
+            os.killpg(proc.pid, signal.SIGSTOP)
+            left = list(directory.glob(".*.tmp-*"))
+            if left:
+                _kill(proc)
+                return left
+            os.killpg(proc.pid, signal.SIGCONT)  # it finished that write: wait for the next
+        time.sleep(0.001)
+    _kill(proc)
+    raise AssertionError("never caught a checkpoint while it was being written")
+
+
+@pytest.mark.slow
+def test_sigkill_while_last_ckpt_is_replaced_then_the_rerun_cleans_up_and_closes_the_attempt(tmp_path):
+    run = tmp_path / "run"
+    args = [
+        "experiment=digits",
+        "model.hidden=4096",  # a 3.7 MB checkpoint: its write takes a while
+        "trainer.max_epochs=3",
+        "logger=none",
+        "trainer.enable_progress_bar=false",
+        f"hydra.run.dir={run}",
+    ]
+    proc = start_cli("lalm-train", args, tmp_path)
+    left = _kill_while_writing(proc, run / "checkpoints")
+    killed_at = time.time()
+    assert json.loads((run / "run.json").read_text())["attempts"][0]["status"] == "running"
+
+    run_cli("lalm-train", args, tmp_path, check=True)
+    record = json.loads((run / "run.json").read_text())
+    first, second = record["attempts"]
+    assert first["status"] == "killed" and second["status"] == "completed"
+    seen = time.mktime(time.strptime(first["last_seen"][:19], "%Y-%m-%dT%H:%M:%S"))
+    assert seen <= killed_at + 1
+    assert not [p for p in left if p.exists()], "the temp file of the killed write is still there"
+    assert not list(run.rglob("*.tmp-*"))
+    assert record["metrics"]["global_step"] == 3 * 23
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 8 MB tmpfs (root only): a disk that really fills up."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=True)
+
+
+@pytest.mark.slow
+def test_a_disk_that_fills_up_during_training(tmp_path, small_disk):
+    checkpoint = 1_851_245  # bytes of a digits checkpoint with hidden=2048 (weights + Adam state)
+    # room for the run's small files and two checkpoints (best + last), not for a third: the
+    # first epoch's checkpoints fit, the second epoch's do not
+    stat = os.statvfs(small_disk)
+    (small_disk / "filler").write_bytes(b"\0" * (stat.f_bavail * stat.f_frsize - int(2.5 * checkpoint) - 150_000))
+    run = small_disk / "run"
+    args = [
+        "experiment=digits",
+        "model.hidden=2048",
+        "trainer.max_epochs=5",
+        "logger=none",
+        "trainer.enable_progress_bar=false",
+        f"hydra.run.dir={run}",
+    ]
+    proc = run_cli("lalm-train", args, tmp_path)
+    err = proc.stderr.strip()
+    assert proc.returncode == 1 and "Traceback" not in err and len(err.splitlines()) <= 15, err
+    assert "no space left on the device" in err and "rerun the same command to resume" in err
+    attempt = json.loads((run / "run.json").read_text())["attempts"][-1]
+    assert attempt["status"] == "failed" and "no space left" in attempt["error"]
+    import torch
+
+    last = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert last["epoch"] == 0 and last["state_dict"]  # the last good checkpoint survived, whole
