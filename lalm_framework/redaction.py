@@ -52,6 +52,8 @@ _TOKEN_SHAPES = re.compile(
 _URL_PASSWORD = re.compile(r"(?<=://)([^/\s:@]+):([^/\s@]+)(?=@)")
 # `key=value` as in an override or Hydra's override_dirname (`a=1,+api_key=x`)
 _ASSIGNMENT = re.compile(r"(?<![\w.])([+~]{0,2}[A-Za-z_][\w.\-]*)=([^,\s'\"\]\[]+)")
+# a YAML plain scalar that now starts with *** would read as an alias: such values get quoted
+_YAML_STARTS_MASKED = re.compile(r"(?m)^([ \t]*(?:-[ \t]+)*(?:[A-Za-z_][\w.\-]*:[ \t]+)?)(\*\*\*[^\n]*?)[ \t]*$")
 # `key: value` on one line, as in YAML (Hydra's saved configs) and printed configs
 _YAML_ENTRY = re.compile(r"(?m)^([ \t-]*)([A-Za-z_][\w\-]*):[ \t]+([^\s#|>][^\n]*)$")
 
@@ -136,6 +138,11 @@ class Redactor:
             text = text.replace(value, MASK)
         text = _ASSIGNMENT.sub(lambda m: f"{m.group(1)}={MASK}" if is_secret_key(m.group(1)) else m.group(0), text)
         return _YAML_ENTRY.sub(_mask_yaml_entry, text)
+
+    def yaml(self, text: str) -> str:
+        """`text()` for a YAML document: a value that now starts with *** is quoted (else an alias)."""
+        masked = self.text(text)
+        return _YAML_STARTS_MASKED.sub(lambda m: m.group(1) + "'" + m.group(2).replace("'", "''") + "'", masked)
 
     def data(self, obj: Any) -> Any:
         """A copy of `obj` (nested dicts/lists) with secret-named values and secrets in strings masked."""

@@ -78,7 +78,7 @@ def mask_files(paths: list[Path], redactor: Redactor) -> None:
             text = path.read_text()
         except (FileNotFoundError, IsADirectoryError, UnicodeDecodeError):
             continue
-        masked = redactor.text(text)
+        masked = redactor.yaml(text) if path.suffix in (".yaml", ".yml") else redactor.text(text)
         if masked != text:
             mode = path.stat().st_mode & 0o777
             atomic_write(path, masked)

@@ -141,7 +141,9 @@ def check_before_run(config: DictConfig) -> None:
             message = describe(e)
             if message is not None and "${hydra:" not in message:
                 raise UserError(message) from e
-        check_gpus(job.trainer)
+        trainer = job.get("trainer")
+        if isinstance(trainer, DictConfig):
+            check_gpus(trainer)
     finally:
         hydra_config.cfg = previous
         for key, value in saved_env.items():

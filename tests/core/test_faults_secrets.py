@@ -90,6 +90,19 @@ def test_named_values_are_masked_in_data_text_and_overrides_but_lookalikes_stay(
     assert r.text("logger:\n  api_key: short\n  text_key: text\n") == "logger:\n  api_key: '***'\n  text_key: text\n"
 
 
+def test_masked_yaml_stays_yaml():
+    import yaml
+
+    text = f"note: {HF}\ntags:\n- {HF}\n- x\nmsg: {HF} and more\nquoted: '{HF}'\nk: 1\n"
+    assert yaml.safe_load(Redactor.create(environ={}).yaml(text)) == {
+        "note": MASK,
+        "tags": [MASK, "x"],
+        "msg": f"{MASK} and more",
+        "quoted": MASK,
+        "k": 1,
+    }
+
+
 def test_secrets_of_a_run_that_fails_validation_reach_no_file_and_not_the_console(tmp_path):
     run = tmp_path / "run"
     args = [
