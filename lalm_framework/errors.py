@@ -262,6 +262,24 @@ def _disk_or_permissions(ex: BaseException) -> str | None:
     )
 
 
+def _config_access(ex: BaseException) -> str | None:
+    """Any other OmegaConf error (a config read or set the config does not allow), named by key."""
+    from omegaconf.errors import OmegaConfBaseException
+
+    if not isinstance(ex, OmegaConfBaseException):
+        return None
+    key = getattr(ex, "full_key", None) or getattr(ex, "key", None)
+    first = str(ex).strip().splitlines()[0] if str(ex).strip() else type(ex).__name__
+    where = f" at '{key}'" if key else ""
+    parent = getattr(ex, "parent_node", None)
+    known = list(parent.keys()) if parent is not None and hasattr(parent, "keys") else []
+    hint = did_you_mean(str(getattr(ex, "key", "") or ""), known) if known else ""
+    return (
+        f"Config error{where}: {first}.{hint}\n"
+        "Check that key in your config and overrides (`--cfg job` prints the config)."
+    )
+
+
 def _composition_fallback(ex: BaseException) -> str | None:
     """Any other composition error, shortened to a few lines that name the overrides involved."""
     from hydra.errors import ConfigCompositionException, OverrideParseException
@@ -310,6 +328,7 @@ _RULES = (
     _yaml_syntax,
     _disk_or_permissions,
     _composition_fallback,
+    _config_access,
 )
 
 

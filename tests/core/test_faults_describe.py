@@ -73,6 +73,16 @@ def test_unknown_composition_errors_are_shortened():
     assert describe(ValueError("a real crash")) is None  # crashes keep their traceback
 
 
+def test_config_errors_raised_inside_a_job_are_short_and_named():
+    cfg = OmegaConf.create({"trainer": {"max_epochs": 3}})
+    OmegaConf.set_struct(cfg, True)
+    with pytest.raises(Exception) as info:
+        _ = cfg.trainer.max_epoch
+    message = describe(info.value)
+    assert message is not None and "trainer.max_epoch" in message and len(message.splitlines()) <= MAX_LINES
+    assert "Did you mean 'max_epochs'" in message
+
+
 def test_disk_and_permission_errors_found_anywhere_in_the_chain():
     full = OSError(errno.ENOSPC, "No space left on device")
     wrapped = RuntimeError("[enforce fail at inline_container.cc] unexpected pos 619456 vs 619348")
