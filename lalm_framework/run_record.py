@@ -1,7 +1,9 @@
 """The run record (`run.json`) of each job: what ran, where, with what, and how it ended.
 
-Secrets never reach it: values of environment variables that look like credentials are masked
-wherever they appear (command line, config, overrides).
+Secrets never reach it (`lalm_framework.redaction`: credential-named environment variables and
+keys, token-shaped strings). Every attempt (rerun, resume, requeue) is appended; an attempt that
+was killed before it could close its entry (SIGKILL, out of memory, a lost node) is closed by the
+next one as `killed`, with the last time it was seen alive (a heartbeat refreshes the record).
 """
 
 from __future__ import annotations
@@ -9,18 +11,22 @@ from __future__ import annotations
 import json
 import os
 import platform
-import re
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterable
+from datetime import datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSW|CREDENTIAL|AUTH)", re.IGNORECASE)
-MASK = "***"
+from lalm_framework.errors import UserError
+from lalm_framework.redaction import Redactor
+
+RECORD_NAME = "run.json"
+# seconds between refreshes of a running attempt's `last_seen`
+HEARTBEAT_S = 60.0
 # the command line as the user typed it (JSON list), set by `lalm-train`; jobs in other processes inherit it
 COMMAND_ENV = "LALM_COMMAND"
 PACKAGES = (
@@ -58,38 +64,37 @@ class AttemptEnded(Exception):
     status = "ended"
 
 
-def secret_values(environ: dict[str, str] | None = None) -> list[str]:
-    """Values of environment variables whose names look like credentials (long enough to matter)."""
-    env = os.environ if environ is None else environ
-    return sorted({v for k, v in env.items() if SECRET_NAME.search(k) and len(v) >= 6}, key=len, reverse=True)
+def load_record(job_dir: Path) -> dict[str, Any] | None:
+    """The run record in `job_dir`, or None when there is none; UserError when it is not readable."""
+    path = job_dir / RECORD_NAME
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (ValueError, UnicodeDecodeError) as e:
+        raise UserError(
+            f"The run record {path} is not valid JSON ({e}).\n"
+            "Move it away (the job dir then counts as new), or choose another dir (hydra.run.dir=...)."
+        ) from e
+    if not isinstance(data, dict):
+        raise UserError(f"The run record {path} holds no JSON object.\nMove it away, or choose another dir.")
+    return data
 
 
-def mask_secrets(obj: Any, secrets: Iterable[str]) -> Any:
-    """`obj` with every secret value replaced by ***, and values of secret-named keys masked."""
-    secrets = list(secrets)
-    if isinstance(obj, dict):
-        return {
-            k: (
-                MASK
-                if isinstance(k, str) and SECRET_NAME.search(k) and v not in (None, "")
-                else mask_secrets(v, secrets)
-            )
-            for k, v in obj.items()
-        }
-    if isinstance(obj, (list, tuple)):
-        return [mask_secrets(v, secrets) for v in obj]
-    if isinstance(obj, str):
-        for s in secrets:
-            obj = obj.replace(s, MASK)
-    return obj
+def mask_files(paths: list[Path], redactor: Redactor) -> None:
+    """Mask secrets inside text files in place (Hydra's .hydra/*.yaml, multirun.yaml); skip absent ones."""
+    from lalm_framework.utils.files import atomic_write
 
-
-def mask_file(path: Path, secrets: Iterable[str]) -> None:
-    """Mask secret values inside a text file in place (Hydra's .hydra/*.yaml)."""
-    text = path.read_text()
-    masked = mask_secrets(text, secrets)
-    if masked != text:
-        path.write_text(masked)
+    for path in paths:
+        try:
+            text = path.read_text()
+        except (FileNotFoundError, IsADirectoryError, UnicodeDecodeError):
+            continue
+        masked = redactor.yaml(text) if path.suffix in (".yaml", ".yml") else redactor.text(text)
+        if masked != text:
+            mode = path.stat().st_mode & 0o777
+            atomic_write(path, masked)
+            path.chmod(mode)  # as Hydra wrote it (the temp file was private)
 
 
 def command_line() -> list[str]:
@@ -128,54 +133,144 @@ def versions() -> dict[str, str]:
 
 
 class RunRecord:
-    """Accumulates one job's record; every attempt (resume, requeue) is appended, never replaced."""
+    """Accumulates one job's record; every attempt (resume, requeue) is appended, never replaced.
 
-    def __init__(self, job_dir: Path, launch_dir: Path, config: dict[str, Any], overrides: list[str]) -> None:
-        self.path = job_dir / "run.json"
-        self.secrets = secret_values()
-        previous = json.loads(self.path.read_text()) if self.path.is_file() else {}
+    Only one process may hold a RunRecord of a job dir at a time (the job dir's lock, `job_dir`):
+    an attempt still marked running in the file is then one that died without closing it.
+    """
+
+    def __init__(
+        self,
+        job_dir: Path,
+        launch_dir: Path,
+        config: dict[str, Any],
+        overrides: list[str],
+        job_key: str | None = None,
+        heartbeat_s: float = HEARTBEAT_S,
+    ) -> None:
+        self.path = job_dir / RECORD_NAME
+        self.redactor = Redactor.create(config, overrides)
+        previous = load_record(job_dir) or {}
+        attempts: list[dict[str, Any]] = previous.get("attempts", [])
+        close_dead_attempts(attempts, _mtime(self.path))
         self.data: dict[str, Any] = {
             "command": command_line(),
             "launch_dir": str(launch_dir),
             "job_dir": str(job_dir),
+            "job_key": job_key,
             "overrides": overrides,
             "config": config,
             "git": git_state(launch_dir),
             "versions": versions(),
             "host": socket.gethostname(),
             "slurm": {k: os.environ[k] for k in SLURM_VARS if k in os.environ} or None,
-            "attempts": previous.get("attempts", []),
+            "attempts": attempts,
             "metrics": previous.get("metrics", {}),
         }
-        self.attempt: dict[str, Any] = {"started": _now(), "pid": os.getpid(), "status": "running"}
+        self.attempt: dict[str, Any] = {
+            "started": _now(),
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "status": "running",
+            "last_seen": _now(),
+        }
         self.data["attempts"].append(self.attempt)
+        self._lock = threading.RLock()
+        self._stop = threading.Event()
         self.write()
+        self._heartbeat = threading.Thread(target=self._beat, args=(heartbeat_s,), name="run-record", daemon=True)
+        self._heartbeat.start()
 
     def update(self, **fields: Any) -> None:
-        self.attempt.update(fields)
-        self.write()
+        with self._lock:
+            self.attempt.update(fields)
+            self.write()
 
     def masked_config(self) -> dict[str, Any]:
         """The job's resolved config as plain data, secrets masked (what loggers may see)."""
-        masked: dict[str, Any] = mask_secrets(self.data["config"], self.secrets)
+        masked: dict[str, Any] = self.redactor.data(self.data["config"])
         return masked
 
-    def finish(self, status: str, metrics: dict[str, float], error: str | None = None) -> None:
-        self.attempt.update(status=status, finished=_now(), metrics=metrics)
-        if error:
-            self.attempt["error"] = error
-        if status == "completed":
-            self.data["metrics"] = metrics
-        self.write()
+    def finish(self, status: str, metrics: dict[str, float], error: BaseException | str | None = None) -> None:
+        """Close this attempt; `error` (the exception that ended it) is recorded as a short reason."""
+        self._stop.set()
+        with self._lock:
+            self.attempt.update(status=status, finished=_now(), last_seen=_now(), metrics=metrics)
+            if error:
+                self.attempt["error"] = error if isinstance(error, str) else failure_reason(error)
+            if status == "completed":
+                self.data["metrics"] = metrics
+            self.write()
 
     def write(self) -> None:
         from lalm_framework.utils.files import atomic_write
 
-        atomic_write(self.path, json.dumps(mask_secrets(self.data, self.secrets), indent=2, default=str))
+        with self._lock:  # the heartbeat thread writes too
+            text = json.dumps(self.redactor.data(self.data), indent=2, default=str)
+            atomic_write(self.path, text)
+
+    def _beat(self, interval: float) -> None:
+        while not self._stop.wait(interval):
+            try:
+                self.update(last_seen=_now())
+            except OSError:  # a full disk must not end the job from this thread; the next beat retries
+                continue
 
 
-def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+def failure_reason(error: BaseException) -> str:
+    """Why an attempt failed, for the record: the user-facing reason (if any), then the exception."""
+    import traceback
+
+    from lalm_framework.errors import describe
+
+    raised = "".join(traceback.format_exception_only(type(error), error)).strip()
+    try:
+        reason = describe(error)
+    except Exception:  # the record must be written whatever describing the error does
+        reason = None
+    return f"{reason}\n({raised})" if reason and reason != str(error) else raised
+
+
+def close_dead_attempts(attempts: list[dict[str, Any]], file_time: float | None) -> None:
+    """Mark attempts still `running` as `killed` (their process is gone), with when they were last seen.
+
+    `last_seen` is the later of the attempt's own heartbeat and the record file's last write.
+    """
+    for attempt in attempts:
+        if attempt.get("status") != "running":
+            continue
+        seen = [t for t in (_parse(attempt.get("last_seen")), file_time) if t is not None]
+        last_seen = _now(max(seen)) if seen else attempt.get("started")
+        where = f"pid {attempt.get('pid', '?')} on {attempt.get('host', 'this host')}"
+        attempt.update(
+            status="killed",
+            last_seen=last_seen,
+            error=(
+                f"Ended without closing its record ({where}): killed (SIGKILL, out of memory) or its"
+                f" machine stopped. Last seen alive at {last_seen}."
+            ),
+        )
+
+
+def _mtime(path: Path) -> float | None:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return None
+
+
+def _parse(stamp: Any) -> float | None:
+    try:
+        return datetime.strptime(str(stamp), TIME_FORMAT).timestamp()
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
+
+
+def _now(at: float | None = None) -> str:
+    return time.strftime(TIME_FORMAT, time.localtime(at))
 
 
 class RankRecord:
@@ -184,5 +279,5 @@ class RankRecord:
     def update(self, **fields: Any) -> None:
         pass
 
-    def finish(self, status: str, metrics: dict[str, float], error: str | None = None) -> None:
+    def finish(self, status: str, metrics: dict[str, float], error: BaseException | str | None = None) -> None:
         pass

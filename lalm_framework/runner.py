@@ -13,9 +13,8 @@ import contextlib
 import logging
 import math
 import sys
-import traceback
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -37,13 +36,14 @@ def run(cfg: DictConfig) -> float | None:
         pin_paths(cfg)
     validate(cfg)
     job_dir = _job_dir(cfg)
-    record = _start_record(cfg, job_dir)
-    try:
-        metrics = _run_job(cfg, job_dir, record)
-    except BaseException as e:
-        record.finish(attempt_status(e), {}, error="".join(traceback.format_exception_only(type(e), e)).strip())
-        raise
-    record.finish("completed", metrics)
+    with _owned(cfg, job_dir):
+        record = _start_record(cfg, job_dir)
+        try:
+            metrics = _run_job(cfg, job_dir, record)
+        except BaseException as e:
+            record.finish(attempt_status(e), {}, error=e)
+            raise
+        record.finish("completed", metrics)
     return _objective(cfg, metrics)
 
 
@@ -67,25 +67,35 @@ def _global_rank() -> int:
     return int(getattr(rank_zero_only, "rank", 0))
 
 
+def _owned(cfg: DictConfig, job_dir: Path) -> Any:
+    """Rank 0 holds the job dir for the job (lock, same-job check, leftovers cleaned: `job_dir`)."""
+    if _global_rank() != 0:
+        return contextlib.nullcontext()
+    from lalm_framework.job_dir import owned
+
+    return owned(job_dir, cfg, Path(cfg.paths.checkpoint_dir))
+
+
 def _start_record(cfg: DictConfig, job_dir: Path) -> Record:
     from hydra.core.hydra_config import HydraConfig
 
-    from lalm_framework.run_record import mask_file, secret_values
+    from lalm_framework.job_dir import job_key
     from lalm_framework.utils.paths import resolve_path
 
     if _global_rank() != 0:
         return RankRecord()  # rank 0 alone writes the job's record
 
     overrides: list[str] = []
-    if HydraConfig.initialized() and _is_this_job(job_dir):
-        overrides = list(HydraConfig.get().overrides.task)
-        secrets = secret_values()
-        if secrets:  # Hydra saved the overrides verbatim; a key typed on the command line must not stay
-            for f in (job_dir / ".hydra").glob("*.yaml"):
-                mask_file(f, secrets)
     resolved = OmegaConf.to_container(cfg, resolve=True)
     assert isinstance(resolved, dict)
-    return RunRecord(job_dir, resolve_path("."), {str(k): v for k, v in resolved.items()}, overrides)
+    plain = {str(k): v for k, v in resolved.items()}
+    if HydraConfig.initialized() and _is_this_job(job_dir):
+        from lalm_framework.config.prelaunch import mask_hydra_files
+
+        overrides = list(HydraConfig.get().overrides.task)
+        # HydraConfig.get() is typed HydraConf but is the live DictConfig node
+        mask_hydra_files(cast(DictConfig, HydraConfig.get()), plain)  # also done before launch (prelaunch)
+    return RunRecord(job_dir, resolve_path("."), plain, overrides, job_key=job_key(cfg))
 
 
 def _is_this_job(job_dir: Path) -> bool:

@@ -37,3 +37,15 @@ def run_cli(
             f"{cmd} {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
         )
     return proc
+
+
+def start_cli(cmd: str, args: Sequence[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """Start a console script in its own process group (to kill it whole), output discarded."""
+    return subprocess.Popen(
+        [str(VENV_BIN / cmd), *args],
+        cwd=cwd,
+        env=cli_env(env),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )

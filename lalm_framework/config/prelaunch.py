@@ -13,8 +13,11 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from lalm_framework import job_dir
 from lalm_framework.config.validate import compose_jobs
 from lalm_framework.errors import UserError, exit_with
+from lalm_framework.redaction import Redactor, for_this_process
+from lalm_framework.run_record import mask_files
 
 
 def expand_basic_sweep(config: DictConfig) -> list[list[str]]:
@@ -43,8 +46,9 @@ def print_dry_run(config: DictConfig, jobs: Sequence[Sequence[str]]) -> None:
     launcher = {str(k): v for k, v in node.items()} if isinstance(node, dict) else {}
     target = str(launcher.pop("_target_", "?"))
     print(f"dry run: {len(jobs)} job(s) for launcher {target.rsplit('.', 1)[-1]}")
+    redactor = for_this_process()
     for idx, overrides in enumerate(jobs):
-        print(f"  #{idx}: {' '.join(overrides) or '(no overrides)'}")
+        print(f"  #{idx}: {redactor.text(' '.join(overrides)) or '(no overrides)'}")
     resources = {k: v for k, v in launcher.items() if v not in (None, {}, [])}
     if resources:
         print("resources: " + ", ".join(f"{k}={v}" for k, v in resources.items()))
@@ -52,27 +56,149 @@ def print_dry_run(config: DictConfig, jobs: Sequence[Sequence[str]]) -> None:
 
 
 class ValidateJobsCallback(Callback):
-    """Hydra callback: compose + validate every job before the launcher starts any."""
+    """Hydra callback: compose + validate every job before the launcher starts any.
+
+    It also guards the output dirs before Hydra writes to them (a writable dir, held by one
+    process, resumed only by the same job: `lalm_framework.job_dir`) and keeps secrets typed on
+    the command line out of every file Hydra saves and every line it prints.
+    Hydra turns a callback's exception into a warning and launches anyway: errors exit here.
+    """
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        hide_secrets_in_overrides(config)
         jobs = [list(config.hydra.overrides.task)]
         if config.get("dry_run"):
             print_dry_run(config, jobs)
             sys.exit(0)
-        keep_previous_hydra_dir(Path(config.hydra.run.dir), config.hydra.output_subdir)
+        run_dir = Path(config.hydra.run.dir)
+        try:
+            check_before_run(config)
+            job_dir.claim(run_dir)  # held until this process ends: the job runs in it
+            job_dir.check_same_job(run_dir, config)
+        except UserError as e:
+            exit_with(e)
+        keep_previous_hydra_dir(run_dir, config.hydra.output_subdir)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         if not _is_basic_sweeper(config):
-            return  # other sweepers (lalm_optuna) validate each trial they create
+            # other sweepers (lalm_optuna) choose their sweep dir later and validate each trial
+            # they create; each job still holds its own dir (the runner)
+            return
         jobs = expand_basic_sweep(config)
+        sweep_dir = Path(config.hydra.sweep.dir)
         try:
-            compose_jobs(config, jobs)
+            job_dir.check_writable(sweep_dir, what="sweep dir", fix="hydra.sweep.dir=<dir>")  # before slow checks
+            composed = compose_jobs(config, jobs)
         except UserError as e:
-            # Hydra turns a callback's exception into a warning and launches anyway: stop here
             exit_with(e)
         if any(_is_dry_run(j) for j in jobs) or config.get("dry_run"):
             print_dry_run(config, jobs)
             sys.exit(0)
+        try:
+            job_dir.claim(sweep_dir, what="sweep dir", fix="hydra.sweep.dir=<dir>")
+            for idx, job_cfg in enumerate(composed):
+                _check_job_dir(idx, job_cfg)
+        except UserError as e:
+            exit_with(e)
+
+    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        mask_hydra_files(config.hydra, _unresolved_task(config))
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        mask_hydra_files(config.hydra, _unresolved_task(config))
+
+
+def check_before_run(config: DictConfig) -> None:
+    """Resolve a run's task config as its job will, and check its GPUs, before Hydra creates its dir.
+
+    An interpolation that cannot resolve (a missing key, an unset environment variable, a broken
+    `${`) then fails here, without a run dir left behind; the job's own validation repeats both.
+    Problems inside `${hydra:...}` values are left to the job, where Hydra sets all of them.
+    """
+    import copy
+    import os
+
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict, read_write
+    from omegaconf.errors import OmegaConfBaseException
+
+    from lalm_framework.config.devices import check_gpus
+    from lalm_framework.errors import describe
+
+    job = copy.deepcopy(config)
+    with read_write(job.hydra), open_dict(job.hydra):
+        job.hydra.runtime.output_dir = os.path.abspath(str(job.hydra.run.dir))
+    env_set = {str(k): str(v) for k, v in (job.hydra.job.get("env_set") or {}).items()}
+    saved_env = {k: os.environ.get(k) for k in env_set}
+    hydra_config = HydraConfig.instance()
+    previous = hydra_config.cfg
+    hydra_config.set_config(job)
+    os.environ.update(env_set)  # as run_job will set them for the job
+    try:
+        try:
+            OmegaConf.to_container(OmegaConf.masked_copy(job, [str(k) for k in job if k != "hydra"]), resolve=True)
+        except OmegaConfBaseException as e:
+            message = describe(e)
+            if message is not None and "${hydra:" not in message:
+                raise UserError(message) from e
+        trainer = job.get("trainer")
+        if isinstance(trainer, DictConfig):
+            check_gpus(trainer)
+    finally:
+        hydra_config.cfg = previous
+        for key, value in saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def hide_secrets_in_overrides(config: DictConfig) -> None:
+    """Mask secrets in a run's `hydra.overrides.task` before Hydra saves or prints them.
+
+    Run mode only: the job is composed already, so nothing reads the overrides to compose again
+    (a sweeper does: there they are masked in the saved files instead, `mask_hydra_files`).
+    """
+    from omegaconf import open_dict, read_write
+
+    overrides = [str(o) for o in config.hydra.overrides.task]
+    masked = Redactor.create(overrides).strings(overrides)
+    if masked != overrides:
+        with read_write(config.hydra), open_dict(config.hydra):
+            config.hydra.overrides.task = masked
+
+
+def mask_hydra_files(hydra: DictConfig, task: Any) -> None:
+    """Mask secrets in what Hydra saved for a job (`.hydra/*.yaml`) and its sweep (`multirun.yaml`).
+
+    `task` is the job's config (plain data): values of its credential-named keys are secrets too.
+    """
+    from omegaconf import OmegaConf
+
+    overrides = [str(o) for o in OmegaConf.select(hydra, "overrides.task", default=[]) or []]
+    redactor = Redactor.create(task, overrides)
+    files: list[Path] = []
+    output_dir = OmegaConf.select(hydra, "runtime.output_dir", default=None)
+    if output_dir and hydra.get("output_subdir"):
+        files += sorted((Path(output_dir) / str(hydra.output_subdir)).glob("*.yaml"))
+    if str(OmegaConf.select(hydra, "mode", default="")).endswith("MULTIRUN"):
+        files.append(Path(str(hydra.sweep.dir)) / "multirun.yaml")
+    mask_files(files, redactor)
+
+
+def _unresolved_task(config: DictConfig) -> dict[str, Any]:
+    from omegaconf import OmegaConf
+
+    data = OmegaConf.to_container(config, resolve=False, enum_to_str=True)
+    assert isinstance(data, dict)
+    return {str(k): v for k, v in data.items() if k != "hydra"}
+
+
+def _check_job_dir(idx: int, job_cfg: DictConfig) -> None:
+    try:
+        job_dir.check_same_job(Path(str(job_cfg.hydra.runtime.output_dir)), job_cfg)
+    except UserError as e:
+        raise UserError(f"Job #{idx}: {e}\nNothing was launched.") from e
 
 
 def keep_previous_hydra_dir(run_dir: Path, subdir: str | None) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 from omegaconf import MISSING
 
@@ -36,6 +36,10 @@ class TrainerConfig:
     `plugins` lists `_target_` nodes (cluster environments, precision or checkpoint-IO plugins):
     the runner builds them, as it builds every `callbacks.<name>` node. Callbacks and loggers
     come from the `callbacks` and `logger` groups; `callbacks`/`logger` here stay null.
+
+    Fields Lightning reads as "int or float" are `Union[int, float]` (OmegaConf >= 2.2 keeps the
+    type given: `limit_train_batches=1` is one batch, `=1.0` all of them); a plain `float` would
+    turn 1 into 1.0.
     """
 
     _target_: str = "pytorch_lightning.Trainer"
@@ -43,26 +47,29 @@ class TrainerConfig:
     devices: Any = 1
     num_nodes: int = 1
     strategy: Any = "auto"
-    precision: Any = "32-true"
+    precision: Optional[Union[int, str]] = "32-true"
     max_epochs: Optional[int] = 10
     min_epochs: Optional[int] = None
     max_steps: int = -1
     min_steps: Optional[int] = None
     max_time: Optional[str] = None
-    limit_train_batches: Optional[float] = None
-    limit_val_batches: Optional[float] = None
-    limit_test_batches: Optional[float] = None
-    limit_predict_batches: Optional[float] = None
-    overfit_batches: float = 0.0
-    fast_dev_run: Any = False
-    val_check_interval: Optional[float] = None
+    # int = that many batches, float = that fraction: the user's type must survive (1 != 1.0)
+    limit_train_batches: Optional[Union[int, float]] = None
+    limit_val_batches: Optional[Union[int, float]] = None
+    limit_test_batches: Optional[Union[int, float]] = None
+    limit_predict_batches: Optional[Union[int, float]] = None
+    overfit_batches: Union[int, float] = 0.0
+    fast_dev_run: Union[bool, int] = False
+    # also a time string ("00:01:00:00") in Lightning >= 2.5
+    val_check_interval: Optional[Union[int, float, str]] = None
     check_val_every_n_epoch: Optional[int] = 1
     num_sanity_val_steps: Optional[int] = None
     log_every_n_steps: Optional[int] = 10
     accumulate_grad_batches: int = 1
-    gradient_clip_val: Optional[float] = None
+    gradient_clip_val: Optional[Union[int, float]] = None
     gradient_clip_algorithm: Optional[str] = None
-    deterministic: Any = None
+    # True/False or "warn"
+    deterministic: Optional[Union[bool, str]] = None
     benchmark: Optional[bool] = None
     sync_batchnorm: bool = False
     enable_progress_bar: Optional[bool] = None

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from lalm_framework.config.devices import check_gpus
 from lalm_framework.errors import UserError
 
 
@@ -31,6 +32,7 @@ def validate(cfg: DictConfig) -> None:
     _check_trainer_node(cfg)
     _check_evaluation(cfg)
     _check_legacy_learning_rate(cfg)
+    check_gpus(cfg.trainer)
 
 
 def _check_trainer_node(cfg: DictConfig) -> None:

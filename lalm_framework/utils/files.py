@@ -8,6 +8,23 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
+TEMP_MARK = ".tmp-"
+
+
+def temp_prefix(path: Path) -> str:
+    """The name prefix of `atomic_write`'s temporary files for `path` (hidden, in its directory)."""
+    return f".{path.name}{TEMP_MARK}"
+
+
+def leftover_temp_files(directory: Path) -> list[Path]:
+    """`atomic_write` temporary files directly in `directory`: what a killed writer left behind.
+
+    Only safe to delete while no process writes to `directory` (the job dir's lock held).
+    """
+    if not directory.is_dir():
+        return []
+    return sorted(p for p in directory.glob(f".*{TEMP_MARK}*") if p.is_file() and not p.is_symlink())
+
 
 def atomic_write(path: str | Path, content: str | bytes | Callable[[IO[bytes]], None], fsync: bool = False) -> None:
     """Write `content` (text, bytes, or a function writing to a binary file) to `path` atomically.
@@ -17,7 +34,7 @@ def atomic_write(path: str | Path, content: str | bytes | Callable[[IO[bytes]], 
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.tmp-")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix(path))
     try:
         with os.fdopen(fd, "wb") as f:
             if callable(content):

@@ -3,10 +3,9 @@
 import json
 import os
 import signal
-import subprocess
 import time
 
-from tests.helpers import VENV_BIN, cli_env, run_cli
+from tests.helpers import run_cli, start_cli
 
 EPOCHS = 12
 STEPS_PER_EPOCH = 23  # digits: 1438 train images / batch 64
@@ -20,14 +19,7 @@ def test_kill_and_rerun_resumes_from_last_ckpt(tmp_path):
         f"hydra.run.dir={run_dir}",
         "trainer.enable_progress_bar=false",
     ]
-    proc = subprocess.Popen(
-        [str(VENV_BIN / "lalm-train"), *args],
-        cwd=tmp_path,
-        env=cli_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    proc = start_cli("lalm-train", args, tmp_path)
     last = run_dir / "checkpoints" / "last.ckpt"
     deadline = time.time() + 120
     while not last.exists() and time.time() < deadline and proc.poll() is None:

@@ -6,6 +6,7 @@ import subprocess
 from tests.helpers import run_cli
 
 SECRET = "wandb-secret-0123456789abcdef"
+TYPED = "hf_" + "Ab3" * 12  # a Hugging Face token typed literally on the command line
 
 
 def test_run_record_and_no_secret_leak(tmp_path):
@@ -23,6 +24,7 @@ def test_run_record_and_no_secret_leak(tmp_path):
         f"hydra.run.dir={run_dir}",
         "logger=[tensorboard,csv]",
         "tags=[${oc.env:WANDB_API_KEY}," + SECRET + "]",
+        f"+note={TYPED}",
     ]
     proc = run_cli("lalm-train", args, tmp_path, env={"WANDB_API_KEY": SECRET})
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -34,7 +36,9 @@ def test_run_record_and_no_secret_leak(tmp_path):
     assert record["versions"]["pytorch-lightning"] and record["host"]
     assert record["metrics"]["val/acc"] > 0.1
     assert record["config"]["tags"] == ["***", "***"]
+    assert record["config"]["note"] == "***" and "+note=***" in record["overrides"]
     for path in run_dir.rglob("*"):
         if path.is_file():
-            assert SECRET.encode() not in path.read_bytes(), f"secret leaked into {path}"
-    assert SECRET not in proc.stdout + proc.stderr
+            for secret in (SECRET, TYPED):
+                assert secret.encode() not in path.read_bytes(), f"secret leaked into {path}"
+    assert SECRET not in proc.stdout + proc.stderr and TYPED not in proc.stdout + proc.stderr

@@ -1,0 +1,267 @@
+"""One job dir, one job: claim it, check that an existing dir holds the same job, clean up.
+
+- `claim(dir)`: create the dir (a short error when it cannot be written) and take its lock for
+  the life of the job: a second process that wants the same dir gets a short error naming the
+  holder. The lock is an OS file lock (`flock`), so a killed holder releases it at once.
+- `check_same_job(dir, cfg)`: a dir that already holds a job's record may only be resumed by the
+  same job, i.e. the same task config (overrides and config files, before interpolations are
+  resolved; secrets masked). Anything else is refused: resuming it would mix two jobs'
+  checkpoints, logs and records. `job_key(cfg)` is the fingerprint stored in `run.json`.
+- `remove_leftover_temp_files(dirs)`: once the lock is held, temp files of interrupted atomic
+  writes (`.last.ckpt.tmp-*`, `.run.json.tmp-*`) can only be leftovers of a killed writer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import socket
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lalm_framework.errors import UserError
+from lalm_framework.redaction import Redactor
+from lalm_framework.run_record import load_record
+
+LOCK_NAME = ".lalm.lock"
+MAX_DIFFERENCES = 6
+
+
+@dataclass
+class _Held:
+    fd: int
+    count: int
+
+
+# job dirs this process holds (re-entrant: `lalm-train` claims the run dir before Hydra writes to
+# it, and the runner claims it again for the job)
+_HELD: dict[Path, _Held] = {}
+
+
+def check_writable(directory: Path, what: str = "run dir", fix: str = "hydra.run.dir=<dir>") -> None:
+    """UserError unless `directory` is a writable dir or could be created as one; creates nothing."""
+    path = Path(directory)
+    existing = next((p for p in [path, *path.parents] if p.exists() or p.is_symlink()), Path("/"))
+    if not existing.is_dir():
+        raise UserError(
+            f"Cannot create the {what} '{path}': '{existing}' is a file, not a directory.\nChoose another place: {fix}."
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):  # also true of read-only mounts, even for root
+        reason = "it is on a read-only file system" if _read_only_fs(existing) else "permission denied"
+        raise UserError(f"Cannot write the {what} '{path}': {reason}.\nChoose a writable place: {fix}.")
+
+
+def _read_only_fs(path: Path) -> bool:
+    return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+
+
+def prepare(directory: Path, what: str = "run dir", fix: str = "hydra.run.dir=<dir>") -> Path:
+    """Create `directory` if needed and check that it can be written; UserError naming the problem."""
+    path = Path(directory)
+    check_writable(path, what, fix)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".lalm-probe-{os.getpid()}"
+        probe.touch()
+        probe.unlink()
+    except OSError as e:
+        reason = e.strerror or type(e).__name__
+        raise UserError(f"Cannot write the {what} '{path}': {reason}.\nChoose a writable place: {fix}.") from e
+    return path
+
+
+def claim(directory: Path, what: str = "run dir", fix: str = "hydra.run.dir=<dir>") -> None:
+    """Take `directory`'s lock for this process (re-entrant); UserError when another process holds it.
+
+    On file systems without `flock` support the lock is skipped (with no error): one process per
+    dir then rests on the user.
+    """
+    import fcntl
+
+    path = prepare(directory, what, fix).resolve()
+    held = _HELD.get(path)
+    if held is not None:
+        held.count += 1
+        return
+    lock_file = path / LOCK_NAME
+    fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = _read_holder(fd)
+        os.close(fd)
+        raise UserError(
+            f"Another process is writing the {what} '{directory}' ({holder}).\n"
+            f"Two jobs must never share a dir: wait for it to end, or choose another dir ({fix})."
+        ) from None
+    except OSError:  # no flock on this file system (some network mounts): run unlocked
+        os.close(fd)
+        return
+    os.ftruncate(fd, 0)
+    os.write(fd, f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')}".encode())
+    _HELD[path] = _Held(fd, 1)
+
+
+def release(directory: Path) -> None:
+    """Give back one claim of `directory`; the lock goes when the last claim does."""
+    path = Path(directory).resolve()
+    held = _HELD.get(path)
+    if held is None:
+        return
+    held.count -= 1
+    if held.count <= 0:
+        del _HELD[path]
+        os.close(held.fd)  # closing the descriptor releases the flock
+
+
+@contextlib.contextmanager
+def claimed(directory: Path, what: str = "run dir", fix: str = "hydra.run.dir=<dir>") -> Iterator[Path]:
+    """`claim` for the duration of a `with` block."""
+    claim(directory, what, fix)
+    try:
+        yield Path(directory)
+    finally:
+        release(directory)
+
+
+def _read_holder(fd: int) -> str:
+    try:
+        text = os.pread(fd, 200, 0).decode(errors="replace").strip()
+    except OSError:
+        text = ""
+    return text or "holder unknown"
+
+
+def task_config(cfg: Any) -> dict[str, Any]:
+    """A job's task config as plain data, interpolations unresolved, without the `hydra` node."""
+    from omegaconf import DictConfig, OmegaConf
+
+    if isinstance(cfg, DictConfig):
+        data = OmegaConf.to_container(cfg, resolve=False, enum_to_str=True)
+    else:
+        data = dict(cfg)
+    assert isinstance(data, dict)
+    data = {str(k): v for k, v in data.items() if k != "hydra"}
+    masked = Redactor.create(data).data(data)
+    assert isinstance(masked, dict)
+    return masked
+
+
+# how to run a job, not which job: `trainer.ckpt_path=last` resumes the same job
+NOT_THE_JOB = (("trainer", "ckpt_path"),)
+
+
+def job_key(cfg: Any) -> str:
+    """The fingerprint of a job: its task config, unresolved, secrets masked (minus `NOT_THE_JOB`)."""
+    data = task_config(cfg)
+    for section, key in NOT_THE_JOB:
+        node = data.get(section)
+        if isinstance(node, dict):
+            node.pop(key, None)
+    text = json.dumps(data, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def check_same_job(directory: Path, cfg: Any, checkpoint_dir: Path | None = None) -> None:
+    """Raise UserError unless `directory` is new, or holds a record of this same job (`cfg`).
+
+    A dir with checkpoints but no record cannot be told apart from another job's: refused too.
+    """
+    directory = Path(directory)
+    record = load_record(directory)
+    if record is None:
+        checkpoints = checkpoint_dir if checkpoint_dir is not None else directory / "checkpoints"
+        if list(checkpoints.glob("*.ckpt")) if checkpoints.is_dir() else False:
+            raise UserError(
+                f"'{directory}' holds checkpoints ({checkpoints}) but no run.json, so it cannot tell which job"
+                " wrote them.\nChoose a new dir, or start from one of them in a new dir: trainer.ckpt_path=<ckpt>."
+            )
+        return
+    saved_key = record.get("job_key")
+    if saved_key is None or saved_key == job_key(cfg):
+        return  # a record from before job keys existed resumes as before
+    # Hydra's saved config of the last attempt is still in place when `lalm-train` checks before
+    # launching; inside a job it was rewritten already, and the record's resolved config tells
+    changes = _differences(_saved_task_config(directory), task_config(cfg)) or _differences(
+        record.get("config") or {}, _resolved(cfg)
+    )
+    listing = "; ".join(changes[:MAX_DIFFERENCES]) + (" ..." if len(changes) > MAX_DIFFERENCES else "")
+    raise UserError(
+        f"'{directory}' holds another job, so this run may not resume it"
+        f" (changed: {listing or 'the config'}).\n"
+        "Drop hydra.run.dir to get a fresh dir, rerun with the same overrides and config to resume, or start"
+        f" from its checkpoint in a new dir: trainer.ckpt_path={directory}/checkpoints/last.ckpt."
+    )
+
+
+def _saved_task_config(directory: Path) -> dict[str, Any]:
+    """The task config Hydra saved for the dir's last attempt (`.hydra/config.yaml`), or {}."""
+    from omegaconf import OmegaConf
+
+    path = directory / ".hydra" / "config.yaml"
+    try:
+        return task_config(OmegaConf.load(path))
+    except Exception:  # unreadable or absent: the differences are then not listed, the refusal stands
+        return {}
+
+
+def _resolved(cfg: Any) -> dict[str, Any]:
+    from omegaconf import DictConfig, OmegaConf
+
+    try:
+        data = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
+    except Exception:  # an interpolation that cannot resolve here: no listing, the refusal stands
+        return {}
+    assert isinstance(data, dict)
+    masked = Redactor.create(data).data({str(k): v for k, v in data.items() if k != "hydra"})
+    assert isinstance(masked, dict)
+    return masked
+
+
+def _differences(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """`key: old -> new` for every leaf that differs between two nested configs."""
+    out: list[str] = []
+    for key in sorted(set(old) | set(new), key=str):
+        a, b = old.get(key, "<absent>"), new.get(key, "<absent>")
+        name = f"{prefix}{key}"
+        if isinstance(a, Mapping) and isinstance(b, Mapping):
+            out += _differences(a, b, f"{name}.")
+        elif a != b:
+            out.append(f"{name}: {_short(a)} -> {_short(b)}")
+    return out
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, default=str) if not isinstance(value, str) else value
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def remove_leftover_temp_files(directories: list[Path]) -> list[Path]:
+    """Delete temp files that killed atomic writes left in `directories` (lock held); return them."""
+    from lalm_framework.utils.files import leftover_temp_files
+
+    removed = []
+    for directory in directories:
+        for path in leftover_temp_files(Path(directory)):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                removed.append(path)
+    return removed
+
+
+@contextlib.contextmanager
+def owned(directory: Path, cfg: Any, checkpoint_dir: Path | None = None) -> Iterator[None]:
+    """Hold `directory` for one job: its lock, the same-job check, leftovers of killed writes removed."""
+    import logging
+
+    checkpoints = checkpoint_dir if checkpoint_dir is not None else Path(directory) / "checkpoints"
+    with claimed(directory):
+        check_same_job(directory, cfg, checkpoints)
+        for path in remove_leftover_temp_files([Path(directory), checkpoints]):
+            logging.getLogger(__name__).info("removed %s, left by an interrupted write", path)
+        yield
