@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from helpers import run_cli
 
-DEV = Path(__file__).resolve().parents[2] / "lalm_framework" / "samples" / "speech" / "dev"
+SPEECH = Path(__file__).resolve().parents[2] / "lalm_framework" / "samples" / "speech"
+DEV = SPEECH / "dev"
 
 
 @pytest.fixture(scope="module")
@@ -83,6 +84,27 @@ def test_validating_the_checkpoint_reproduces_the_dev_wer(short_run):
     evaluated = json.loads((cwd / "eval" / "run.json").read_text())["metrics"]
     # the checkpoint's weights, not freshly built ones: the final dev WER of the training
     assert evaluated["val/wer"] == pytest.approx(trained["metrics"]["val/wer"], abs=1e-6)
+
+
+def test_testing_the_checkpoint_equals_lalm_infer_on_the_test_split(short_run):
+    """`train=false test=true trainer.ckpt_path=X` scores X's weights: the WER lalm-infer gets on X."""
+    cwd, run_dir, _ = short_run
+    ckpt = run_dir / "checkpoints" / "last.ckpt"
+    run_cli(
+        "lalm-train",
+        ["train=false", "test=true", f"trainer.ckpt_path={ckpt}", "logger=none", "hydra.run.dir=test_eval"],
+        cwd=cwd,
+        timeout=300,
+        check=True,
+    )
+    tested = json.loads((cwd / "test_eval" / "run.json").read_text())["metrics"]["test/wer"]
+    out = cwd / "test_hyps.jsonl"
+    proc = run_cli(
+        "lalm-infer", [str(ckpt), str(SPEECH / "test"), "--out", str(out), "--no-progress"], cwd=cwd, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    inferred = float(re.search(r"WER ([\d.]+)% on 40 utterances", proc.stdout).group(1)) / 100
+    assert tested == pytest.approx(inferred, abs=1e-4)
 
 
 def test_infer_errors_are_short(tmp_path):
