@@ -46,13 +46,15 @@ APP = textwrap.dedent("""
 
     @hydra.main(version_base=None, config_path=None, config_name=None)
     def main(cfg):
-        t0 = time.time()
+        t0 = entry = time.time()
         threads = None
         if cfg.get("sleep"):
             time.sleep(float(cfg.sleep))
         if cfg.get("steps"):
             threads, t0 = burn(int(cfg.steps))
-        out = {"start": t0, "end": time.time(), "threads": threads}
+        import psutil
+        created = psutil.Process().create_time()  # the job process's fork (or start) time
+        out = {"created": created, "entry": entry, "start": t0, "end": time.time(), "threads": threads}
         with open(os.path.join(HydraConfig.get().runtime.output_dir, "bench.json"), "w") as f:
             json.dump(out, f)
         return 0
@@ -87,7 +89,12 @@ def run_sweep(workdir: Path, launcher: str, overrides: list[str], env: dict[str,
         raise RuntimeError(f"{launcher} failed:\n{proc.stderr[-2000:]}")
     jobs = [json.loads(p.read_text()) for p in sweep.glob("*/bench.json")]
     span = max(j["end"] for j in jobs) - min(j["start"] for j in jobs)
+    t_first = min(j["start"] for j in jobs)
     return {
+        "timeline": sorted(
+            (round(j["created"] - t_first, 2), round(j["entry"] - t_first, 2), round(j["end"] - t_first, 2))
+            for j in jobs
+        ),
         "wall": wall,
         "span": span,
         "cpu": cpu,
@@ -148,6 +155,7 @@ def bench_cpu(workdir: Path, steps: int) -> None:
             f"{r['threads']}  -> lalm_pool speed-up {r['span'] / pool['span']:4.2f}x (span), "
             f"{r['wall'] / pool['wall']:4.2f}x (wall)"
         )
+        print(f"{'':8s}per job (process created, task entry, end) s after the first compute start: {r['timeline']}")
 
 
 def bench_overhead(workdir: Path, n: int, repeat: int) -> None:

@@ -24,9 +24,8 @@ from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrid
 from omegaconf import OmegaConf, open_dict
 
 from lalm_framework.compat.private_api import custom_resolvers, install_resolver, job_return_value
-from lalm_framework.errors import UserError
 from lalm_framework.launching.gpu_leases import GpuLeases, resolve_gpus
-from lalm_framework.launching.process_pool import Outcome, PoolInterrupted, PoolJob, ProcessPool
+from lalm_framework.launching.process_pool import PoolInterrupted, PoolJob, ProcessPool, ProcessResult
 from lalm_framework.launching.protocol import JobSource
 from lalm_framework.launching.report import JobRow, StatusLine, summary_table
 from lalm_framework.launching.threads import available_cores, thread_cap_env
@@ -151,22 +150,17 @@ class PoolSession:
         self.hydra_context = launcher.hydra_context
         setup_globals()
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        settings = launcher.settings
+        gpus = resolve_gpus(settings.gpus)
+        self.leases = GpuLeases(gpus, settings.gpus_per_job, settings.jobs_per_gpu)
         self.sweep_dir = Path(str(self.config.hydra.sweep.dir))
         self.sweep_dir.mkdir(parents=True, exist_ok=True)
-        opts = launcher.options
-        gpus = resolve_gpus(opts.get("gpus", "auto"))
-        self.leases = GpuLeases(gpus, int(opts.get("gpus_per_job", 1)), int(opts.get("jobs_per_gpu", 1)))
-        if opts.get("n_jobs") is not None and int(opts["n_jobs"]) < 1:
-            raise UserError(
-                f"hydra.launcher.n_jobs={opts['n_jobs']}: give the number of jobs to run "
-                "at once (>= 1), or null for one per GPU lease / CPU core."
-            )
-        n_jobs = opts.get("n_jobs") or self.leases.capacity or available_cores()
+        n_jobs = settings.n_jobs or self.leases.capacity or available_cores()
         if self.leases.capacity is not None:
             n_jobs = min(n_jobs, self.leases.capacity)
         # thread caps follow the jobs that really run at once
         self.parallel = max(1, min(n_jobs, expected_jobs or n_jobs, max_parallel or n_jobs))
-        threads = thread_cap_env(self.parallel, opts.get("threads_per_job"))
+        threads = thread_cap_env(self.parallel, settings.threads_per_job)
         template_env = dict(threads, **{WARM_UP_ENV: WARM_UP})
         self.scratch = Path(tempfile.mkdtemp(prefix="lalm_pool-"))
         shared = {
@@ -179,7 +173,7 @@ class PoolSession:
         shared_path = self.scratch / "shared.pkl"
         with open(shared_path, "wb") as f:
             cloudpickle.dump(shared, f)
-        self.status = StatusLine(enabled=bool(opts.get("status_line", True)))
+        self.status = StatusLine(enabled=settings.status_line)
         self.pool = ProcessPool(
             n_workers=self.parallel,
             leases=self.leases,
@@ -187,8 +181,8 @@ class PoolSession:
             shared_path=str(shared_path),
             work_dir=str(self.scratch),
             base_env=template_env,
-            max_retries=int(opts.get("max_retries", 0)),
-            kill_grace_s=float(opts.get("kill_grace_s", 10.0)),
+            max_retries=settings.max_retries,
+            kill_grace_s=settings.kill_grace_s,
             on_change=self._changed,
         )
         self.rows: dict[int, JobRow] = {}
@@ -226,8 +220,8 @@ class PoolSession:
         on_result: Callable[[PoolJob, JobReturn], None],
         max_in_flight: int | None = None,
     ) -> None:
-        def done(job: PoolJob, outcome: Outcome) -> None:
-            ret = self._job_return(job, outcome)
+        def done(job: PoolJob, result: ProcessResult) -> None:
+            ret = self._job_return(job, result)
             self._record(job, ret)
             on_result(job, ret)
 
@@ -242,13 +236,13 @@ class PoolSession:
         self.status.close()
         self._summary()
 
-    def _job_return(self, job: PoolJob, outcome: Outcome) -> JobReturn:
-        if not outcome.crashed:
-            ret = outcome.result
+    def _job_return(self, job: PoolJob, result: ProcessResult) -> JobReturn:
+        if not result.crashed:
+            ret = result.value
             assert isinstance(ret, JobReturn)
             return ret
         ret = JobReturn(overrides=list(job.overrides))
-        ret.return_value = JobProcessCrashed(f"job #{job.idx}: {outcome.error}")
+        ret.return_value = JobProcessCrashed(f"job #{job.idx}: {result.error}")
         ret.status = JobStatus.FAILED
         return ret
 
@@ -300,8 +294,8 @@ class PoolSession:
             )
 
 
-def _failed(outcome: Outcome) -> bool:
-    return outcome.crashed or outcome.result.status != JobStatus.COMPLETED
+def _failed(result: ProcessResult) -> bool:
+    return result.crashed or result.value.status != JobStatus.COMPLETED
 
 
 def _short_error(exc: Any) -> str:

@@ -28,7 +28,7 @@ class JobRow:
 class StatusLine:
     """`running N | done N | failed N | queued N`: redrawn in place on a terminal, logged otherwise."""
 
-    def __init__(self, stream: TextIO | None = None, enabled: bool = True) -> None:
+    def __init__(self, enabled: bool, stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stderr
         self.enabled = enabled
         self.tty = enabled and self.stream.isatty()

@@ -25,9 +25,10 @@ import time
 import traceback
 from typing import Any, TextIO
 
+from lalm_framework.launching.signals import POLL_S, kill_group
+
 # Exit code when the job's result could not be written back (the launcher reports it).
 RESULT_WRITE_FAILED = 3
-POLL_S = 0.005
 SYS_PATH_ENV = "LALM_POOL_SYS_PATH"
 WARM_UP_ENV = "LALM_POOL_WARM_UP"
 
@@ -204,35 +205,28 @@ class Template:
     def _on_sigterm(self, _signum: int, _frame: Any) -> None:
         """Stop every job's process group (SIGTERM, then SIGKILL after the grace period), exit."""
         for pid in self.children:
-            _killpg(pid, signal.SIGTERM)
+            kill_group(pid, signal.SIGTERM)
         deadline = time.monotonic() + self.kill_grace_s
         while self.children and time.monotonic() < deadline:
             self._reap()
             time.sleep(POLL_S)
         for pid in list(self.children):
-            _killpg(pid, signal.SIGKILL)
+            kill_group(pid, signal.SIGKILL)
         os._exit(128 + signal.SIGTERM)
 
 
-def _killpg(pid: int, sig: int) -> None:
-    try:
-        os.killpg(pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def main(argv: list | None = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     """Template entry; a DDP rank re-executing this module runs its job's saved config instead."""
     from lalm_framework.launching.ddp import maybe_run_ddp_child
 
     if maybe_run_ddp_child():
         return 0
     argv = sys.argv[1:] if argv is None else argv
-    if len(argv) < 2 or argv[0] != "--template":
-        sys.stderr.write("usage: python -m lalm_framework.launching.worker --template SHARED [GRACE_S]\n")
+    if len(argv) != 3 or argv[0] != "--template":
+        sys.stderr.write("usage: python -m lalm_framework.launching.worker --template SHARED GRACE_S\n")
         return 2
     _die_with_parent()
-    Template(argv[1], float(argv[2]) if len(argv) > 2 else 10.0).serve()
+    Template(argv[1], float(argv[2])).serve()
     return 0
 
 

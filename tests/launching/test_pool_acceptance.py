@@ -54,9 +54,9 @@ def test_thread_caps_follow_cores_per_job(pool_app, tmp_path: Path) -> None:
 def test_thread_caps_keep_user_values() -> None:
     from lalm_framework.launching.threads import thread_cap_env
 
-    caps = thread_cap_env(parallel_jobs=2, environ={"OMP_NUM_THREADS": "3"})
+    caps = thread_cap_env(parallel_jobs=2, threads_per_job=None, environ={"OMP_NUM_THREADS": "3"})
     assert "OMP_NUM_THREADS" not in caps and caps["MKL_NUM_THREADS"] == caps["OPENBLAS_NUM_THREADS"]
-    assert thread_cap_env(parallel_jobs=64, environ={})["OMP_NUM_THREADS"] == "1"
+    assert thread_cap_env(parallel_jobs=64, threads_per_job=None, environ={})["OMP_NUM_THREADS"] == "1"
     assert thread_cap_env(parallel_jobs=2, threads_per_job=5, environ={})["OMP_NUM_THREADS"] == "5"
 
 
