@@ -24,10 +24,11 @@ from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrid
 from omegaconf import OmegaConf, open_dict
 
 from lalm_framework.compat.private_api import custom_resolvers, install_resolver, job_return_value
+from lalm_framework.errors import full_error_requested
 from lalm_framework.launching.gpu_leases import GpuLeases, resolve_gpus
 from lalm_framework.launching.process_pool import PoolInterrupted, PoolJob, ProcessPool, ProcessResult
 from lalm_framework.launching.protocol import JobSource
-from lalm_framework.launching.report import JobRow, StatusLine, summary_table
+from lalm_framework.launching.report import JobFailed, JobRow, StatusLine, summary_table
 from lalm_framework.launching.threads import available_cores, thread_cap_env
 from lalm_framework.launching.worker import WARM_UP_ENV
 from lalm_framework.utils.files import atomic_write
@@ -62,7 +63,8 @@ def execute_job(shared: dict[str, Any], job: dict[str, Any]) -> JobReturn:
     try:
         sweep_config = shared["hydra_context"].config_loader.load_sweep_config(shared["config"], list(job["overrides"]))
     except Exception as e:
-        traceback.print_exc()  # before any log dir exists: to the launcher's stderr
+        if full_error_requested():  # before any log dir exists: to the launcher's stderr
+            traceback.print_exc()
         ret = JobReturn(overrides=list(job["overrides"]), status=JobStatus.FAILED)
         ret.return_value = _picklable(e)
         ret.status = JobStatus.FAILED
@@ -261,6 +263,18 @@ class PoolSession:
         if not ok:
             log.error("job #%d failed: %s (log: %s)", job.idx, _short_error(job_return_value(ret)), job.log_path)
 
+    def failure(self, ret: JobReturn, idx: int, n_failed: int) -> JobFailed:
+        """The short error that stands for failed job `idx` (its exception as the cause)."""
+        row = self.rows[idx]
+        tries = f" after {row.attempts} tries" if row.attempts > 1 else ""
+        error = JobFailed(
+            f"Job #{idx} ({' '.join(row.overrides) or 'no overrides'}) failed{tries}: {row.metric}\n"
+            f"{n_failed} of {len(self.rows)} job(s) did not complete, see the summary above. Its log: {row.log_path}"
+        )
+        cause = job_return_value(ret)
+        error.__cause__ = cause if isinstance(cause, BaseException) else None
+        return error
+
     def _changed(self, pool: ProcessPool) -> None:
         queued = None
         if self.expected is not None:
@@ -317,6 +331,11 @@ def launch(
         next_job=lambda: session.prepare(*pending.pop()) if pending else None,
         on_result=lambda job, ret: results.__setitem__(job.idx, ret),
     )
+    # the sweeper raises a failed job's value (Hydra's BasicSweeper does): the summary has said
+    # what failed, so that value is a short error naming the job, not its traceback
+    failed = [idx for idx, ret in results.items() if ret.status != JobStatus.COMPLETED]
+    for idx in failed:
+        results[idx].return_value = session.failure(results[idx], idx, len(failed))
     return [results[initial_job_idx + i] for i in range(len(job_overrides))]
 
 

@@ -9,7 +9,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
 
+from lalm_framework.errors import UserError
+
 log = logging.getLogger(__name__)
+
+
+class JobFailed(UserError):
+    """A job of a sweep did not complete: names the job, why, and its log.
+
+    A launcher hands it to the sweeper in place of the job's own exception (kept as `__cause__`),
+    so `lalm-train -m` ends with its summary table and this short message, not the job's traceback
+    (the traceback is in the job's log).
+    """
 
 
 @dataclass

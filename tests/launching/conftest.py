@@ -11,12 +11,16 @@ from pathlib import Path
 import pytest
 
 # A job records what it saw (pid, devices, threads, start/end) in its own dir, then sleeps,
-# spawns a grandchild, fails or succeeds as its overrides say.
+# spawns a grandchild, fails or succeeds as its overrides say. Errors are reported the way
+# `lalm-train` reports them (short messages).
 APP = textwrap.dedent("""
     import json, os, subprocess, sys, time
     from pathlib import Path
     import hydra
     from hydra.core.hydra_config import HydraConfig
+    from lalm_framework.cli.errors import install
+
+    install()  # errors read as they do in lalm-train
 
     LEAK = []  # a module global: a reused process would carry it from job to job
 

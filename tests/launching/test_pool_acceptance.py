@@ -84,6 +84,28 @@ def test_failing_job_does_not_stop_others_and_retries(pool_app, tmp_path: Path) 
     assert str(failed_log)[:20] in summary  # the log path is in the table (rich may fold it)
     assert "job_output.log" in row or "job_output.log" in summary
     assert sum("COMPLETED" in line for line in summary.splitlines()) == 3
+    # the launcher's output ends with the summary and one short error, not the job's traceback
+    assert "Traceback" not in err and "Error: Job #2 (+x=3" in summary and "after 2 tries" in summary
+
+
+def test_job_killed_from_outside_ends_in_summary_and_short_error(pool_app, tmp_path: Path) -> None:
+    # issue 11 #15: kill -9 of a job's process; job x=1 ends at once, x=2 would sleep a minute
+    proc = pool_app(["+x=1,2", "+s=60", "+quick=[1]", "hydra.launcher.n_jobs=2", "hydra.launcher.gpus=null"])
+    started = tmp_path / "sweep" / "1" / "started.json"
+    deadline = time.time() + 60
+    while not started.exists() and time.time() < deadline:
+        time.sleep(0.1)
+    os.kill(json.loads(started.read_text())["pid"], signal.SIGKILL)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1
+    assert "Traceback" not in out + err
+    tail = err[err.index("lalm_pool summary") :].strip().splitlines()
+    row = next(line for line in tail if "+x=2" in line)
+    assert "FAILED" in row and "SIGKILL" in row
+    assert "COMPLETED" in next(line for line in tail if "+x=1" in line)
+    errors = [line for line in tail if line.startswith("Error:")]
+    assert len(errors) == 1 and "Job #1 (+x=2 +s=60 +quick=[1]) failed" in errors[0] and "SIGKILL" in errors[0]
+    assert len(tail[tail.index(errors[0]) :]) <= 4  # the short message is the end of the output
 
 
 def test_sigterm_stops_every_child_and_keeps_finished_jobs(pool_app, tmp_path: Path) -> None:
