@@ -34,20 +34,29 @@ def _is_basic_sweeper(config: DictConfig) -> bool:
     return target is not None and get_class(str(target)) is basic_sweeper_class()
 
 
-def print_dry_run(config: DictConfig, jobs: Sequence[Sequence[str]]) -> None:
-    """List jobs, their overrides and the launcher's resources."""
+def print_dry_run(config: DictConfig, title: str, lines: Sequence[str]) -> None:
+    """What a run or sweep would do (`dry_run=true`): `title`, one line per job or searched
+    parameter, the launcher and what it would request; nothing is launched.
+
+    The one dry-run printer: the job list of Hydra's sweeps and lalm_optuna's study use it alike.
+    """
     try:  # show what will be requested (tasks_per_node=${trainer.devices} -> 2)
         launcher = OmegaConf.to_container(config.hydra.launcher, resolve=True)
     except Exception:
         launcher = OmegaConf.to_container(config.hydra.launcher, resolve=False)
     target = launcher.pop("_target_", "?") if isinstance(launcher, dict) else "?"
-    print(f"dry run: {len(jobs)} job(s) for launcher {target.rsplit('.', 1)[-1]}")
-    for idx, overrides in enumerate(jobs):
-        print(f"  #{idx}: {' '.join(overrides) or '(no overrides)'}")
-    resources = {k: v for k, v in (launcher or {}).items() if v not in (None, {}, [])}
+    print(f"dry run: {title} for launcher {str(target).rsplit('.', 1)[-1]}")
+    for line in lines:
+        print(f"  {line}")
+    resources = {k: v for k, v in launcher.items() if v not in (None, {}, [])} if isinstance(launcher, dict) else {}
     if resources:
         print("resources: " + ", ".join(f"{k}={v}" for k, v in resources.items()))
     print("nothing was launched (dry_run=true)")
+
+
+def _print_jobs(config: DictConfig, jobs: Sequence[Sequence[str]]) -> None:
+    lines = [f"#{idx}: {' '.join(overrides) or '(no overrides)'}" for idx, overrides in enumerate(jobs)]
+    print_dry_run(config, f"{len(jobs)} job(s)", lines)
 
 
 class ValidateJobsCallback(Callback):
@@ -56,7 +65,7 @@ class ValidateJobsCallback(Callback):
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         jobs = [list(config.hydra.overrides.task)]
         if config.get("dry_run"):
-            print_dry_run(config, jobs)
+            _print_jobs(config, jobs)
             sys.exit(0)
         keep_previous_hydra_dir(Path(config.hydra.run.dir), config.hydra.output_subdir)
 
@@ -70,7 +79,7 @@ class ValidateJobsCallback(Callback):
             # Hydra turns a callback's exception into a warning and launches anyway: stop here
             exit_with(e)
         if any(_is_dry_run(j) for j in jobs) or config.get("dry_run"):
-            print_dry_run(config, jobs)
+            _print_jobs(config, jobs)
             sys.exit(0)
 
 
