@@ -72,6 +72,34 @@ def build_pruner(pruner_conf: Mapping[str, Any] | None) -> Any:
     return _instantiate(conf, "pruner", PRUNER_CHOICES)
 
 
+def check_pruner(pruner_conf: Mapping[str, Any] | None) -> None:
+    """Build the pruner and let it decide on a throw-away in-memory study (a finished trial, then a
+    running one): a config that cannot work fails here, once, not in every job
+    (HyperbandPruner(reduction_factor=1) builds, and fails only at the second trial's first report)."""
+    import optuna
+
+    pruner = build_pruner(pruner_conf)
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "A new study created" line
+    try:
+        study = optuna.create_study(pruner=pruner)
+        for number in range(2):
+            trial = study.ask()
+            for step in range(3):
+                trial.report(1.0, step)
+                trial.should_prune()
+            study.tell(trial, 1.0 + number)
+    except Exception as e:
+        conf = plain_dict(pruner_conf)
+        options = " ".join(f"{k}={v}" for k, v in conf.items() if k != "_target_")
+        raise UserError(
+            f"hydra.sweeper.pruner ({conf.get('_target_')} {options}) cannot decide: {_first_line(e)}\n"
+            f"Fix the option (hydra.sweeper.pruner.<name>=...), or choose another: {PRUNER_CHOICES}."
+        ) from e
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+
+
 def pruner_of_study(study_user_attrs: Mapping[str, Any]) -> Any:
     """The pruner the sweeper configured for a study (for jobs loading it from storage)."""
     return build_pruner(study_user_attrs.get(PRUNER_ATTR))

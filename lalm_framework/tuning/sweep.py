@@ -29,7 +29,7 @@ from lalm_framework.tuning.guard import FailureGuard
 from lalm_framework.tuning.job_source import TrialJobSource
 from lalm_framework.tuning.results import write_results
 from lalm_framework.tuning.resume import SweepLock, counts_toward_budget, lock_path, recover_interrupted, trials_left
-from lalm_framework.tuning.samplers import PRUNER_ATTR, build_pruner, build_sampler, directions, is_grid
+from lalm_framework.tuning.samplers import PRUNER_ATTR, build_sampler, check_pruner, directions, is_grid
 from lalm_framework.tuning.settings import SweepSettings
 from lalm_framework.tuning.space import SearchSpace, parse_search_space
 from lalm_framework.tuning.storage import check_storage, dashboard_command, open_storage, storage_path, storage_url
@@ -63,7 +63,7 @@ class OptunaSweep:
             url=storage_url(self._storage_spec(), sweep_dir),
             hook=self._hook(),
         )
-        build_pruner(s.pruner)  # the jobs build it from the study; a bad one must fail here, once
+        check_pruner(s.pruner)  # the jobs build it from the study; a bad one must fail here, once
         check_storage(plan.url)
         if self.config.get("dry_run"):
             self._print_dry_run(study_name, sweep_dir, space)
