@@ -274,7 +274,7 @@ class ProcessPool:
         assert self._template is not None
         any_done = False
         for event in self._template.events(timeout=POLL_S * 20):
-            job = self.running.get(event.get("started") or event.get("exited"))
+            job = self.running.get(str(event.get("started") or event.get("exited")))
             if job is None:
                 continue
             if "started" in event:
@@ -315,7 +315,7 @@ class ProcessPool:
         if template is not None:
             with contextlib.suppress(Exception):  # learn the pids of jobs started a moment ago
                 for event in template.events(timeout=0):
-                    job = self.running.get(event.get("started"))
+                    job = self.running.get(str(event.get("started")))
                     if job is not None:
                         pids.append(event["pid"])
             template.kill(signal.SIGTERM)  # it forwards SIGTERM to every job it forked

@@ -118,7 +118,7 @@ class StudyDriver:
         _log_outcome(trial, outcome)
 
     def _trial_id(self, number: int) -> int:
-        return self.storage.get_trial_id_from_study_id_trial_number(self._study_id, number)
+        return int(self.storage.get_trial_id_from_study_id_trial_number(self._study_id, number))
 
     def _set_attr(self, number: int, key: str, value: Any) -> None:
         self.storage.set_trial_user_attr(self._trial_id(number), key, value)

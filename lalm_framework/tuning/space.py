@@ -144,23 +144,23 @@ def _categorical(key: str, choices: list[Any]) -> CategoricalDistribution:
 def _range_distribution(override: Override, value: RangeSweep, text: str, log: bool) -> BaseDistribution:
     if not value.step:
         raise UserError(f"{text}: the step of a range cannot be 0.")
-    values = list(override.sweep_iterator())
+    values: list[Any] = list(override.sweep_iterator())
     if not values:
         raise UserError(f"{text} is empty (the range stops before it starts; the stop value is excluded, as in Hydra).")
     if value.shuffle and not log:  # order means nothing to a sampler: the same set of values
         return _categorical(override.get_key_element(), values)
-    low, high, step = min(values), max(values), abs(value.step)  # sort(..., reverse=true) counts down
+    step = abs(value.step)
     ints = all(isinstance(v, int) for v in values) and isinstance(step, int)
-    if log:
-        if value.shuffle or not ints or step != 1 or low <= 0:
-            raise UserError(
-                f"{text}: tag({LOG_TAG}, range(...)) needs integers from a positive start with step 1 "
-                f"(e.g. tag(log, range(1, 65))).\nFor other log-uniform ranges write {TAG_EXAMPLE}."
-            )
-        return IntDistribution(low, high, log=True)
+    if log and (value.shuffle or not ints or step != 1 or min(values) <= 0):
+        raise UserError(
+            f"{text}: tag({LOG_TAG}, range(...)) needs integers from a positive start with step 1 "
+            f"(e.g. tag(log, range(1, 65))).\nFor other log-uniform ranges write {TAG_EXAMPLE}."
+        )
     if ints:
-        return IntDistribution(low, high, step=step)
-    return FloatDistribution(float(low), float(high), step=float(step))
+        low, high = min(values), max(values)  # sort(..., reverse=true) counts down
+        return IntDistribution(low, high, log=True) if log else IntDistribution(low, high, step=int(step))
+    floats = [float(v) for v in values]
+    return FloatDistribution(min(floats), max(floats), step=float(step))
 
 
 def _interval_distribution(value: IntervalSweep, text: str, log: bool) -> BaseDistribution:
