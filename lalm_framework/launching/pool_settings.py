@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lalm_framework.errors import UserError
+from lalm_framework.utils.options import check_count, check_flag
 
 AUTO = "auto"
 # what CUDA_VISIBLE_DEVICES accepts besides an index: a GPU's or a MIG instance's UUID
@@ -44,40 +45,25 @@ class PoolSettings:
         missing = sorted(known - set(opts))
         if missing:
             raise UserError(f"lalm_pool option(s) {missing} have no value; set hydra.launcher.<name>=... .")
+        key = "hydra.launcher.{}".format
         return cls(
-            n_jobs=_count("n_jobs", opts["n_jobs"], minimum=1, nullable=True, fix="or null for one per GPU/core"),
+            n_jobs=check_count(key("n_jobs"), opts["n_jobs"], 1, "null: one per GPU lease / core", nullable=True),
             gpus=parse_gpu_spec(opts["gpus"]),
-            gpus_per_job=_count("gpus_per_job", opts["gpus_per_job"], minimum=0, fix="0 hides the GPUs from jobs"),
-            jobs_per_gpu=_count("jobs_per_gpu", opts["jobs_per_gpu"], minimum=1),
-            threads_per_job=_count(
-                "threads_per_job", opts["threads_per_job"], minimum=1, nullable=True, fix="or null for cores // jobs"
+            gpus_per_job=check_count(key("gpus_per_job"), opts["gpus_per_job"], 0, "0 hides the GPUs from jobs"),
+            jobs_per_gpu=check_count(key("jobs_per_gpu"), opts["jobs_per_gpu"], 1),
+            threads_per_job=check_count(
+                key("threads_per_job"), opts["threads_per_job"], 1, "null: cores // jobs", nullable=True
             ),
-            max_retries=_count("max_retries", opts["max_retries"], minimum=0, fix="0 runs a failed job once"),
-            kill_grace_s=_seconds("kill_grace_s", opts["kill_grace_s"]),
-            status_line=_flag("status_line", opts["status_line"]),
+            max_retries=check_count(key("max_retries"), opts["max_retries"], 0, "0 runs a failed job once"),
+            kill_grace_s=_seconds(key("kill_grace_s"), opts["kill_grace_s"]),
+            status_line=check_flag(key("status_line"), opts["status_line"]),
         )
 
 
-def _count(name: str, value: Any, minimum: int, nullable: bool = False, fix: str = "") -> Any:
-    if value is None and nullable:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        null = " or null" if nullable else ""
-        hint = f" ({fix})" if fix else ""
-        raise UserError(f"hydra.launcher.{name}={value!r}: give an integer >= {minimum}{null}{hint}.")
-    return value
-
-
-def _seconds(name: str, value: Any) -> float:
+def _seconds(key: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-        raise UserError(f"hydra.launcher.{name}={value!r}: give a number of seconds >= 0.")
+        raise UserError(f"{key}={value!r}: give a number of seconds >= 0.")
     return float(value)
-
-
-def _flag(name: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise UserError(f"hydra.launcher.{name}={value!r}: give true or false.")
-    return value
 
 
 def parse_gpu_spec(spec: Any) -> str | tuple[str, ...] | None:

@@ -90,11 +90,8 @@ def check_pruner(pruner_conf: Mapping[str, Any] | None) -> None:
                 trial.should_prune()
             study.tell(trial, 1.0 + number)
     except Exception as e:
-        conf = plain_dict(pruner_conf)
-        options = " ".join(f"{k}={v}" for k, v in conf.items() if k != "_target_")
-        raise UserError(
-            f"hydra.sweeper.pruner ({conf.get('_target_')} {options}) cannot decide: {_first_line(e)}\n"
-            f"Fix the option (hydra.sweeper.pruner.<name>=...), or choose another: {PRUNER_CHOICES}."
+        raise _option_error(
+            plain_dict(pruner_conf), "pruner", f"cannot decide: {_first_line(e)}", PRUNER_CHOICES
         ) from e
     finally:
         optuna.logging.set_verbosity(verbosity)
@@ -107,18 +104,13 @@ def pruner_of_study(study_user_attrs: Mapping[str, Any]) -> Any:
 
 def _component_class(conf: Mapping[str, Any], option: str, base: type, choices: str) -> type:
     """The class of `conf["_target_"]`, checked to be a subclass of `base` (compare classes, not names)."""
-    from hydra.utils import get_class
+    from lalm_framework.config.signature import import_target
 
     target = conf.get("_target_")
     if not target:
         raise UserError(f"hydra.sweeper.{option} names no class.\nChoose one: {choices}.")
-    try:
-        cls = get_class(str(target))
-    except Exception as e:
-        raise UserError(
-            f"hydra.sweeper.{option}._target_={target} cannot be imported ({_first_line(e)}).\nChoose one: {choices}."
-        ) from e
-    if not issubclass(cls, base):
+    cls = import_target(str(target), f"hydra.sweeper.{option}._target_")
+    if not (isinstance(cls, type) and issubclass(cls, base)):
         raise UserError(
             f"hydra.sweeper.{option}._target_={target} is not an Optuna {option} "
             f"({base.__module__}.{base.__name__}).\nChoose one: {choices}."
@@ -132,12 +124,15 @@ def _instantiate(conf: dict[str, Any], option: str, choices: str) -> Any:
     try:
         return instantiate(conf)
     except Exception as e:
-        cause = e.__cause__ or e
-        options = " ".join(f"{k}={v}" for k, v in conf.items() if k != "_target_")
-        raise UserError(
-            f"hydra.sweeper.{option} ({conf['_target_']} {options}): {_first_line(cause)}\n"
-            f"Fix the option (hydra.sweeper.{option}.<name>=...), or choose another: {choices}."
-        ) from e
+        raise _option_error(conf, option, _first_line(e.__cause__ or e), choices) from e
+
+
+def _option_error(conf: Mapping[str, Any], option: str, problem: str, choices: str) -> UserError:
+    options = " ".join(f"{k}={v}" for k, v in conf.items() if k != "_target_")
+    return UserError(
+        f"hydra.sweeper.{option} ({conf.get('_target_')} {options}): {problem}\n"
+        f"Fix the option (hydra.sweeper.{option}.<name>=...), or choose another: {choices}."
+    )
 
 
 def _first_line(e: BaseException) -> str:

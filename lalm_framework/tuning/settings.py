@@ -14,6 +14,7 @@ from typing import Any
 
 from lalm_framework.errors import UserError
 from lalm_framework.utils.config import plain_dict
+from lalm_framework.utils.options import check_count, check_flag
 
 DIRECTIONS = {"minimize": "minimize", "maximize": "maximize", "min": "minimize", "max": "maximize"}
 # sampler / pruner options that count something (trials, steps, candidates, ...): never negative
@@ -46,32 +47,21 @@ class SweepSettings:
             raise UserError(
                 f"lalm_optuna options: unknown {sorted(set(opts) - known)}, missing {sorted(known - set(opts))}."
             )
+        key = "hydra.sweeper.{}".format
         return cls(
             sampler=_component("sampler", opts["sampler"]),
             pruner=_component("pruner", opts["pruner"]),
             direction=parse_direction(opts["direction"]),
             storage=_optional_text("storage", opts["storage"]),
             study_name=_study_name(opts["study_name"]),
-            n_trials=_count("n_trials", opts["n_trials"], 0, "the total number of trials of the study"),
-            n_jobs=_count("n_jobs", opts["n_jobs"], 1, "trials running at once"),
-            asynchronous=_flag("asynchronous", opts["asynchronous"]),
+            n_trials=check_count(key("n_trials"), opts["n_trials"], 0, "the total number of trials of the study"),
+            n_jobs=check_count(key("n_jobs"), opts["n_jobs"], 1, "trials running at once"),
+            asynchronous=check_flag(key("asynchronous"), opts["asynchronous"]),
             max_failure_rate=_rate(opts["max_failure_rate"]),
             params=_params(opts["params"]),
             custom_search_space=_optional_text("custom_search_space", opts["custom_search_space"]),
-            plots=_flag("plots", opts["plots"]),
+            plots=check_flag(key("plots"), opts["plots"]),
         )
-
-
-def _count(name: str, value: Any, minimum: int, meaning: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise UserError(f"hydra.sweeper.{name}={value!r}: give an integer >= {minimum} ({meaning}).")
-    return value
-
-
-def _flag(name: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise UserError(f"hydra.sweeper.{name}={value!r}: give true or false.")
-    return value
 
 
 def _rate(value: Any) -> float:

@@ -66,7 +66,7 @@ def test_good_settings_are_normalised() -> None:
 
 
 BAD_COMPONENTS = [
-    ("sampler", {"_target_": "optuna.samplers.NoSuchSampler"}, "cannot be imported"),
+    ("sampler", {"_target_": "optuna.samplers.NoSuchSampler"}, "cannot import 'optuna.samplers.NoSuchSampler'"),
     ("sampler", {"_target_": "optuna.pruners.MedianPruner"}, "is not an Optuna sampler"),
     ("sampler", {}, "names no class"),
     ("sampler", dict(TPE, patience=3), "unexpected keyword argument 'patience'"),
@@ -82,7 +82,7 @@ BAD_COMPONENTS = [
 def test_unusable_samplers_and_pruners_are_user_errors(option: str, conf: dict[str, Any], words: str) -> None:
     with pytest.raises(UserError) as info:
         build_sampler(conf, SearchSpace()) if option == "sampler" else check_pruner(conf)
-    assert words in str(info.value) and f"hydra/sweeper/{option}=" in str(info.value)
+    assert words in str(info.value) and f"hydra.sweeper.{option}" in str(info.value)
 
 
 @pytest.mark.parametrize(
