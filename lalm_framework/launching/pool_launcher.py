@@ -28,7 +28,7 @@ from lalm_framework.errors import full_error_requested
 from lalm_framework.launching.gpu_leases import GpuLeases, resolve_gpus
 from lalm_framework.launching.process_pool import PoolInterrupted, PoolJob, ProcessPool, ProcessResult
 from lalm_framework.launching.protocol import JobSource
-from lalm_framework.launching.report import JobFailed, JobRow, StatusLine, summary_table
+from lalm_framework.launching.report import JobFailed, JobRow, StatusLine, error_line, summary_table
 from lalm_framework.launching.threads import available_cores, thread_cap_env
 from lalm_framework.launching.worker import WARM_UP_ENV
 from lalm_framework.utils.files import atomic_write
@@ -250,7 +250,7 @@ class PoolSession:
 
     def _record(self, job: PoolJob, ret: JobReturn) -> None:
         ok = ret.status == JobStatus.COMPLETED
-        metric = job_return_value(ret) if ok else _short_error(job_return_value(ret))
+        metric = job_return_value(ret) if ok else error_line(job_return_value(ret))
         self.rows[job.idx] = JobRow(
             job.idx,
             job.overrides,
@@ -261,7 +261,7 @@ class PoolSession:
             job.attempt,
         )
         if not ok:
-            log.error("job #%d failed: %s (log: %s)", job.idx, _short_error(job_return_value(ret)), job.log_path)
+            log.error("job #%d failed: %s (log: %s)", job.idx, error_line(job_return_value(ret)), job.log_path)
 
     def failure(self, ret: JobReturn, idx: int, n_failed: int) -> JobFailed:
         """The short error that stands for failed job `idx` (its exception as the cause)."""
@@ -310,13 +310,6 @@ class PoolSession:
 
 def _failed(result: ProcessResult) -> bool:
     return result.crashed or result.value.status != JobStatus.COMPLETED
-
-
-def _short_error(exc: Any) -> str:
-    if not isinstance(exc, BaseException):
-        return str(exc)
-    text = f"{type(exc).__name__}: {exc}".strip().splitlines()[0]
-    return text if len(text) <= 120 else text[:117] + "..."
 
 
 def launch(

@@ -67,6 +67,14 @@ class StatusLine:
             self.stream.flush()
 
 
+def error_line(exc: Any, limit: int = 120) -> str:
+    """`Type: first line of the message` of an exception (anything else as text), cut to `limit`."""
+    if not isinstance(exc, BaseException):
+        return str(exc)
+    text = (f"{type(exc).__name__}: {exc}".strip().splitlines() or [type(exc).__name__])[0]
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _fmt_metric(value: Any) -> str:
     if value is None:
         return "-"

@@ -12,6 +12,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from lalm_framework.errors import UserError
+from lalm_framework.launching.report import error_line
 from lalm_framework.tuning.space import SearchSpace, grid_values
 from lalm_framework.utils.config import plain_dict
 
@@ -90,9 +91,7 @@ def check_pruner(pruner_conf: Mapping[str, Any] | None) -> None:
                 trial.should_prune()
             study.tell(trial, 1.0 + number)
     except Exception as e:
-        raise _option_error(
-            plain_dict(pruner_conf), "pruner", f"cannot decide: {_first_line(e)}", PRUNER_CHOICES
-        ) from e
+        raise _option_error(plain_dict(pruner_conf), "pruner", f"cannot decide: {error_line(e)}", PRUNER_CHOICES) from e
     finally:
         optuna.logging.set_verbosity(verbosity)
 
@@ -124,7 +123,7 @@ def _instantiate(conf: dict[str, Any], option: str, choices: str) -> Any:
     try:
         return instantiate(conf)
     except Exception as e:
-        raise _option_error(conf, option, _first_line(e.__cause__ or e), choices) from e
+        raise _option_error(conf, option, error_line(e.__cause__ or e), choices) from e
 
 
 def _option_error(conf: Mapping[str, Any], option: str, problem: str, choices: str) -> UserError:
@@ -133,11 +132,6 @@ def _option_error(conf: Mapping[str, Any], option: str, problem: str, choices: s
         f"hydra.sweeper.{option} ({conf.get('_target_')} {options}): {problem}\n"
         f"Fix the option (hydra.sweeper.{option}.<name>=...), or choose another: {choices}."
     )
-
-
-def _first_line(e: BaseException) -> str:
-    text = f"{type(e).__name__}: {e}".strip()
-    return text.splitlines()[0]
 
 
 def directions(direction: Sequence[str] | None, config: DictConfig) -> list[str]:

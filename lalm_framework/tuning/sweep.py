@@ -23,6 +23,7 @@ from optuna.trial import Trial
 
 from lalm_framework.config.prelaunch import ValidateJobsCallback, print_dry_run
 from lalm_framework.errors import UserError
+from lalm_framework.launching.report import error_line
 from lalm_framework.tuning import naming
 from lalm_framework.tuning.driver import ConfigCheck, SearchSpaceHook, StudyDriver, summary
 from lalm_framework.tuning.guard import FailureGuard
@@ -186,8 +187,8 @@ class OptunaSweep:
             try:
                 loader.load_sweep_config(self.config, list(overrides))
             except Exception as e:
-                first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-                raise UserError(f"The trial config ({' '.join(overrides)}) cannot be composed: {first}") from e
+                problem = error_line(e, limit=400)
+                raise UserError(f"The trial config ({' '.join(overrides)}) cannot be composed: {problem}") from e
 
         return check
 
