@@ -41,14 +41,15 @@ def print_dry_run(config: DictConfig, title: str, lines: Sequence[str]) -> None:
     The one dry-run printer: the job list of Hydra's sweeps and lalm_optuna's study use it alike.
     """
     try:  # show what will be requested (tasks_per_node=${trainer.devices} -> 2)
-        launcher = OmegaConf.to_container(config.hydra.launcher, resolve=True)
+        node = OmegaConf.to_container(config.hydra.launcher, resolve=True)
     except Exception:
-        launcher = OmegaConf.to_container(config.hydra.launcher, resolve=False)
-    target = launcher.pop("_target_", "?") if isinstance(launcher, dict) else "?"
-    print(f"dry run: {title} for launcher {str(target).rsplit('.', 1)[-1]}")
+        node = OmegaConf.to_container(config.hydra.launcher, resolve=False)
+    launcher = {str(k): v for k, v in node.items()} if isinstance(node, dict) else {}
+    target = str(launcher.pop("_target_", "?"))
+    print(f"dry run: {title} for launcher {target.rsplit('.', 1)[-1]}")
     for line in lines:
         print(f"  {line}")
-    resources = {k: v for k, v in launcher.items() if v not in (None, {}, [])} if isinstance(launcher, dict) else {}
+    resources = {k: v for k, v in launcher.items() if v not in (None, {}, [])}
     if resources:
         print("resources: " + ", ".join(f"{k}={v}" for k, v in resources.items()))
     print("nothing was launched (dry_run=true)")
