@@ -1,6 +1,6 @@
 """Options of `hydra/launcher=lalm_pool` (set them as `hydra.launcher.<name>=...`)."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
@@ -35,6 +35,10 @@ class LalmPoolLauncherConf:
 
     # print the live "running / done / failed" line
     status_line: bool = True
+
+    # modules imported once in the template process that forks every job, so that no job imports
+    # them again (import only: torch initialises no CUDA and starts no threads on import); [] for none
+    preload: list[str] = field(default_factory=lambda: ["torch"])
 
 
 ConfigStore.instance().store(

@@ -7,6 +7,7 @@ same way the joblib launcher does, and the `JobReturn` (value or exception) come
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -30,7 +31,7 @@ from lalm_framework.launching.process_pool import PoolInterrupted, PoolJob, Proc
 from lalm_framework.launching.protocol import JobSource
 from lalm_framework.launching.report import JobFailed, JobRow, StatusLine, error_line, summary_table
 from lalm_framework.launching.threads import available_cores, thread_cap_env
-from lalm_framework.launching.worker import WARM_UP_ENV
+from lalm_framework.launching.worker import PRELOAD_ENV, WARM_UP_ENV
 from lalm_framework.utils.files import atomic_write
 
 if TYPE_CHECKING:
@@ -163,7 +164,7 @@ class PoolSession:
         # thread caps follow the jobs that really run at once
         self.parallel = max(1, min(n_jobs, expected_jobs or n_jobs, max_parallel or n_jobs))
         threads = thread_cap_env(self.parallel, settings.threads_per_job)
-        template_env = dict(threads, **{WARM_UP_ENV: WARM_UP})
+        template_env = dict(threads, **{WARM_UP_ENV: WARM_UP, PRELOAD_ENV: json.dumps(list(settings.preload))})
         self.scratch = Path(tempfile.mkdtemp(prefix="lalm_pool-"))
         shared = {
             "hydra_context": self.hydra_context,

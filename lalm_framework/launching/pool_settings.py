@@ -7,6 +7,7 @@ and Hydra hands the plugin every field of it.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +33,7 @@ class PoolSettings:
     max_retries: int
     kill_grace_s: float
     status_line: bool
+    preload: tuple[str, ...]
 
     @classmethod
     def from_options(cls, options: dict[str, Any]) -> PoolSettings:
@@ -57,6 +59,7 @@ class PoolSettings:
             max_retries=check_count(key("max_retries"), opts["max_retries"], 0, "0 runs a failed job once"),
             kill_grace_s=_seconds(key("kill_grace_s"), opts["kill_grace_s"]),
             status_line=check_flag(key("status_line"), opts["status_line"]),
+            preload=_modules(key("preload"), opts["preload"]),
         )
 
 
@@ -64,6 +67,23 @@ def _seconds(key: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
         raise UserError(f"{key}={value!r}: give a number of seconds >= 0.")
     return float(value)
+
+
+def _modules(key: str, value: Any) -> tuple[str, ...]:
+    """Importable module names (found, not imported: the template imports them)."""
+    import importlib.util
+
+    names = [] if value is None else [value] if isinstance(value, str) else list(value)
+    for name in names:
+        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*", name):
+            raise UserError(f"{key}: {name!r} is not a module name; give a list such as [torch] (or []).")
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except ImportError:  # a parent package is missing
+            found = False
+        if not found:
+            raise UserError(f"{key}: no module named '{name}' here; install it, or drop it from the list.")
+    return tuple(names)
 
 
 def parse_gpu_spec(spec: Any) -> str | tuple[str, ...] | None:

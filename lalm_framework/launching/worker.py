@@ -16,6 +16,7 @@ Events go back on stdout, one JSON line each: {"started": key, "pid": N} and
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import select
@@ -31,6 +32,7 @@ from lalm_framework.launching.signals import POLL_S, kill_group
 RESULT_WRITE_FAILED = 3
 SYS_PATH_ENV = "LALM_POOL_SYS_PATH"
 WARM_UP_ENV = "LALM_POOL_WARM_UP"
+PRELOAD_ENV = "LALM_POOL_PRELOAD"  # JSON list of modules to import before forking any job
 
 
 def _preimport() -> None:
@@ -40,6 +42,33 @@ def _preimport() -> None:
     import hydra.core.singleton
     import hydra.core.utils  # noqa: F401
     import omegaconf  # noqa: F401
+
+
+def _preload(modules: list[str]) -> None:
+    """Import the heavy modules every job needs once, here, instead of in each job after its fork.
+
+    Two jobs forked at once would otherwise each import them (torch: ~2 s of CPU and 400 MB of
+    libraries to map) in the same second, and whatever slows one of them (its placement on a
+    core, the other job's page faults) delays its start; now a job starts computing right away.
+    Import only: nothing here may initialise CUDA or start threads, which a fork cannot carry.
+    """
+    for name in modules:
+        try:
+            __import__(name)
+        except Exception as e:
+            _exit_with(f"lalm_pool: hydra.launcher.preload: importing '{name}' failed ({type(e).__name__}: {e}).")
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_initialized():
+        _exit_with(
+            f"lalm_pool: hydra.launcher.preload={modules} initialised CUDA in the template process, "
+            "which forked jobs cannot use; drop the module that does it from the list."
+        )
+
+
+def _exit_with(message: str) -> None:
+    sys.stderr.write(message + "\n")
+    sys.stderr.flush()
+    os._exit(1)
 
 
 def _die_with_parent() -> None:
@@ -128,8 +157,12 @@ class Template:
         # the launcher's import path: the shared payload may name classes from its test/user dirs
         sys.path[:] = json.loads(os.environ.pop(SYS_PATH_ENV, "null")) or sys.path
         _preimport()
+        _preload(json.loads(os.environ.pop(PRELOAD_ENV, "[]")))
         self.shared = _load(shared_path)
         self._warm_up(os.environ.pop(WARM_UP_ENV, ""))
+        # what the template holds is never collected in a job, so the job's GC does not copy its
+        # pages (copy-on-write) and every job starts from the same shared memory
+        gc.freeze()
 
     def _warm_up(self, hook: str) -> None:
         """Let the entry module fill caches once here, so that no forked job pays for them."""

@@ -28,7 +28,9 @@ APP = textwrap.dedent("""
     def main(cfg):
         job_dir = Path(HydraConfig.get().runtime.output_dir)
         LEAK.append(cfg.get("x"))
+        torch = sys.modules.get("torch")  # imported only if the launcher preloaded it
         seen = {"x": cfg.get("x"), "pid": os.getpid(), "leak": list(LEAK),
+                "torch_threads": torch.get_num_threads() if torch else None,
                 "cuda": os.environ.get("CUDA_VISIBLE_DEVICES"),
                 "omp": os.environ.get("OMP_NUM_THREADS"), "start": time.time()}
         if cfg.get("grandchild"):
@@ -64,6 +66,7 @@ def pool_app(tmp_path: Path):
             f"hydra.sweep.dir={tmp_path / 'sweep'}",
             "hydra/launcher=lalm_pool",
             "hydra.launcher.status_line=true",
+            "hydra.launcher.preload=[]",  # the app needs no torch: keep the tests lean
             *overrides,
         ]
         return subprocess.Popen(

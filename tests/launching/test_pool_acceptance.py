@@ -51,6 +51,21 @@ def test_thread_caps_follow_cores_per_job(pool_app, tmp_path: Path) -> None:
     assert [s["omp"] for s in _seen(tmp_path / "sweep")] == [expected, expected]
 
 
+def test_preloaded_torch_is_in_every_job_with_its_thread_cap(pool_app, tmp_path: Path) -> None:
+    from lalm_framework.launching.threads import THREAD_VARS
+
+    env = {k: v for k, v in os.environ.items() if k not in THREAD_VARS}
+    proc = pool_app(
+        ["+x=1,2", "hydra.launcher.gpus=null", "hydra.launcher.n_jobs=2", "hydra.launcher.preload=[torch]"], env
+    )
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    seen = _seen(tmp_path / "sweep")
+    # the job found torch imported (it never imports it) and capped to its share of the cores
+    assert [s["torch_threads"] for s in seen] == [int(s["omp"]) for s in seen] and len(seen) == 2
+    assert all(len(s["leak"]) == 1 for s in seen) and len({s["pid"] for s in seen}) == 2
+
+
 def test_thread_caps_keep_user_values() -> None:
     from lalm_framework.launching.threads import thread_cap_env
 

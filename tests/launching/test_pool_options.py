@@ -21,7 +21,11 @@ from lalm_framework.launching.pool_settings import PoolSettings
 from tests.helpers import cli_env
 from tests.launching.conftest import APP
 
-DEFAULTS = {f.name: f.default for f in dataclasses.fields(LalmPoolLauncherConf) if f.name != "_target_"}
+DEFAULTS = {
+    f.name: f.default_factory() if f.default is dataclasses.MISSING else f.default  # type: ignore[misc]
+    for f in dataclasses.fields(LalmPoolLauncherConf)
+    if f.name != "_target_"
+}
 
 # option -> value -> words the message must contain (each row: one mistake)
 BAD_OPTIONS = [
@@ -40,6 +44,8 @@ BAD_OPTIONS = [
     ("gpus", [True], "True is not a GPU id"),
     ("gpus", 1.5, "is not a GPU list"),
     ("status_line", "yes", "status_line='yes': give true or false"),
+    ("preload", ["no_such_module_x"], "preload: no module named 'no_such_module_x' here"),
+    ("preload", ["torch; rm"], "is not a module name"),
 ]
 
 
@@ -54,7 +60,7 @@ def test_settings_take_every_option_from_the_dataclass_and_have_no_defaults() ->
     fields = dataclasses.fields(PoolSettings)
     assert {f.name for f in fields} == set(DEFAULTS)
     assert all(f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING for f in fields)
-    assert PoolSettings.from_options(DEFAULTS) == PoolSettings(**{**DEFAULTS, "gpus": "auto"})
+    assert PoolSettings.from_options(DEFAULTS) == PoolSettings(**{**DEFAULTS, "gpus": "auto", "preload": ("torch",)})
 
 
 def test_changing_every_default_in_the_dataclass_changes_what_the_launcher_gets() -> None:
@@ -68,6 +74,7 @@ def test_changing_every_default_in_the_dataclass_changes_what_the_launcher_gets(
         "max_retries": 2,
         "kill_grace_s": 1.5,
         "status_line": False,
+        "preload": ["json"],
     }
     assert set(changed) == set(DEFAULTS) and all(changed[k] != DEFAULTS[k] for k in changed)
     patched = dataclasses.make_dataclass(
@@ -80,7 +87,7 @@ def test_changing_every_default_in_the_dataclass_changes_what_the_launcher_gets(
     with initialize(version_base="1.3", config_path=None):
         cfg = compose(overrides=["hydra/launcher=lalm_pool_patched"], return_hydra_config=True)
     launcher = instantiate(cfg.hydra.launcher)
-    expected = {**changed, "gpus": ("5", "6")}
+    expected = {**changed, "gpus": ("5", "6"), "preload": ("json",)}
     assert dataclasses.asdict(launcher.settings) == expected
 
 
