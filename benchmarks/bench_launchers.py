@@ -6,7 +6,9 @@
    makespan (20 s; the basic launcher runs them one after another: 36 s);
 2. two CPU-bound torch jobs on 2 cores (timed from the first job's compute start to the last
    one's end): speed-up of lalm_pool over running them one after the other (1 thread each),
-   over joblib, and over lalm_pool with 2 threads per job (what no thread caps gives here);
+   over joblib, over lalm_pool with 2 threads per job (what no thread caps gives here) and over
+   lalm_pool without `preload` (each job imports torch after its fork); per job, when its
+   process was created, entered the task and ended, relative to the first compute start;
 3. per-job overhead of 32 empty jobs: (T(32 jobs) - T(1 job)) / 31.
 Every figure is a ratio of runs made in this process one after the other, so machine load
 shared with other users hits all launchers alike (run it twice to see the noise).
@@ -145,6 +147,10 @@ def bench_cpu(workdir: Path, steps: int) -> None:
         "joblib, thread vars unset": run_sweep(workdir, "joblib", [sweep_arg, "+job=0,1"], uncapped),
         "lalm_pool, 2 threads/job": run_sweep(
             workdir, "lalm_pool", [sweep_arg, "+job=0,1", "hydra.launcher.threads_per_job=2"], uncapped
+        ),
+        # each forked job imports torch itself, both in the same second (before `preload`)
+        "lalm_pool, preload=[]": run_sweep(
+            workdir, "lalm_pool", [sweep_arg, "+job=0,1", "hydra.launcher.preload=[]"], uncapped
         ),
         "lalm_pool (caps itself)": run_sweep(workdir, "lalm_pool", [sweep_arg, "+job=0,1"], uncapped),
     }
