@@ -22,7 +22,7 @@ from tests.helpers import cli_env
 from tests.launching.conftest import APP
 
 DEFAULTS = {
-    f.name: f.default_factory() if f.default is dataclasses.MISSING else f.default  # type: ignore[misc]
+    f.name: f.default_factory() if f.default is dataclasses.MISSING else f.default
     for f in dataclasses.fields(LalmPoolLauncherConf)
     if f.name != "_target_"
 }
