@@ -93,10 +93,7 @@ def run_sweep(workdir: Path, launcher: str, overrides: list[str], env: dict[str,
     span = max(j["end"] for j in jobs) - min(j["start"] for j in jobs)
     t_first = min(j["start"] for j in jobs)
     return {
-        "timeline": sorted(
-            (round(j["created"] - t_first, 2), round(j["entry"] - t_first, 2), round(j["end"] - t_first, 2))
-            for j in jobs
-        ),
+        "timeline": sorted(tuple(round(j[k] - t_first, 2) for k in ("created", "entry", "start", "end")) for j in jobs),
         "wall": wall,
         "span": span,
         "cpu": cpu,
@@ -168,7 +165,9 @@ def bench_cpu(workdir: Path, steps: int, which: set[str]) -> None:
         print(
             f"    {name:30s} jobs span {r['span']:6.2f} s  wall {r['wall']:6.2f} s  torch threads {r['threads']}{ratio}"
         )
-        print(f"{'':8s}per job (process created, task entry, end) s after the first compute start: {r['timeline']}")
+        print(
+            f"{'':8s}per job (process created, task entry, compute start, end) s after the first compute start: {r['timeline']}"
+        )
 
 
 def bench_overhead(workdir: Path, n: int, repeat: int) -> None:
