@@ -165,9 +165,7 @@ def bench_cpu(workdir: Path, steps: int, which: set[str]) -> None:
         print(
             f"    {name:30s} jobs span {r['span']:6.2f} s  wall {r['wall']:6.2f} s  torch threads {r['threads']}{ratio}"
         )
-        print(
-            f"{'':8s}per job (process created, task entry, compute start, end) s after the first compute start: {r['timeline']}"
-        )
+        print(f"{'':8s}per job (created, task entry, compute start, end) s after the first start: {r['timeline']}")
 
 
 def bench_overhead(workdir: Path, n: int, repeat: int) -> None:
