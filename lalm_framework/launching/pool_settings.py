@@ -9,11 +9,11 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from lalm_framework.errors import UserError
-from lalm_framework.utils.options import check_count, check_flag
+from lalm_framework.utils.options import check_count, check_flag, check_names
 
 AUTO = "auto"
 # what CUDA_VISIBLE_DEVICES accepts besides an index: a GPU's or a MIG instance's UUID
@@ -38,15 +38,8 @@ class PoolSettings:
     @classmethod
     def from_options(cls, options: dict[str, Any]) -> PoolSettings:
         """Check the plugin's options and type them; UserError naming the option and the fix."""
-        opts = dict(options)
-        opts.pop("_target_", None)
-        known = {f for f in cls.__dataclass_fields__}
-        unknown = sorted(set(opts) - known)
-        if unknown:  # only when the plugin is built by hand: Hydra's schema refuses them first
-            raise UserError(f"Unknown lalm_pool option(s) {unknown}; the options are {sorted(known)}.")
-        missing = sorted(known - set(opts))
-        if missing:
-            raise UserError(f"lalm_pool option(s) {missing} have no value; set hydra.launcher.<name>=... .")
+        opts = {k: v for k, v in options.items() if k != "_target_"}
+        check_names("lalm_pool", opts, (f.name for f in fields(cls)))
         key = "hydra.launcher.{}".format
         return cls(
             n_jobs=check_count(key("n_jobs"), opts["n_jobs"], 1, "null: one per GPU lease / core", nullable=True),

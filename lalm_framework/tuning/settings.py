@@ -14,7 +14,7 @@ from typing import Any
 
 from lalm_framework.errors import UserError
 from lalm_framework.utils.config import plain_dict
-from lalm_framework.utils.options import check_count, check_flag
+from lalm_framework.utils.options import check_count, check_flag, check_names
 
 DIRECTIONS = {"minimize": "minimize", "maximize": "maximize", "min": "minimize", "max": "maximize"}
 # sampler / pruner options that count something (trials, steps, candidates, ...): never negative
@@ -42,11 +42,7 @@ class SweepSettings:
     def from_options(cls, options: Mapping[str, Any]) -> SweepSettings:
         """Check the plugin's options and type them; UserError naming the option and the fix."""
         opts = {k: v for k, v in options.items() if k not in ("_target_", "_recursive_", "defaults")}
-        known = {f.name for f in fields(cls)}
-        if set(opts) != known:  # only when the plugin is built by hand: Hydra's schema has them all
-            raise UserError(
-                f"lalm_optuna options: unknown {sorted(set(opts) - known)}, missing {sorted(known - set(opts))}."
-            )
+        check_names("lalm_optuna", opts, (f.name for f in fields(cls)))
         key = "hydra.sweeper.{}".format
         return cls(
             sampler=_component("sampler", opts["sampler"]),

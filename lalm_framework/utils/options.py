@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from lalm_framework.errors import UserError
@@ -23,3 +24,11 @@ def check_flag(key: str, value: Any) -> bool:
     if not isinstance(value, bool):
         raise UserError(f"{key}={value!r}: give true or false.")
     return value
+
+
+def check_names(plugin: str, given: Iterable[str], known: Iterable[str]) -> None:
+    """UserError unless `given` are exactly the `known` option names (a plugin built by hand;
+    Hydra's schema hands a plugin every field and refuses unknown ones itself)."""
+    given, known = set(given), set(known)
+    if given != known:
+        raise UserError(f"{plugin} options: unknown {sorted(given - known)}, missing {sorted(known - given)}.")
