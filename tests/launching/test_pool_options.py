@@ -92,7 +92,7 @@ def test_changing_every_default_in_the_dataclass_changes_what_the_launcher_gets(
 
 
 CHANGED_DEFAULT_APP = textwrap.dedent("""
-    from dataclasses import dataclass
+    from dataclasses import dataclass, field
     from typing import Any
     from hydra.core.config_store import ConfigStore
     from hydra_plugins.lalm_pool.config import LalmPoolLauncherConf
@@ -102,6 +102,7 @@ CHANGED_DEFAULT_APP = textwrap.dedent("""
         max_retries: int = 1
         gpus: Any = None
         status_line: bool = False
+        preload: list = field(default_factory=list)
 
     # another name: Hydra's plugin scan re-runs config.py, which stores the original as `lalm_pool`
     ConfigStore.instance().store(group="hydra/launcher", name="lalm_pool_changed", node=Changed, provider="test")
