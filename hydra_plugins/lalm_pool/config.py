@@ -37,8 +37,9 @@ class LalmPoolLauncherConf:
     status_line: bool = True
 
     # modules imported once in the template process that forks every job, so that no job imports
-    # them again (import only: torch initialises no CUDA and starts no threads on import); [] for none
-    preload: list[str] = field(default_factory=lambda: ["torch"])
+    # them again: what every lalm-train job imports (import only: neither initialises CUDA nor
+    # starts threads on import); [] for apps that need neither
+    preload: list[str] = field(default_factory=lambda: ["torch", "pytorch_lightning"])
 
 
 ConfigStore.instance().store(

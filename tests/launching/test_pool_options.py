@@ -60,7 +60,8 @@ def test_settings_take_every_option_from_the_dataclass_and_have_no_defaults() ->
     fields = dataclasses.fields(PoolSettings)
     assert {f.name for f in fields} == set(DEFAULTS)
     assert all(f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING for f in fields)
-    assert PoolSettings.from_options(DEFAULTS) == PoolSettings(**{**DEFAULTS, "gpus": "auto", "preload": ("torch",)})
+    typed = {**DEFAULTS, "gpus": "auto", "preload": ("torch", "pytorch_lightning")}
+    assert PoolSettings.from_options(DEFAULTS) == PoolSettings(**typed)
 
 
 def test_changing_every_default_in_the_dataclass_changes_what_the_launcher_gets() -> None:
