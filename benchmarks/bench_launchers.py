@@ -6,7 +6,9 @@
    makespan (20 s; the basic launcher runs them one after another: 36 s);
 2. two CPU-bound torch jobs on 2 cores (timed from the first job's compute start to the last
    one's end): speed-up of lalm_pool over running them one after the other (1 thread each),
-   over joblib, and over lalm_pool with 2 threads per job (what no thread caps gives here);
+   over joblib, over lalm_pool with 2 threads per job (what no thread caps gives here) and over
+   lalm_pool without `preload` (each job imports torch after its fork); per job, when its
+   process was created, entered the task and ended, relative to the first compute start;
 3. per-job overhead of 32 empty jobs: (T(32 jobs) - T(1 job)) / 31.
 Every figure is a ratio of runs made in this process one after the other, so machine load
 shared with other users hits all launchers alike (run it twice to see the noise).
@@ -46,13 +48,15 @@ APP = textwrap.dedent("""
 
     @hydra.main(version_base=None, config_path=None, config_name=None)
     def main(cfg):
-        t0 = time.time()
+        t0 = entry = time.time()
         threads = None
         if cfg.get("sleep"):
             time.sleep(float(cfg.sleep))
         if cfg.get("steps"):
             threads, t0 = burn(int(cfg.steps))
-        out = {"start": t0, "end": time.time(), "threads": threads}
+        import psutil
+        created = psutil.Process().create_time()  # the job process's fork (or start) time
+        out = {"created": created, "entry": entry, "start": t0, "end": time.time(), "threads": threads}
         with open(os.path.join(HydraConfig.get().runtime.output_dir, "bench.json"), "w") as f:
             json.dump(out, f)
         return 0
@@ -87,7 +91,9 @@ def run_sweep(workdir: Path, launcher: str, overrides: list[str], env: dict[str,
         raise RuntimeError(f"{launcher} failed:\n{proc.stderr[-2000:]}")
     jobs = [json.loads(p.read_text()) for p in sweep.glob("*/bench.json")]
     span = max(j["end"] for j in jobs) - min(j["start"] for j in jobs)
+    t_first = min(j["start"] for j in jobs)
     return {
+        "timeline": sorted(tuple(round(j[k] - t_first, 2) for k in ("created", "entry", "start", "end")) for j in jobs),
         "wall": wall,
         "span": span,
         "cpu": cpu,
@@ -127,27 +133,39 @@ def bench_hetero(workdir: Path, scale: float) -> None:
         )
 
 
-def bench_cpu(workdir: Path, steps: int) -> None:
+CPU_RUNS = ("sequential", "joblib", "threads2", "nopreload", "pool")
+
+
+def bench_cpu(workdir: Path, steps: int, which: set[str]) -> None:
     print(f"\n[2] two CPU-bound torch jobs ({steps} training steps of a small MLP each) on 2 cores")
     uncapped = {k: v for k, v in os.environ.items() if k not in THREAD_VARS}
     one = dict(uncapped, OMP_NUM_THREADS="1")
-    sweep_arg = f"+steps={steps}"
-    runs = {
-        "sequential, 1 thread (basic)": run_sweep(workdir, "basic", [sweep_arg, "+job=0,1"], one),
+    jobs = [f"+steps={steps}", "+job=0,1"]
+    plan = {
+        "sequential": ("sequential, 1 thread (basic)", "basic", [], one),
         # joblib's loky backend caps worker threads itself (cores // n_jobs) unless told otherwise
-        "joblib, thread vars unset": run_sweep(workdir, "joblib", [sweep_arg, "+job=0,1"], uncapped),
-        "lalm_pool, 2 threads/job": run_sweep(
-            workdir, "lalm_pool", [sweep_arg, "+job=0,1", "hydra.launcher.threads_per_job=2"], uncapped
-        ),
-        "lalm_pool (caps itself)": run_sweep(workdir, "lalm_pool", [sweep_arg, "+job=0,1"], uncapped),
+        "joblib": ("joblib, thread vars unset", "joblib", [], uncapped),
+        "threads2": ("lalm_pool, 2 threads/job", "lalm_pool", ["hydra.launcher.threads_per_job=2"], uncapped),
+        # each forked job imports torch itself, both in the same seconds (before `preload`)
+        "nopreload": ("lalm_pool, preload=[]", "lalm_pool", ["hydra.launcher.preload=[]"], uncapped),
+        "pool": ("lalm_pool (caps itself)", "lalm_pool", [], uncapped),
     }
-    pool = runs["lalm_pool (caps itself)"]
+    runs = {
+        label: run_sweep(workdir, launcher, jobs + extra, env)
+        for key, (label, launcher, extra, env) in plan.items()
+        if key in which
+    }
+    pool = runs.get("lalm_pool (caps itself)")
     for name, r in runs.items():
-        print(
-            f"    {name:30s} jobs span {r['span']:6.2f} s  wall {r['wall']:6.2f} s  torch threads "
-            f"{r['threads']}  -> lalm_pool speed-up {r['span'] / pool['span']:4.2f}x (span), "
-            f"{r['wall'] / pool['wall']:4.2f}x (wall)"
+        ratio = (
+            f"  -> lalm_pool speed-up {r['span'] / pool['span']:4.2f}x (span), {r['wall'] / pool['wall']:4.2f}x (wall)"
+            if pool
+            else ""
         )
+        print(
+            f"    {name:30s} jobs span {r['span']:6.2f} s  wall {r['wall']:6.2f} s  torch threads {r['threads']}{ratio}"
+        )
+        print(f"{'':8s}per job (created, task entry, compute start, end) s after the first start: {r['timeline']}")
 
 
 def bench_overhead(workdir: Path, n: int, repeat: int) -> None:
@@ -181,6 +199,11 @@ def main() -> None:
     parser.add_argument(
         "--cpu-steps", type=int, default=6000, help="training steps per CPU-bound job (6000: ~1.5 s alone on one core)"
     )
+    parser.add_argument(
+        "--cpu-runs",
+        default=",".join(CPU_RUNS),
+        help=f"runs of figure 2 (threads2 is very slow on a busy machine): {','.join(CPU_RUNS)}",
+    )
     args = parser.parse_args()
     os.environ.setdefault("HYDRA_FULL_ERROR", "1")
     with tempfile.TemporaryDirectory(prefix="bench_launchers-") as tmp:
@@ -194,7 +217,7 @@ def main() -> None:
         if "hetero" in only:
             bench_hetero(workdir, 0.25 if args.quick else 1.0)
         if "cpu" in only:
-            bench_cpu(workdir, 300 if args.quick else args.cpu_steps)
+            bench_cpu(workdir, 300 if args.quick else args.cpu_steps, set(args.cpu_runs.split(",")))
         if "overhead" in only:
             bench_overhead(workdir, 8 if args.quick else 32, args.repeat)
         print(f"\nload average {os.getloadavg()[0]:.2f} at end")

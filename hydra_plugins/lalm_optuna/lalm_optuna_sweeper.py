@@ -8,8 +8,11 @@ from omegaconf import DictConfig
 
 
 class LalmOptunaSweeper(Sweeper):
-    def __init__(self, **settings: Any) -> None:
-        self.settings = settings
+    def __init__(self, **options: Any) -> None:
+        from lalm_framework.tuning.settings import SweepSettings
+
+        # every option's default lives in config.py (LalmOptunaSweeperConf); checked here, before anything
+        self.settings = SweepSettings.from_options(options)
         self.config: DictConfig | None = None
         self.hydra_context: HydraContext | None = None
         self.task_function: TaskFunction | None = None
@@ -22,8 +25,6 @@ class LalmOptunaSweeper(Sweeper):
 
     def sweep(self, arguments: list[str]) -> Any:
         assert self.config is not None and self.hydra_context is not None and self.task_function is not None
-        from lalm_framework.tuning.sweep import OptunaSweep, SweepSettings
+        from lalm_framework.tuning.sweep import OptunaSweep
 
-        return OptunaSweep(SweepSettings(**self.settings), self.config, self.hydra_context, self.task_function).run(
-            arguments
-        )
+        return OptunaSweep(self.settings, self.config, self.hydra_context, self.task_function).run(arguments)

@@ -1,6 +1,6 @@
 """Options of `hydra/launcher=lalm_pool` (set them as `hydra.launcher.<name>=...`)."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
@@ -35,6 +35,11 @@ class LalmPoolLauncherConf:
 
     # print the live "running / done / failed" line
     status_line: bool = True
+
+    # modules imported once in the template process that forks every job, so that no job imports
+    # them again: what every lalm-train job imports (import only: neither initialises CUDA nor
+    # starts threads on import); [] for apps that need neither
+    preload: list[str] = field(default_factory=lambda: ["torch", "pytorch_lightning"])
 
 
 ConfigStore.instance().store(

@@ -16,7 +16,10 @@ class LalmPoolLauncher(Launcher):
     """
 
     def __init__(self, **options: Any) -> None:
-        self.options: dict[str, Any] = options
+        from lalm_framework.launching.pool_settings import PoolSettings
+
+        # every option's default lives in config.py (LalmPoolLauncherConf); checked here, before any job
+        self.settings = PoolSettings.from_options(options)
         self.config: DictConfig | None = None
         self.task_function: TaskFunction | None = None
         self.hydra_context: HydraContext | None = None

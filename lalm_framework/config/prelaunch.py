@@ -37,22 +37,31 @@ def _is_basic_sweeper(config: DictConfig) -> bool:
     return target is not None and get_class(str(target)) is basic_sweeper_class()
 
 
-def print_dry_run(config: DictConfig, jobs: Sequence[Sequence[str]]) -> None:
-    """List jobs, their overrides and the launcher's resources."""
+def print_dry_run(config: DictConfig, title: str, lines: Sequence[str]) -> None:
+    """What a run or sweep would do (`dry_run=true`): `title`, one line per job or searched
+    parameter, the launcher and what it would request; nothing is launched.
+
+    The one dry-run printer: the job list of Hydra's sweeps and lalm_optuna's study use it alike.
+    """
     try:  # show what will be requested (tasks_per_node=${trainer.devices} -> 2)
         node = OmegaConf.to_container(config.hydra.launcher, resolve=True)
     except Exception:
         node = OmegaConf.to_container(config.hydra.launcher, resolve=False)
     launcher = {str(k): v for k, v in node.items()} if isinstance(node, dict) else {}
     target = str(launcher.pop("_target_", "?"))
-    print(f"dry run: {len(jobs)} job(s) for launcher {target.rsplit('.', 1)[-1]}")
-    redactor = for_this_process()
-    for idx, overrides in enumerate(jobs):
-        print(f"  #{idx}: {redactor.text(' '.join(overrides)) or '(no overrides)'}")
+    print(f"dry run: {title} for launcher {target.rsplit('.', 1)[-1]}")
+    for line in lines:
+        print(f"  {line}")
     resources = {k: v for k, v in launcher.items() if v not in (None, {}, [])}
     if resources:
         print("resources: " + ", ".join(f"{k}={v}" for k, v in resources.items()))
     print("nothing was launched (dry_run=true)")
+
+
+def _print_jobs(config: DictConfig, jobs: Sequence[Sequence[str]]) -> None:
+    redactor = for_this_process()
+    lines = [f"#{idx}: {redactor.text(' '.join(overrides)) or '(no overrides)'}" for idx, overrides in enumerate(jobs)]
+    print_dry_run(config, f"{len(jobs)} job(s)", lines)
 
 
 class ValidateJobsCallback(Callback):
@@ -68,7 +77,7 @@ class ValidateJobsCallback(Callback):
         hide_secrets_in_overrides(config)
         jobs = [list(config.hydra.overrides.task)]
         if config.get("dry_run"):
-            print_dry_run(config, jobs)
+            _print_jobs(config, jobs)
             sys.exit(0)
         run_dir = Path(config.hydra.run.dir)
         try:
@@ -92,7 +101,7 @@ class ValidateJobsCallback(Callback):
         except UserError as e:
             exit_with(e)
         if any(_is_dry_run(j) for j in jobs) or config.get("dry_run"):
-            print_dry_run(config, jobs)
+            _print_jobs(config, jobs)
             sys.exit(0)
         try:
             job_dir.claim(sweep_dir, what="sweep dir", fix="hydra.sweep.dir=<dir>")

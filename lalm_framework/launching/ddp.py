@@ -69,7 +69,7 @@ def maybe_run_ddp_child() -> bool:
 def _run_saved_job(config_dir: Path, task: str) -> object | None:
     from hydra.core.utils import setup_globals
     from hydra.utils import get_method
-    from omegaconf import OmegaConf
+    from omegaconf import DictConfig, OmegaConf
 
     from lalm_framework.compat.private_api import set_hydra_config_unvalidated
     from lalm_framework.errors import UserError
@@ -83,9 +83,11 @@ def _run_saved_job(config_dir: Path, task: str) -> object | None:
     setup_globals()  # the `hydra:` and `now:` resolvers
     cfg = OmegaConf.load(cfg_file)
     full = OmegaConf.merge(cfg, OmegaConf.load(hydra_file))
+    assert isinstance(full, DictConfig)  # both files hold mappings
     # `${hydra:...}` in the job config then resolves against the job's own Hydra config
     set_hydra_config_unvalidated(full)
     hydra_node = full.hydra
     if hydra_node.job.chdir:
         os.chdir(hydra_node.runtime.output_dir)
-    return get_method(task)(cfg)
+    result: object | None = get_method(task)(cfg)
+    return result

@@ -8,8 +8,7 @@ import subprocess
 from collections.abc import Sequence
 
 from lalm_framework.errors import UserError
-
-GpuSpec = str | Sequence[int | str] | None
+from lalm_framework.launching.pool_settings import AUTO
 
 
 def detect_gpus(environ: dict[str, str] | None = None) -> list[str]:
@@ -33,29 +32,25 @@ def detect_gpus(environ: dict[str, str] | None = None) -> list[str]:
     return [line.strip() for line in out.splitlines() if line.strip()]
 
 
-def resolve_gpus(gpus: GpuSpec) -> list[str]:
-    """The pool's device ids from the `gpus` option: "auto", a list of ids, or null/[] (none)."""
+def resolve_gpus(gpus: str | Sequence[str] | None) -> list[str]:
+    """The pool's device ids from a checked `gpus` option (`pool_settings.parse_gpu_spec`)."""
     if gpus is None:
         return []
-    if isinstance(gpus, str):
-        if gpus == "auto":
-            return detect_gpus()
-        return [g.strip() for g in gpus.split(",") if g.strip()]
-    return [str(g) for g in gpus]
+    if gpus == AUTO:
+        return detect_gpus()
+    return list(gpus)
 
 
 class GpuLeases:
     """Hands out `gpus_per_job` ids per job, each id shared by at most `jobs_per_gpu` jobs."""
 
-    def __init__(self, gpus: Sequence[str], gpus_per_job: int = 1, jobs_per_gpu: int = 1) -> None:
+    def __init__(self, gpus: Sequence[str], gpus_per_job: int, jobs_per_gpu: int) -> None:
         if gpus and gpus_per_job > len(gpus):
             raise UserError(
                 f"hydra.launcher.gpus_per_job={gpus_per_job} but the pool has only "
                 f"{len(gpus)} GPU(s) {list(gpus)}.\nLower gpus_per_job or list more ids in "
                 "hydra.launcher.gpus."
             )
-        if jobs_per_gpu < 1 or gpus_per_job < 0:
-            raise UserError("hydra.launcher.jobs_per_gpu must be >= 1 and gpus_per_job >= 0.")
         self.gpus = list(gpus)
         self.gpus_per_job = gpus_per_job if self.gpus else 0
         self.jobs_per_gpu = jobs_per_gpu

@@ -7,6 +7,7 @@ same way the joblib launcher does, and the `JobReturn` (value or exception) come
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -24,13 +25,13 @@ from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrid
 from omegaconf import OmegaConf, open_dict
 
 from lalm_framework.compat.private_api import custom_resolvers, install_resolver, job_return_value
-from lalm_framework.errors import UserError
+from lalm_framework.errors import full_error_requested
 from lalm_framework.launching.gpu_leases import GpuLeases, resolve_gpus
-from lalm_framework.launching.process_pool import Outcome, PoolInterrupted, PoolJob, ProcessPool
+from lalm_framework.launching.process_pool import PoolInterrupted, PoolJob, ProcessPool, ProcessResult
 from lalm_framework.launching.protocol import JobSource
-from lalm_framework.launching.report import JobRow, StatusLine, summary_table
+from lalm_framework.launching.report import JobFailed, JobRow, StatusLine, error_line, summary_table
 from lalm_framework.launching.threads import available_cores, thread_cap_env
-from lalm_framework.launching.worker import WARM_UP_ENV
+from lalm_framework.launching.worker import PRELOAD_ENV, WARM_UP_ENV
 from lalm_framework.utils.files import atomic_write
 
 if TYPE_CHECKING:
@@ -63,7 +64,8 @@ def execute_job(shared: dict[str, Any], job: dict[str, Any]) -> JobReturn:
     try:
         sweep_config = shared["hydra_context"].config_loader.load_sweep_config(shared["config"], list(job["overrides"]))
     except Exception as e:
-        traceback.print_exc()  # before any log dir exists: to the launcher's stderr
+        if full_error_requested():  # before any log dir exists: to the launcher's stderr
+            traceback.print_exc()
         ret = JobReturn(overrides=list(job["overrides"]), status=JobStatus.FAILED)
         ret.return_value = _picklable(e)
         ret.status = JobStatus.FAILED
@@ -151,23 +153,18 @@ class PoolSession:
         self.hydra_context = launcher.hydra_context
         setup_globals()
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        settings = launcher.settings
+        gpus = resolve_gpus(settings.gpus)
+        self.leases = GpuLeases(gpus, settings.gpus_per_job, settings.jobs_per_gpu)
         self.sweep_dir = Path(str(self.config.hydra.sweep.dir))
         self.sweep_dir.mkdir(parents=True, exist_ok=True)
-        opts = launcher.options
-        gpus = resolve_gpus(opts.get("gpus", "auto"))
-        self.leases = GpuLeases(gpus, int(opts.get("gpus_per_job", 1)), int(opts.get("jobs_per_gpu", 1)))
-        if opts.get("n_jobs") is not None and int(opts["n_jobs"]) < 1:
-            raise UserError(
-                f"hydra.launcher.n_jobs={opts['n_jobs']}: give the number of jobs to run "
-                "at once (>= 1), or null for one per GPU lease / CPU core."
-            )
-        n_jobs = opts.get("n_jobs") or self.leases.capacity or available_cores()
+        n_jobs = settings.n_jobs or self.leases.capacity or available_cores()
         if self.leases.capacity is not None:
             n_jobs = min(n_jobs, self.leases.capacity)
         # thread caps follow the jobs that really run at once
         self.parallel = max(1, min(n_jobs, expected_jobs or n_jobs, max_parallel or n_jobs))
-        threads = thread_cap_env(self.parallel, opts.get("threads_per_job"))
-        template_env = dict(threads, **{WARM_UP_ENV: WARM_UP})
+        threads = thread_cap_env(self.parallel, settings.threads_per_job)
+        template_env = dict(threads, **{WARM_UP_ENV: WARM_UP, PRELOAD_ENV: json.dumps(list(settings.preload))})
         self.scratch = Path(tempfile.mkdtemp(prefix="lalm_pool-"))
         shared = {
             "hydra_context": self.hydra_context,
@@ -179,7 +176,7 @@ class PoolSession:
         shared_path = self.scratch / "shared.pkl"
         with open(shared_path, "wb") as f:
             cloudpickle.dump(shared, f)
-        self.status = StatusLine(enabled=bool(opts.get("status_line", True)))
+        self.status = StatusLine(enabled=settings.status_line)
         self.pool = ProcessPool(
             n_workers=self.parallel,
             leases=self.leases,
@@ -187,8 +184,8 @@ class PoolSession:
             shared_path=str(shared_path),
             work_dir=str(self.scratch),
             base_env=template_env,
-            max_retries=int(opts.get("max_retries", 0)),
-            kill_grace_s=float(opts.get("kill_grace_s", 10.0)),
+            max_retries=settings.max_retries,
+            kill_grace_s=settings.kill_grace_s,
             on_change=self._changed,
         )
         self.rows: dict[int, JobRow] = {}
@@ -226,8 +223,8 @@ class PoolSession:
         on_result: Callable[[PoolJob, JobReturn], None],
         max_in_flight: int | None = None,
     ) -> None:
-        def done(job: PoolJob, outcome: Outcome) -> None:
-            ret = self._job_return(job, outcome)
+        def done(job: PoolJob, result: ProcessResult) -> None:
+            ret = self._job_return(job, result)
             self._record(job, ret)
             on_result(job, ret)
 
@@ -242,19 +239,19 @@ class PoolSession:
         self.status.close()
         self._summary()
 
-    def _job_return(self, job: PoolJob, outcome: Outcome) -> JobReturn:
-        if not outcome.crashed:
-            ret = outcome.result
+    def _job_return(self, job: PoolJob, result: ProcessResult) -> JobReturn:
+        if not result.crashed:
+            ret = result.value
             assert isinstance(ret, JobReturn)
             return ret
         ret = JobReturn(overrides=list(job.overrides))
-        ret.return_value = JobProcessCrashed(f"job #{job.idx}: {outcome.error}")
+        ret.return_value = JobProcessCrashed(f"job #{job.idx}: {result.error}")
         ret.status = JobStatus.FAILED
         return ret
 
     def _record(self, job: PoolJob, ret: JobReturn) -> None:
         ok = ret.status == JobStatus.COMPLETED
-        metric = job_return_value(ret) if ok else _short_error(job_return_value(ret))
+        metric = job_return_value(ret) if ok else error_line(job_return_value(ret))
         self.rows[job.idx] = JobRow(
             job.idx,
             job.overrides,
@@ -265,7 +262,19 @@ class PoolSession:
             job.attempt,
         )
         if not ok:
-            log.error("job #%d failed: %s (log: %s)", job.idx, _short_error(job_return_value(ret)), job.log_path)
+            log.error("job #%d failed: %s (log: %s)", job.idx, error_line(job_return_value(ret)), job.log_path)
+
+    def failure(self, ret: JobReturn, idx: int, n_failed: int) -> JobFailed:
+        """The short error that stands for failed job `idx` (its exception as the cause)."""
+        row = self.rows[idx]
+        tries = f" after {row.attempts} tries" if row.attempts > 1 else ""
+        error = JobFailed(
+            f"Job #{idx} ({' '.join(row.overrides) or 'no overrides'}) failed{tries}: {row.metric}\n"
+            f"{n_failed} of {len(self.rows)} job(s) did not complete, see the summary above. Its log: {row.log_path}"
+        )
+        cause = job_return_value(ret)
+        error.__cause__ = cause if isinstance(cause, BaseException) else None
+        return error
 
     def _changed(self, pool: ProcessPool) -> None:
         queued = None
@@ -300,15 +309,8 @@ class PoolSession:
             )
 
 
-def _failed(outcome: Outcome) -> bool:
-    return outcome.crashed or outcome.result.status != JobStatus.COMPLETED
-
-
-def _short_error(exc: Any) -> str:
-    if not isinstance(exc, BaseException):
-        return str(exc)
-    text = f"{type(exc).__name__}: {exc}".strip().splitlines()[0]
-    return text if len(text) <= 120 else text[:117] + "..."
+def _failed(result: ProcessResult) -> bool:
+    return result.crashed or result.value.status != JobStatus.COMPLETED
 
 
 def launch(
@@ -323,6 +325,11 @@ def launch(
         next_job=lambda: session.prepare(*pending.pop()) if pending else None,
         on_result=lambda job, ret: results.__setitem__(job.idx, ret),
     )
+    # the sweeper raises a failed job's value (Hydra's BasicSweeper does): the summary has said
+    # what failed, so that value is a short error naming the job, not its traceback
+    failed = [idx for idx, ret in results.items() if ret.status != JobStatus.COMPLETED]
+    for idx in failed:
+        results[idx].return_value = session.failure(results[idx], idx, len(failed))
     return [results[initial_job_idx + i] for i in range(len(job_overrides))]
 
 

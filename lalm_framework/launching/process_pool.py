@@ -25,11 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from lalm_framework.launching.gpu_leases import GpuLeases
+from lalm_framework.launching.signals import POLL_S, kill_group, pid_alive
 from lalm_framework.launching.worker import SYS_PATH_ENV
 
 log = logging.getLogger(__name__)
-
-POLL_S = 0.005
 
 
 @dataclass
@@ -60,10 +59,10 @@ class PoolJob:
 
 
 @dataclass
-class Outcome:
-    """What came back from a job's process: its result, or why there is none."""
+class ProcessResult:
+    """What came back from a job's process: the entry function's return value, or why there is none."""
 
-    result: Any = None
+    value: Any = None
     exit_code: int | None = None
     error: str | None = None
 
@@ -81,8 +80,8 @@ class PoolInterrupted(BaseException):
 
 
 JobSupplier = Callable[[], PoolJob | None]
-DoneCallback = Callable[[PoolJob, Outcome], None]
-FailedPredicate = Callable[[Outcome], bool]
+DoneCallback = Callable[[PoolJob, ProcessResult], None]
+FailedPredicate = Callable[[ProcessResult], bool]
 
 
 class _TemplateProcess:
@@ -143,24 +142,7 @@ class _TemplateProcess:
             self.proc.wait()
 
     def kill(self, sig: int) -> None:
-        _killpg(self.proc.pid, sig)
-
-
-def _killpg(pid: int, sig: int) -> None:
-    try:
-        os.killpg(pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        kill_group(self.proc.pid, sig)
 
 
 class ProcessPool:
@@ -174,8 +156,8 @@ class ProcessPool:
         shared_path: str,
         work_dir: str,
         base_env: dict[str, str],
-        max_retries: int = 0,
-        kill_grace_s: float = 10.0,
+        max_retries: int,
+        kill_grace_s: float,
         on_change: Callable[[ProcessPool], None] | None = None,
     ) -> None:
         self.n_workers = max(1, n_workers)
@@ -218,7 +200,7 @@ class ProcessPool:
     def _result_path(self, job: PoolJob) -> str:
         return str(self.work_dir / f"result-{job.key}.pkl")
 
-    def _collect(self, job: PoolJob, code: int | None) -> Outcome:
+    def _collect(self, job: PoolJob, code: int | None) -> ProcessResult:
         path = Path(self._result_path(job))
         if not path.is_file():
             why = (
@@ -226,18 +208,20 @@ class ProcessPool:
                 if code is not None and code < 0
                 else f"exited with code {code}"
             )
-            return Outcome(exit_code=code, error=f"job process {why} before returning a result; see {job.log_path}")
+            return ProcessResult(
+                exit_code=code, error=f"job process {why} before returning a result; see {job.log_path}"
+            )
         import cloudpickle
 
         try:
             with open(path, "rb") as f:
-                result = cloudpickle.load(f)
+                value = cloudpickle.load(f)
         except Exception as e:
-            return Outcome(
+            return ProcessResult(
                 exit_code=code, error=f"cannot read the job's result ({type(e).__name__}: {e}); see {job.log_path}"
             )
         path.unlink()
-        return Outcome(result=result, exit_code=code)
+        return ProcessResult(value=value, exit_code=code)
 
     # -- scheduling ---------------------------------------------------------------------------
     def run(
@@ -290,7 +274,7 @@ class ProcessPool:
         assert self._template is not None
         any_done = False
         for event in self._template.events(timeout=POLL_S * 20):
-            job = self.running.get(event.get("started") or event.get("exited"))
+            job = self.running.get(str(event.get("started") or event.get("exited")))
             if job is None:
                 continue
             if "started" in event:
@@ -299,10 +283,10 @@ class ProcessPool:
             any_done = True
             del self.running[job.key]
             job.ended = time.monotonic()
-            _killpg(event["pid"], signal.SIGKILL)  # whatever the job left in its group goes too
+            kill_group(event["pid"], signal.SIGKILL)  # whatever the job left in its group goes too
             self.leases.release(job.gpus)
-            outcome = self._collect(job, event["code"])
-            if is_failed(outcome) and job.attempt <= self.max_retries:
+            result = self._collect(job, event["code"])
+            if is_failed(result) and job.attempt <= self.max_retries:
                 log.warning(
                     "job #%d failed (attempt %d of %d), retrying in a fresh process; log: %s",
                     job.idx,
@@ -312,11 +296,11 @@ class ProcessPool:
                 )
                 self.retry_queue.append(job)
                 continue
-            if is_failed(outcome):
+            if is_failed(result):
                 self.failed += 1
             else:
                 self.done += 1
-            on_done(job, outcome)
+            on_done(job, result)
         return any_done
 
     def _changed(self) -> None:
@@ -331,19 +315,19 @@ class ProcessPool:
         if template is not None:
             with contextlib.suppress(Exception):  # learn the pids of jobs started a moment ago
                 for event in template.events(timeout=0):
-                    job = self.running.get(event.get("started"))
+                    job = self.running.get(str(event.get("started")))
                     if job is not None:
                         pids.append(event["pid"])
             template.kill(signal.SIGTERM)  # it forwards SIGTERM to every job it forked
         for pid in pids:
-            _killpg(pid, signal.SIGTERM)
+            kill_group(pid, signal.SIGTERM)
         deadline = time.monotonic() + self.kill_grace_s + 1.0
         while time.monotonic() < deadline and (
-            any(_pid_alive(p) for p in pids) or (template is not None and template.proc.poll() is None)
+            any(pid_alive(p) for p in pids) or (template is not None and template.proc.poll() is None)
         ):
             time.sleep(POLL_S * 4)
         for pid in pids:  # the group may outlive its leader: always make sure
-            _killpg(pid, signal.SIGKILL)
+            kill_group(pid, signal.SIGKILL)
         if template is not None:
             template.kill(signal.SIGKILL)
             template.proc.wait()

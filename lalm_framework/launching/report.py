@@ -9,7 +9,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
 
+from lalm_framework.errors import UserError
+
 log = logging.getLogger(__name__)
+
+
+class JobFailed(UserError):
+    """A job of a sweep did not complete: names the job, why, and its log.
+
+    A launcher hands it to the sweeper in place of the job's own exception (kept as `__cause__`),
+    so `lalm-train -m` ends with its summary table and this short message, not the job's traceback
+    (the traceback is in the job's log).
+    """
 
 
 @dataclass
@@ -28,7 +39,7 @@ class JobRow:
 class StatusLine:
     """`running N | done N | failed N | queued N`: redrawn in place on a terminal, logged otherwise."""
 
-    def __init__(self, stream: TextIO | None = None, enabled: bool = True) -> None:
+    def __init__(self, enabled: bool, stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stderr
         self.enabled = enabled
         self.tty = enabled and self.stream.isatty()
@@ -54,6 +65,14 @@ class StatusLine:
         if self.tty and self._last:
             self.stream.write("\n")
             self.stream.flush()
+
+
+def error_line(exc: Any, limit: int = 120) -> str:
+    """`Type: first line of the message` of an exception (anything else as text), cut to `limit`."""
+    if not isinstance(exc, BaseException):
+        return str(exc)
+    text = (f"{type(exc).__name__}: {exc}".strip().splitlines() or [type(exc).__name__])[0]
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _fmt_metric(value: Any) -> str:

@@ -18,7 +18,7 @@ def available_cores() -> int:
 
 
 def thread_cap_env(
-    parallel_jobs: int, threads_per_job: int | None = None, environ: Mapping[str, str] | None = None
+    parallel_jobs: int, threads_per_job: int | None, environ: Mapping[str, str] | None = None
 ) -> dict[str, str]:
     """Thread variables for each job: `threads_per_job`, else cores // parallel jobs (at least 1).
 

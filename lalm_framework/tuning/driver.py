@@ -12,7 +12,7 @@ from optuna.trial import Trial, TrialState
 
 from lalm_framework.errors import UserError
 from lalm_framework.tuning.guard import FailureGuard
-from lalm_framework.tuning.outcome import Outcome, job_outcome
+from lalm_framework.tuning.outcome import TrialOutcome, job_outcome
 from lalm_framework.tuning.reporter import PRUNED_AT
 from lalm_framework.tuning.resume import FAIL_REASON, INTERRUPTED
 from lalm_framework.tuning.space import SearchSpace, format_override
@@ -53,7 +53,7 @@ class StudyDriver:
         self.check = check
         self.asked = 0
         self.launched = 0
-        self.outcomes: dict[int, Outcome] = {}
+        self.outcomes: dict[int, TrialOutcome] = {}
         self._study_id = storage.get_study_id_from_name(study.study_name)
 
     @property
@@ -75,7 +75,7 @@ class StudyDriver:
                     self._set_attr(trial.number, FAIL_REASON, str(e))
                     self.study.tell(trial, state=TrialState.FAIL)
                     raise
-                self._record(trial, Outcome(TrialState.FAIL, reason=str(e)))
+                self._record(trial, TrialOutcome(TrialState.FAIL, reason=str(e)))
                 continue
             trial.set_user_attr(OVERRIDES, overrides)
             self.launched += 1
@@ -98,7 +98,7 @@ class StudyDriver:
             overrides.append(format_override("trial.trial_number", trial.number))
         return overrides
 
-    def finish(self, trial: Trial, ret: JobReturn) -> Outcome:
+    def finish(self, trial: Trial, ret: JobReturn) -> TrialOutcome:
         """Tell the study how trial `trial`'s job ended (COMPLETE / PRUNED / FAIL with the reason)."""
         attrs = self.storage.get_trial(self._trial_id(trial.number)).user_attrs
         outcome = job_outcome(ret, self.n_objectives, attrs.get(PRUNED_AT))
@@ -108,7 +108,7 @@ class StudyDriver:
         self._record(trial, outcome)
         return outcome
 
-    def _record(self, trial: Trial, outcome: Outcome) -> None:
+    def _record(self, trial: Trial, outcome: TrialOutcome) -> None:
         if outcome.reason and outcome.state == TrialState.FAIL:
             trial.set_user_attr(FAIL_REASON, outcome.reason)
         values = outcome.values if outcome.state == TrialState.COMPLETE else None
@@ -118,7 +118,7 @@ class StudyDriver:
         _log_outcome(trial, outcome)
 
     def _trial_id(self, number: int) -> int:
-        return self.storage.get_trial_id_from_study_id_trial_number(self._study_id, number)
+        return int(self.storage.get_trial_id_from_study_id_trial_number(self._study_id, number))
 
     def _set_attr(self, number: int, key: str, value: Any) -> None:
         self.storage.set_trial_user_attr(self._trial_id(number), key, value)
@@ -132,7 +132,7 @@ def _job_dir(ret: JobReturn) -> str | None:
         return str(ret.working_dir) if ret.working_dir else None
 
 
-def _log_outcome(trial: Trial, outcome: Outcome) -> None:
+def _log_outcome(trial: Trial, outcome: TrialOutcome) -> None:
     params = " ".join(f"{k}={v}" for k, v in trial.params.items())
     if outcome.state == TrialState.COMPLETE:
         shown = outcome.values[0] if outcome.values and len(outcome.values) == 1 else outcome.values
@@ -143,7 +143,7 @@ def _log_outcome(trial: Trial, outcome: Outcome) -> None:
         log.warning("Trial %d FAIL: %s  %s", trial.number, outcome.reason, params)
 
 
-def summary(outcomes: Sequence[Outcome]) -> str:
+def summary(outcomes: Sequence[TrialOutcome]) -> str:
     """`3 COMPLETE, 2 PRUNED, 1 FAIL` of this run's outcomes."""
     counts: dict[str, int] = {}
     for o in outcomes:

@@ -7,10 +7,6 @@ class FailureGuard:
     """Trips when failures exceed `max_rate` of the trials this run plans (decided as early as known)."""
 
     def __init__(self, max_rate: float, planned: int) -> None:
-        if not 0.0 <= max_rate <= 1.0:
-            from lalm_framework.errors import UserError
-
-            raise UserError(f"hydra.sweeper.max_failure_rate={max_rate} must be between 0 and 1.")
         self.max_rate = max_rate
         self.planned = planned
         self.failed = 0

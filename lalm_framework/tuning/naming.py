@@ -45,7 +45,8 @@ def stable_sweep_dir(config: DictConfig, study_name: str) -> str | None:
     """The sweep dir to use instead of a time-stamped one; None to keep the configured dir."""
     if any(str(o).startswith("hydra.sweep.dir=") for o in config.hydra.overrides.hydra):
         return None
-    raw = OmegaConf.to_container(config.hydra.sweep, resolve=False)["dir"]  # type: ignore[index]
+    sweep = OmegaConf.to_container(config.hydra.sweep, resolve=False)
+    raw = sweep.get("dir") if isinstance(sweep, dict) else None
     if "${now:" not in str(raw):
         return None
     parts = PurePosixPath(str(raw)).parts

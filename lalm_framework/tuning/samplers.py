@@ -6,44 +6,48 @@ same pruner from it, so pruning decisions are taken in the job's own process.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from lalm_framework.errors import UserError
+from lalm_framework.launching.report import error_line
 from lalm_framework.tuning.space import SearchSpace, grid_values
 from lalm_framework.utils.config import plain_dict
 
 PRUNER_ATTR = "lalm_pruner"
-GRID_TARGET = "optuna.samplers.GridSampler"
-CMAES_TARGET = "optuna.samplers.CmaEsSampler"
+SAMPLER_CHOICES = "hydra/sweeper/sampler=tpe|random|cmaes|gp|nsgaii|grid"
+PRUNER_CHOICES = "hydra/sweeper/pruner=median|successive_halving|hyperband|none"
 
 
-def is_grid(sampler_conf: Any) -> bool:
-    return plain_dict(sampler_conf).get("_target_") == GRID_TARGET
+def sampler_class(sampler_conf: Mapping[str, Any]) -> type:
+    """The Optuna sampler class a `hydra/sweeper/sampler` config names (UserError if it names none)."""
+    import optuna
+
+    return _component_class(sampler_conf, "sampler", optuna.samplers.BaseSampler, SAMPLER_CHOICES)
 
 
-def build_sampler(sampler_conf: Any, space: SearchSpace) -> Any:
+def is_grid(sampler_conf: Mapping[str, Any]) -> bool:
+    import optuna
+
+    return issubclass(sampler_class(sampler_conf), optuna.samplers.GridSampler)
+
+
+def build_sampler(sampler_conf: Mapping[str, Any], space: SearchSpace) -> Any:
     """The Optuna sampler of a `hydra/sweeper/sampler` config (UserError for an unusable one)."""
-    from hydra.utils import instantiate
+    import optuna
 
     conf = plain_dict(sampler_conf)
-    if not conf.get("_target_"):
-        raise UserError(
-            "hydra.sweeper.sampler names no sampler.\n"
-            "Choose one: hydra/sweeper/sampler=tpe|random|cmaes|gp|nsgaii|grid."
-        )
-    if conf["_target_"] == GRID_TARGET:
+    cls = sampler_class(conf)
+    if issubclass(cls, optuna.samplers.GridSampler):
         # the sweep enqueues every grid point in Hydra's order (Optuna's GridSampler shuffles them
         # and fails on enqueued trials); the random sampler only fills params a point lacks
-        import optuna
-
         grid_values_of(space)  # UserError for continuous parameters, before anything runs
         return optuna.samplers.RandomSampler(seed=conf.get("seed"))
-    if conf["_target_"] == CMAES_TARGET:
+    if issubclass(cls, optuna.samplers.CmaEsSampler):
         _require("cmaes", "hydra/sweeper/sampler=cmaes")
-    return instantiate(conf)
+    return _instantiate(conf, "sampler", SAMPLER_CHOICES)
 
 
 def grid_values_of(space: SearchSpace) -> dict[str, list[Any]]:
@@ -59,14 +63,37 @@ def _require(module: str, what: str) -> None:
 
 
 def build_pruner(pruner_conf: Mapping[str, Any] | None) -> Any:
-    """The Optuna pruner of a config; NopPruner when none is given."""
+    """The Optuna pruner of a config; NopPruner when none is given (UserError for an unusable one)."""
     import optuna
-    from hydra.utils import instantiate
 
     conf = plain_dict(pruner_conf)
     if not conf.get("_target_"):
         return optuna.pruners.NopPruner()
-    return instantiate(conf)
+    _component_class(conf, "pruner", optuna.pruners.BasePruner, PRUNER_CHOICES)
+    return _instantiate(conf, "pruner", PRUNER_CHOICES)
+
+
+def check_pruner(pruner_conf: Mapping[str, Any] | None) -> None:
+    """Build the pruner and let it decide on a throw-away in-memory study (a finished trial, then a
+    running one): a config that cannot work fails here, once, not in every job
+    (HyperbandPruner(reduction_factor=1) builds, and fails only at the second trial's first report)."""
+    import optuna
+
+    pruner = build_pruner(pruner_conf)
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "A new study created" line
+    try:
+        study = optuna.create_study(pruner=pruner)
+        for number in range(2):
+            trial = study.ask()
+            for step in range(3):
+                trial.report(1.0, step)
+                trial.should_prune()
+            study.tell(trial, 1.0 + number)
+    except Exception as e:
+        raise _option_error(plain_dict(pruner_conf), "pruner", f"cannot decide: {error_line(e)}", PRUNER_CHOICES) from e
+    finally:
+        optuna.logging.set_verbosity(verbosity)
 
 
 def pruner_of_study(study_user_attrs: Mapping[str, Any]) -> Any:
@@ -74,22 +101,42 @@ def pruner_of_study(study_user_attrs: Mapping[str, Any]) -> Any:
     return build_pruner(study_user_attrs.get(PRUNER_ATTR))
 
 
-def directions(direction: Any, config: DictConfig) -> list[str]:
-    """`minimize`/`maximize` per objective; null follows the config's `mode` (min/max)."""
-    if direction is None:
-        mode = str(config.get("mode", "min")) if "mode" in config else "min"
-        direction = "maximize" if mode.endswith("max") else "minimize"
-    items = list(direction) if isinstance(direction, (list, tuple)) or OmegaConf.is_list(direction) else [direction]
-    out = []
-    for d in items:
-        name = str(getattr(d, "name", d)).lower()
-        name = {"min": "minimize", "max": "maximize"}.get(name, name)
-        if name not in ("minimize", "maximize"):
-            raise UserError(
-                f"hydra.sweeper.direction: '{d}' is not a direction.\n"
-                "Use minimize or maximize, or a list of them for several objectives."
-            )
-        out.append(name)
-    if not out:
-        raise UserError("hydra.sweeper.direction is an empty list: give one direction per objective.")
-    return out
+def _component_class(conf: Mapping[str, Any], option: str, base: type, choices: str) -> type:
+    """The class of `conf["_target_"]`, checked to be a subclass of `base` (compare classes, not names)."""
+    from lalm_framework.config.signature import import_target
+
+    target = conf.get("_target_")
+    if not target:
+        raise UserError(f"hydra.sweeper.{option} names no class.\nChoose one: {choices}.")
+    cls = import_target(str(target), f"hydra.sweeper.{option}._target_")
+    if not (isinstance(cls, type) and issubclass(cls, base)):
+        raise UserError(
+            f"hydra.sweeper.{option}._target_={target} is not an Optuna {option} "
+            f"({base.__module__}.{base.__name__}).\nChoose one: {choices}."
+        )
+    return cls
+
+
+def _instantiate(conf: dict[str, Any], option: str, choices: str) -> Any:
+    from hydra.utils import instantiate
+
+    try:
+        return instantiate(conf)
+    except Exception as e:
+        raise _option_error(conf, option, error_line(e.__cause__ or e), choices) from e
+
+
+def _option_error(conf: Mapping[str, Any], option: str, problem: str, choices: str) -> UserError:
+    options = " ".join(f"{k}={v}" for k, v in conf.items() if k != "_target_")
+    return UserError(
+        f"hydra.sweeper.{option} ({conf.get('_target_')} {options}): {problem}\n"
+        f"Fix the option (hydra.sweeper.{option}.<name>=...), or choose another: {choices}."
+    )
+
+
+def directions(direction: Sequence[str] | None, config: DictConfig) -> list[str]:
+    """`minimize`/`maximize` per objective (checked by `settings.parse_direction`); null follows `mode`."""
+    if direction is not None:
+        return list(direction)
+    mode = str(config.get("mode", "min")) if "mode" in config else "min"
+    return ["maximize" if mode.endswith("max") else "minimize"]

@@ -46,6 +46,27 @@ def storage_url(spec: str | None, sweep_dir: str | Path) -> str:
     return spec
 
 
+def check_storage(url: str) -> None:
+    """UserError when a database URL names an unknown database or a driver that is not installed."""
+    if storage_path(url) is not None:  # SQLite / journal file: always available
+        return
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        make_url(url).get_dialect().import_dbapi()
+    except ArgumentError as e:
+        raise UserError(
+            f"hydra.sweeper.storage={url}: {e}.\nUse null (SQLite in the sweep dir), journal, "
+            "journal:///abs/file.log, or a database URL such as postgresql://user@host/db."
+        ) from e
+    except ImportError as e:
+        raise UserError(
+            f"hydra.sweeper.storage={url}: its database driver is not installed ({e}).\n"
+            "Install the driver it names, or use the default SQLite storage (hydra.sweeper.storage=null)."
+        ) from e
+
+
 def storage_path(url: str) -> Path | None:
     """The file behind a SQLite / journal URL (None for a database server)."""
     if url.startswith(JOURNAL_SCHEME):
@@ -67,13 +88,7 @@ def open_storage(url: str) -> Any:
 
         return JournalStorage(JournalFileBackend(str(path)))
     engine_kwargs = {"connect_args": {"timeout": SQLITE_TIMEOUT_S}} if url.startswith("sqlite") else None
-    try:
-        return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
-    except ImportError as e:
-        raise UserError(
-            f"Cannot open Optuna storage {url}: {e}\n"
-            "Install the database driver it names, or use the default SQLite storage."
-        ) from e
+    return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
 
 
 def dashboard_command(url: str) -> str:

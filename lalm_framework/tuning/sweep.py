@@ -17,47 +17,29 @@ from typing import Any
 
 import optuna
 from hydra.core.utils import JobReturn
+from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
+from optuna.trial import Trial
 
+from lalm_framework.config.prelaunch import ValidateJobsCallback, print_dry_run
 from lalm_framework.errors import UserError
+from lalm_framework.launching.report import error_line
 from lalm_framework.tuning import naming
-from lalm_framework.tuning.driver import StudyDriver, summary
+from lalm_framework.tuning.driver import ConfigCheck, SearchSpaceHook, StudyDriver, summary
 from lalm_framework.tuning.guard import FailureGuard
 from lalm_framework.tuning.job_source import TrialJobSource
 from lalm_framework.tuning.results import write_results
 from lalm_framework.tuning.resume import SweepLock, counts_toward_budget, lock_path, recover_interrupted, trials_left
-from lalm_framework.tuning.samplers import PRUNER_ATTR, build_sampler, directions, is_grid
+from lalm_framework.tuning.samplers import PRUNER_ATTR, build_sampler, check_pruner, directions, is_grid
+from lalm_framework.tuning.settings import SweepSettings
 from lalm_framework.tuning.space import SearchSpace, parse_search_space
-from lalm_framework.tuning.storage import dashboard_command, open_storage, storage_path, storage_url
-from lalm_framework.utils.config import plain_dict
+from lalm_framework.tuning.storage import check_storage, dashboard_command, open_storage, storage_path, storage_url
 
 log = logging.getLogger(__name__)
 
-VALIDATE_CALLBACK = "lalm_framework.config.prelaunch.ValidateJobsCallback"
 # the trial's pruning callback, named without importing it (it imports Lightning)
 PRUNING_CALLBACK = "lalm_framework.tuning.pruning.OptunaPruningCallback"
-
-
-@dataclass
-class SweepSettings:
-    """`hydra.sweeper.*` of `hydra/sweeper=lalm_optuna`, as the plugin received them.
-
-    No defaults here: they live once, in hydra_plugins/lalm_optuna/config.py.
-    """
-
-    sampler: Any
-    pruner: Any
-    direction: Any
-    storage: str | None
-    study_name: str | None
-    n_trials: int
-    n_jobs: int
-    asynchronous: bool
-    max_failure_rate: float
-    params: dict[str, str] | None
-    custom_search_space: str | None
-    plots: bool
 
 
 class OptunaSweep:
@@ -66,11 +48,6 @@ class OptunaSweep:
     def __init__(
         self, settings: SweepSettings, config: DictConfig, hydra_context: HydraContext, task_function: TaskFunction
     ) -> None:
-        if settings.n_jobs < 1 or settings.n_trials < 0:
-            raise UserError(
-                f"hydra.sweeper.n_jobs={settings.n_jobs} / n_trials={settings.n_trials}: "
-                "n_jobs must be >= 1 and n_trials >= 0."
-            )
         self.settings = settings
         self.config = config
         self.hydra_context = hydra_context
@@ -78,22 +55,30 @@ class OptunaSweep:
 
     def run(self, arguments: Sequence[str]) -> list[Sequence[JobReturn]]:
         s = self.settings
-        params = OmegaConf.to_container(s.params, resolve=False) if OmegaConf.is_config(s.params) else s.params
-        space = parse_search_space(params, arguments)
+        space = parse_search_space(s.params, arguments)
         study_name = s.study_name or naming.default_study_name(self.config, space.fixed)
         stable = naming.stable_sweep_dir(self.config, study_name)
         if stable is not None:
             naming.set_sweep_dir(self.config, stable)
         sweep_dir = Path(str(self.config.hydra.sweep.dir)).absolute()
+        # every option is checked before anything is created: a mistake costs no study, no dir
+        plan = StudyPlan(
+            sampler=build_sampler(s.sampler, space),
+            directions=directions(s.direction, self.config),
+            url=storage_url(self._storage_spec(), sweep_dir),
+            hook=self._hook(),
+        )
+        check_pruner(s.pruner)  # the jobs build it from the study; a bad one must fail here, once
+        check_storage(plan.url)
         if self.config.get("dry_run"):
-            print_dry_run(study_name, sweep_dir, space, s)
+            self._print_dry_run(study_name, sweep_dir, space)
             return []
+        launcher = self._launcher()
         sweep_dir.mkdir(parents=True, exist_ok=True)
         if not (sweep_dir / "multirun.yaml").exists():  # the first run's record stays
             OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
-        url = storage_url(self._storage_spec(), sweep_dir)
-        with SweepLock(lock_path(storage_path(url), sweep_dir, study_name)):
-            return self._run_locked(space, study_name, sweep_dir, url)
+        with SweepLock(lock_path(storage_path(plan.url), sweep_dir, study_name)):
+            return self._run_locked(space, study_name, sweep_dir, plan, launcher)
 
     def _storage_spec(self) -> str | None:
         """The storage asked for; by default a journal file under SLURM (SQLite locks fail on NFS)."""
@@ -102,10 +87,13 @@ class OptunaSweep:
         launcher = str(self.config.hydra.launcher.get("_target_", ""))
         return "journal" if "submitit" in launcher else None
 
-    def _run_locked(self, space: SearchSpace, study_name: str, sweep_dir: Path, url: str) -> list[Sequence[JobReturn]]:
+    def _run_locked(
+        self, space: SearchSpace, study_name: str, sweep_dir: Path, plan: StudyPlan, launcher: Launcher
+    ) -> list[Sequence[JobReturn]]:
         s = self.settings
+        url = plan.url
         storage = open_storage(url)
-        study = self._open_study(storage, study_name, space)
+        study = self._open_study(storage, study_name, plan)
         recover_interrupted(study, storage)
         n_trials = s.n_trials
         if is_grid(s.sampler):
@@ -133,14 +121,14 @@ class OptunaSweep:
             planned,
             guard,
             identity=identity,
-            hook=self._hook(),
+            hook=plan.hook,
             hook_cfg=self.config,
             check=self._config_check(),
         )
         returns: list[Sequence[JobReturn]] = []
         try:
             if planned > 0:
-                returns = self._launch(driver, _first_job_idx(study, sweep_dir))
+                returns = self._launch(launcher, driver, _first_job_idx(study, sweep_dir))
         finally:
             write_results(study, sweep_dir, url, plots=s.plots)
         log.info("Sweep run finished: %s. Results: %s", summary(list(driver.outcomes.values())), sweep_dir)
@@ -148,13 +136,15 @@ class OptunaSweep:
             raise UserError(guard.message())
         return returns
 
-    def _open_study(self, storage: Any, study_name: str, space: SearchSpace) -> optuna.Study:
-        s = self.settings
-        dirs = directions(s.direction, self.config)
-        sampler = build_sampler(s.sampler, space)
+    def _open_study(self, storage: Any, study_name: str, plan: StudyPlan) -> optuna.Study:
+        dirs = plan.directions
         try:
             study = optuna.create_study(
-                storage=storage, study_name=study_name, sampler=sampler, directions=dirs, load_if_exists=True
+                storage=storage,
+                study_name=study_name,
+                sampler=plan.sampler,
+                directions=dirs,  # type: ignore[arg-type]  # checked: each is "minimize" or "maximize"
+                load_if_exists=True,
             )
         except ValueError as e:
             raise UserError(
@@ -167,7 +157,7 @@ class OptunaSweep:
                 f"Study '{study_name}' optimises {have}, this sweep asks for {dirs}.\n"
                 "Use another hydra.sweeper.study_name (or sweep dir) for a different objective."
             )
-        study.set_user_attr(PRUNER_ATTR, plain_dict(s.pruner))
+        study.set_user_attr(PRUNER_ATTR, self.settings.pruner)
         return study
 
     def _identity(self, url: str, study_name: str) -> dict[str, Any] | None:
@@ -176,7 +166,7 @@ class OptunaSweep:
             return None
         return {"storage": url, "study_name": study_name}
 
-    def _hook(self) -> Any:
+    def _hook(self) -> SearchSpaceHook | None:
         if not self.settings.custom_search_space:
             return None
         from hydra.utils import get_method
@@ -190,10 +180,9 @@ class OptunaSweep:
                 "Give the dotted path of a function (trial, cfg) -> dict | None."
             ) from e
 
-    def _config_check(self) -> Any:
+    def _config_check(self) -> ConfigCheck:
         """Compose (and for lalm-train validate) each trial's config before its job starts."""
-        callbacks = self.config.hydra.get("callbacks") or {}
-        validates = any(str(c.get("_target_")) == VALIDATE_CALLBACK for c in callbacks.values() if c)
+        validates = _has_callback(self.config, ValidateJobsCallback)
         loader = self.hydra_context.config_loader
 
         def check(overrides: list[str]) -> None:
@@ -205,28 +194,31 @@ class OptunaSweep:
             try:
                 loader.load_sweep_config(self.config, list(overrides))
             except Exception as e:
-                first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-                raise UserError(f"The trial config ({' '.join(overrides)}) cannot be composed: {first}") from e
+                problem = error_line(e, limit=400)
+                raise UserError(f"The trial config ({' '.join(overrides)}) cannot be composed: {problem}") from e
 
         return check
 
-    def _launch(self, driver: StudyDriver, first_idx: int) -> list[Sequence[JobReturn]]:
+    def _launcher(self) -> Launcher:
+        """The configured launcher (it checks its own options here, before anything starts)."""
         from hydra.core.plugins import Plugins
 
-        from lalm_framework.launching.protocol import StreamingLauncher
-
-        launcher = Plugins.instance().instantiate_launcher(
+        return Plugins.instance().instantiate_launcher(
             hydra_context=self.hydra_context, task_function=self.task_function, config=self.config
         )
+
+    def _launch(self, launcher: Launcher, driver: StudyDriver, first_idx: int) -> list[Sequence[JobReturn]]:
+        from lalm_framework.launching.protocol import StreamingLauncher
+
         n_jobs = self.settings.n_jobs
         if self.settings.asynchronous and isinstance(launcher, StreamingLauncher):
             source = TrialJobSource(driver, first_idx)
             launcher.launch_stream(source, initial_job_idx=first_idx, max_in_flight=n_jobs)
             return [source.returns]
-        returns = []
+        returns: list[Sequence[JobReturn]] = []
         idx = first_idx
         while True:
-            batch = []
+            batch: list[tuple[Trial, list[str]]] = []
             while len(batch) < n_jobs:
                 made = driver.new_trial()
                 if made is None:
@@ -239,6 +231,14 @@ class OptunaSweep:
             for (trial, _), ret in zip(batch, results, strict=True):
                 driver.finish(trial, ret)
             returns.append(results)
+
+    def _print_dry_run(self, study_name: str, sweep_dir: Path, space: SearchSpace) -> None:
+        """What the sweep would do (`dry_run=true`): study, dir, budget, search space; nothing is created."""
+        s = self.settings
+        lines = [f"search {name}: {dist}" for name, dist in space.distributions.items()]
+        lines += [f"fixed  {fixed}" for fixed in space.fixed]
+        title = f"Optuna study '{study_name}' in {sweep_dir}, up to {s.n_trials} trials in total, {s.n_jobs} at a time,"
+        print_dry_run(self.config, title, lines)
 
 
 def pruning_override() -> str:
@@ -254,17 +254,28 @@ def pruning_override() -> str:
     return f"++callbacks.optuna_pruning={{{','.join(f'{k}:{v}' for k, v in node.items())}}}"
 
 
-def print_dry_run(study_name: str, sweep_dir: Path, space: SearchSpace, settings: SweepSettings) -> None:
-    """What a sweep would do (`dry_run=true`): study, dir, budget, search space; nothing is created."""
-    print(
-        f"dry run: Optuna study '{study_name}' in {sweep_dir}, up to {settings.n_trials} trials in total, "
-        f"{settings.n_jobs} at a time"
-    )
-    for name, dist in space.distributions.items():
-        print(f"  search {name}: {dist}")
-    for fixed in space.fixed:
-        print(f"  fixed  {fixed}")
-    print("nothing was launched (dry_run=true)")
+@dataclass(frozen=True)
+class StudyPlan:
+    """What the options resolve to, built before anything is created."""
+
+    sampler: optuna.samplers.BaseSampler
+    directions: list[str]
+    url: str
+    hook: SearchSpaceHook | None
+
+
+def _has_callback(config: DictConfig, cls: type) -> bool:
+    """True when `hydra.callbacks` has a callback of class `cls` (by class, not by its name)."""
+    from hydra.utils import get_class
+
+    for node in (config.hydra.get("callbacks") or {}).values():
+        target = node.get("_target_") if node else None
+        try:
+            if target and issubclass(get_class(str(target)), cls):
+                return True
+        except Exception:  # a callback Hydra itself will fail to build, with its own message
+            continue
+    return False
 
 
 def _first_job_idx(study: optuna.Study, sweep_dir: Path) -> int:

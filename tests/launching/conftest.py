@@ -11,12 +11,16 @@ from pathlib import Path
 import pytest
 
 # A job records what it saw (pid, devices, threads, start/end) in its own dir, then sleeps,
-# spawns a grandchild, fails or succeeds as its overrides say.
+# spawns a grandchild, fails or succeeds as its overrides say. Errors are reported the way
+# `lalm-train` reports them (short messages).
 APP = textwrap.dedent("""
     import json, os, subprocess, sys, time
     from pathlib import Path
     import hydra
     from hydra.core.hydra_config import HydraConfig
+    from lalm_framework.cli.errors import install
+
+    install()  # errors read as they do in lalm-train
 
     LEAK = []  # a module global: a reused process would carry it from job to job
 
@@ -24,7 +28,9 @@ APP = textwrap.dedent("""
     def main(cfg):
         job_dir = Path(HydraConfig.get().runtime.output_dir)
         LEAK.append(cfg.get("x"))
+        torch = sys.modules.get("torch")  # imported only if the launcher preloaded it
         seen = {"x": cfg.get("x"), "pid": os.getpid(), "leak": list(LEAK),
+                "torch_threads": torch.get_num_threads() if torch else None,
                 "cuda": os.environ.get("CUDA_VISIBLE_DEVICES"),
                 "omp": os.environ.get("OMP_NUM_THREADS"), "start": time.time()}
         if cfg.get("grandchild"):
@@ -60,6 +66,7 @@ def pool_app(tmp_path: Path):
             f"hydra.sweep.dir={tmp_path / 'sweep'}",
             "hydra/launcher=lalm_pool",
             "hydra.launcher.status_line=true",
+            "hydra.launcher.preload=[]",  # the app needs no torch: keep the tests lean
             *overrides,
         ]
         return subprocess.Popen(

@@ -51,12 +51,27 @@ def test_thread_caps_follow_cores_per_job(pool_app, tmp_path: Path) -> None:
     assert [s["omp"] for s in _seen(tmp_path / "sweep")] == [expected, expected]
 
 
+def test_preloaded_torch_is_in_every_job_with_its_thread_cap(pool_app, tmp_path: Path) -> None:
+    from lalm_framework.launching.threads import THREAD_VARS
+
+    env = {k: v for k, v in os.environ.items() if k not in THREAD_VARS}
+    proc = pool_app(
+        ["+x=1,2", "hydra.launcher.gpus=null", "hydra.launcher.n_jobs=2", "hydra.launcher.preload=[torch]"], env
+    )
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    seen = _seen(tmp_path / "sweep")
+    # the job found torch imported (it never imports it) and capped to its share of the cores
+    assert [s["torch_threads"] for s in seen] == [int(s["omp"]) for s in seen] and len(seen) == 2
+    assert all(len(s["leak"]) == 1 for s in seen) and len({s["pid"] for s in seen}) == 2
+
+
 def test_thread_caps_keep_user_values() -> None:
     from lalm_framework.launching.threads import thread_cap_env
 
-    caps = thread_cap_env(parallel_jobs=2, environ={"OMP_NUM_THREADS": "3"})
+    caps = thread_cap_env(parallel_jobs=2, threads_per_job=None, environ={"OMP_NUM_THREADS": "3"})
     assert "OMP_NUM_THREADS" not in caps and caps["MKL_NUM_THREADS"] == caps["OPENBLAS_NUM_THREADS"]
-    assert thread_cap_env(parallel_jobs=64, environ={})["OMP_NUM_THREADS"] == "1"
+    assert thread_cap_env(parallel_jobs=64, threads_per_job=None, environ={})["OMP_NUM_THREADS"] == "1"
     assert thread_cap_env(parallel_jobs=2, threads_per_job=5, environ={})["OMP_NUM_THREADS"] == "5"
 
 
@@ -84,6 +99,28 @@ def test_failing_job_does_not_stop_others_and_retries(pool_app, tmp_path: Path) 
     assert str(failed_log)[:20] in summary  # the log path is in the table (rich may fold it)
     assert "job_output.log" in row or "job_output.log" in summary
     assert sum("COMPLETED" in line for line in summary.splitlines()) == 3
+    # the launcher's output ends with the summary and one short error, not the job's traceback
+    assert "Traceback" not in err and "Error: Job #2 (+x=3" in summary and "after 2 tries" in summary
+
+
+def test_job_killed_from_outside_ends_in_summary_and_short_error(pool_app, tmp_path: Path) -> None:
+    # issue 11 #15: kill -9 of a job's process; job x=1 ends at once, x=2 would sleep a minute
+    proc = pool_app(["+x=1,2", "+s=60", "+quick=[1]", "hydra.launcher.n_jobs=2", "hydra.launcher.gpus=null"])
+    started = tmp_path / "sweep" / "1" / "started.json"
+    deadline = time.time() + 60
+    while not started.exists() and time.time() < deadline:
+        time.sleep(0.1)
+    os.kill(json.loads(started.read_text())["pid"], signal.SIGKILL)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1
+    assert "Traceback" not in out + err
+    tail = err[err.index("lalm_pool summary") :].strip().splitlines()
+    row = next(line for line in tail if "+x=2" in line)
+    assert "FAILED" in row and "SIGKILL" in row
+    assert "COMPLETED" in next(line for line in tail if "+x=1" in line)
+    errors = [line for line in tail if line.startswith("Error:")]
+    assert len(errors) == 1 and "Job #1 (+x=2 +s=60 +quick=[1]) failed" in errors[0] and "SIGKILL" in errors[0]
+    assert len(tail[tail.index(errors[0]) :]) <= 4  # the short message is the end of the output
 
 
 def test_sigterm_stops_every_child_and_keeps_finished_jobs(pool_app, tmp_path: Path) -> None:

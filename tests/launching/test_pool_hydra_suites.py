@@ -12,7 +12,8 @@ def test_discovery() -> None:
     assert LalmPoolLauncher.__name__ in [p.__name__ for p in Plugins.instance().discover(Launcher)]
 
 
-@pytest.mark.parametrize("launcher_name, overrides", [("lalm_pool", [])])
+# the suites' tasks need no torch: no preload keeps them lean (test_pool_acceptance covers it)
+@pytest.mark.parametrize("launcher_name, overrides", [("lalm_pool", ["hydra.launcher.preload=[]"])])
 class TestLalmPoolLauncher(LauncherTestSuite):
     """Every job of these sweeps runs in a fresh worker process; results come back pickled."""
 
@@ -26,7 +27,8 @@ class TestLalmPoolLauncher(LauncherTestSuite):
                     {"override hydra/launcher": "lalm_pool"},
                     {"override hydra/hydra_logging": "hydra_debug"},
                     {"override hydra/job_logging": "disabled"},
-                ]
+                ],
+                "hydra": {"launcher": {"preload": []}},
             },
             ["-m"],
         )

@@ -90,6 +90,7 @@ def test_stream_starts_jobs_as_workers_free(
             "hydra/launcher=lalm_pool",
             "hydra.launcher.gpus=null",
             "hydra.launcher.n_jobs=4",
+            "hydra.launcher.preload=[]",
             f"hydra.sweeper._target_={__name__}.StreamSweeper",
         ],
     )

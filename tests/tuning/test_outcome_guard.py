@@ -7,7 +7,7 @@ import pytest
 from hydra.core.utils import JobReturn, JobStatus
 from optuna.trial import TrialState
 
-from lalm_framework.errors import UserError
+from lalm_framework.launching.report import JobFailed
 from lalm_framework.tuning.guard import FailureGuard
 from lalm_framework.tuning.outcome import job_outcome
 
@@ -15,7 +15,7 @@ from lalm_framework.tuning.outcome import job_outcome
 def _ret(value=None, exc=None):
     ret = JobReturn()
     ret.status = JobStatus.FAILED if exc else JobStatus.COMPLETED
-    ret._return_value = exc if exc else value
+    ret.return_value = exc if exc else value
     return ret
 
 
@@ -42,6 +42,16 @@ def test_multi_objective_needs_one_value_per_direction():
 
 def test_exceptions():
     assert job_outcome(_ret(exc=optuna.TrialPruned("pruned at step 2")), 1).state == TrialState.PRUNED
+    # identity by type: a look-alike class of the same name is no pruning; a wrapped TrialPruned is
+    look_alike = type("TrialPruned", (Exception,), {})("pruned?")
+    assert job_outcome(_ret(exc=look_alike), 1).state == TrialState.FAIL
+    wrapped = JobFailed("Job #0 failed: TrialPruned: pruned at step 1")
+    wrapped.__cause__ = optuna.TrialPruned("pruned at step 1")
+    out = job_outcome(_ret(exc=wrapped), 1)
+    assert out.state == TrialState.PRUNED and out.reason == "pruned at step 1"
+    crashed = JobFailed("Job #0 failed: ...")
+    crashed.__cause__ = MemoryError("out of memory")
+    assert job_outcome(_ret(exc=crashed), 1).reason == "MemoryError: out of memory"  # the job's own error
     failed = job_outcome(_ret(exc=RuntimeError("CUDA out of memory")), 1)
     assert failed.state == TrialState.FAIL and "CUDA out of memory" in failed.reason
     # the pruning callback's mark wins when a task swallowed TrialPruned and returned a value, or
@@ -57,5 +67,3 @@ def test_guard_trips_as_soon_as_the_run_cannot_stay_under_the_rate():
     assert not guard.tripped  # 2 of 8 planned = 0.25: allowed
     guard.record(True, "boom")
     assert guard.tripped and "3 of 3" in guard.message() and "max_failure_rate" in guard.message()
-    with pytest.raises(UserError):
-        FailureGuard(1.5, 3)

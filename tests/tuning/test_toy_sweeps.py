@@ -124,6 +124,7 @@ def test_async_trials_start_as_soon_as_a_lalm_pool_worker_frees(sweep_dir, tmp_p
     run_toy(
         sweep_dir,
         "hydra/launcher=lalm_pool",
+        "hydra.launcher.preload=[]",  # the toy app imports neither torch nor Lightning
         "hydra.launcher.n_jobs=2",
         "hydra.sweeper.n_jobs=2",
         "hydra.sweeper.n_trials=4",
@@ -145,6 +146,7 @@ def test_killed_sweep_resumes_to_exactly_n_trials_without_rerun_or_overwrite(swe
     marker = tmp_path / "marker.txt"
     args = [
         "hydra/launcher=lalm_pool",
+        "hydra.launcher.preload=[]",  # the toy app imports neither torch nor Lightning
         "hydra.launcher.n_jobs=2",
         "hydra.sweeper.n_jobs=2",
         "hydra.sweeper.n_trials=6",
