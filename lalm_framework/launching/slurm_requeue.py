@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
-from lightning_fabric.plugins.environments import SLURMEnvironment
+from lightning_fabric.plugins.environments.slurm import SLURMEnvironment
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from lalm_framework.compat.private_api import dump_checkpoint

@@ -1,20 +1,32 @@
 """Checks of a SLURM request against the job it runs, before anything is submitted.
 
-Light on purpose (stdlib + omegaconf): the pre-launch validation and `--cfg`/dry-run paths use it.
+Light on purpose (stdlib + omegaconf + hydra): the pre-launch validation and `--cfg`/dry-run
+paths use it.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
 from lalm_framework.errors import UserError
 
-# hydra-submitit's SlurmLauncher and ours (LalmSlurmLauncher)
-SLURM_LAUNCHER_SUFFIX = "SlurmLauncher"
+
+@dataclass(frozen=True)
+class SlurmOptions:
+    """Our own `hydra.launcher.*` keys of `lalm_slurm` (not sbatch's), as the launcher received them.
+
+    No defaults here: they live once, in hydra_plugins/lalm_submitit/config.py (LalmSlurmQueueConf).
+    """
+
+    poll_interval_s: float
+    summary: bool
+    cancel_on_exit: bool
+
 
 # Pending reasons SLURM keeps forever when the cluster has no EnforcePartLimits (its default):
 # the job would hang in the queue. Reason -> what it means.
@@ -39,9 +51,28 @@ def never_starts(reason: str) -> str | None:
 
 
 def is_slurm_launcher(launcher: Any) -> bool:
-    """Whether a `hydra.launcher` node (or its `_target_` string) submits to SLURM."""
-    target = launcher if isinstance(launcher, str) else (launcher or {}).get("_target_", "")
-    return str(target).endswith(SLURM_LAUNCHER_SUFFIX)
+    """Whether a launcher submits to SLURM: an instance, a class, a `hydra.launcher` node or its
+    `_target_` string. Compares classes: hydra-submitit's SlurmLauncher and its subclasses (ours)."""
+    from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher
+
+    cls = _launcher_class(launcher)
+    return cls is not None and issubclass(cls, SlurmLauncher)
+
+
+def _launcher_class(launcher: Any) -> type | None:
+    if isinstance(launcher, type):
+        return launcher
+    if isinstance(launcher, (str, Mapping, DictConfig)) or launcher is None:
+        target = launcher if isinstance(launcher, str) else (launcher or {}).get("_target_")
+        if not target:
+            return None
+        from hydra.utils import get_class
+
+        try:
+            return get_class(str(target))
+        except Exception:  # not importable: Hydra reports that itself when it instantiates it
+            return None
+    return type(launcher)
 
 
 def resource_problems(launcher: Mapping[str, Any], trainer: Mapping[str, Any]) -> list[str]:
@@ -98,10 +129,29 @@ def resource_problems(launcher: Mapping[str, Any], trainer: Mapping[str, Any]) -
             f"hydra.launcher.signal_delay_s={delay} is not below the time limit ({timeout_min} min): "
             "the warning signal would come before the job starts. Lower it, or raise timeout_min."
         )
-    for key in ("cpus_per_task", "mem_gb", "array_parallelism"):
+    problems += option_problems(launcher)
+    return problems
+
+
+# keys whose values must be at least 1 / at least 0 / above 0 (null: SLURM's or our default)
+_AT_LEAST_ONE = ("nodes", "tasks_per_node", "cpus_per_task", "mem_gb", "array_parallelism", "cpus_per_gpu")
+_AT_LEAST_ZERO = ("gpus_per_node", "gpus_per_task", "max_num_timeout", "signal_delay_s")
+_ABOVE_ZERO = ("poll_interval_s",)
+
+
+def option_problems(launcher: Mapping[str, Any]) -> list[str]:
+    """Counts and sizes of the launcher options that SLURM or the launcher cannot use."""
+    problems: list[str] = []
+    for key in (*_AT_LEAST_ONE, *_AT_LEAST_ZERO, *_ABOVE_ZERO):
         value = launcher.get(key)
-        if value is not None and value < 1:
+        if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        if key in _AT_LEAST_ONE and value < 1:
             problems.append(f"hydra.launcher.{key}={value} must be at least 1 (or null for the cluster default).")
+        elif key in _AT_LEAST_ZERO and value < 0:
+            problems.append(f"hydra.launcher.{key}={value} must not be negative.")
+        elif key in _ABOVE_ZERO and value <= 0:
+            problems.append(f"hydra.launcher.{key}={value} must be above 0 (seconds).")
     return problems
 
 
@@ -122,20 +172,18 @@ def _gpus_requested(launcher: Mapping[str, Any]) -> Any:
 def check_slurm_resources(job_cfg: DictConfig, launcher: Mapping[str, Any] | None = None, job_label: str = "") -> None:
     """Raise UserError when the SLURM request cannot serve this job's trainer; no-op off SLURM.
 
-    `launcher` defaults to the job's own `hydra.launcher`; the launcher passes the values it will
-    really submit with (one sbatch array for all jobs of a sweep).
+    `launcher` defaults to the job's own `hydra.launcher` (nothing to check unless it submits to
+    SLURM); the SLURM launcher passes the values it will really submit with.
     """
     if launcher is None:
         node = OmegaConf.select(job_cfg, "hydra.launcher")
         if node is None or not is_slurm_launcher(node):
             return
         launcher = {
-            k: OmegaConf.select(node, k, default=None)
+            str(k): OmegaConf.select(node, str(k), default=None)
             for k in node.keys()
             if k not in ("name", "submitit_folder", "setup")
         }
-    elif not is_slurm_launcher(launcher):
-        return
     trainer = job_cfg.get("trainer")
     if trainer is None:
         return

@@ -1,4 +1,4 @@
-"""An Optuna sweep through the SLURM preset on the real single-node cluster (tests/slurm).
+"""Optuna sweeps through the SLURM presets on the real test cluster.
 
 Jobs run as SLURM array tasks; the study lives in a journal file (the default under SLURM) that
 the jobs write to while they prune.
@@ -6,22 +6,18 @@ the jobs write to while they prune.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 from optuna.trial import TrialState
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "slurm"))
 from slurm_testing import run_sweep
 
-from tests.slurm.conftest import slurm_cluster  # noqa: F401 - the session cluster fixture
 from tests.tuning.conftest import load_study
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
 
-def test_optuna_sweep_on_slurm_prunes_through_a_journal_file(slurm_cluster, tmp_path):  # noqa: F811
+def test_optuna_sweep_on_slurm_prunes_through_a_journal_file(slurm_cluster, tmp_path):
     proc = run_sweep(
         [
             "-m",

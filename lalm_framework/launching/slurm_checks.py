@@ -1,0 +1,80 @@
+"""Every job of a SLURM sweep is composed and checked against the request before `sbatch`, cheaply.
+
+Composing a job costs tens of milliseconds (the whole defaults tree). The jobs of a sweep mostly
+share one config *shape*: the same overrides with other values (`lr=1e-4`, `lr=3e-4`, ...). Per
+shape one job is composed; each other job of it is that config with its own values put back in,
+in the order Hydra applies them (merge with type checks), which gives the config Hydra would
+compose. What decides a shape: the override keys and kinds, the chosen config-group options (they
+change the defaults tree), and any value that is not a scalar (a dict would merge, not replace).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import Override
+from omegaconf import DictConfig, OmegaConf
+
+from lalm_framework.errors import UserError, describe
+from lalm_framework.launching.slurm_resources import check_slurm_resources
+
+Shape = tuple[tuple[str, str, str | None, str | None], ...]
+
+
+class JobChecker:
+    """Checks jobs of one sweep against the one SLURM request they are submitted with."""
+
+    def __init__(self, config: DictConfig, loader: Any, request: Mapping[str, Any]) -> None:
+        self.config = config
+        self.loader = loader
+        self.request = dict(request)
+        self.parser = OverridesParser.create()
+        self.shapes: dict[Shape, DictConfig] = {}
+        self._groups: dict[str, bool] = {}
+        self.composed = 0  # full compositions (the rest were shape copies)
+
+    def check(self, idx: int, overrides: Sequence[str]) -> None:
+        """Raise UserError naming job `idx` when it does not compose or the request does not fit it."""
+        label = f"Job #{idx} ({' '.join(overrides) or 'no overrides'})"
+        try:
+            job_cfg = self._job_config(list(overrides))
+        except Exception as e:
+            raise UserError(f"{label} is invalid; nothing was submitted.\n{describe(e) or e}") from e
+        check_slurm_resources(job_cfg, self.request, job_label=label)
+
+    def _job_config(self, overrides: list[str]) -> DictConfig:
+        parsed = self.parser.parse_overrides(overrides)
+        shape = self._shape(parsed)
+        known = self.shapes.get(shape)
+        if known is None:
+            job_cfg: DictConfig = self.loader.load_sweep_config(self.config, overrides)
+            self.composed += 1
+            self.shapes[shape] = job_cfg
+            return job_cfg
+        job_cfg = copy.deepcopy(known)
+        for override in parsed:
+            if override.is_delete() or self._is_group(override):
+                continue  # the same in every job of the shape
+            # `+key` added the key in the composed job already: setting it is what Hydra did
+            OmegaConf.update(job_cfg, override.key_or_group, override.value(), merge=True, force_add=override.is_add())
+        return job_cfg
+
+    def _shape(self, parsed: Sequence[Override]) -> Shape:
+        shape = []
+        for o in parsed:
+            value = o.value()
+            keep = self._is_group(o) or o.is_delete() or isinstance(value, (dict, list)) or o.is_sweep_override()
+            shape.append((o.type.name, o.key_or_group, o.package, str(value) if keep else None))
+        return tuple(shape)
+
+    def _is_group(self, override: Override) -> bool:
+        """A config-group choice (`model=tiny`, `hydra/launcher=x`): it changes the defaults tree."""
+        if override.package is not None:
+            return True
+        key = override.key_or_group
+        if key not in self._groups:
+            self._groups[key] = bool(self.loader.get_group_options(key))
+        return self._groups[key]
