@@ -136,12 +136,17 @@ class RunRecord:
         self.attempt.update(fields)
         self.write()
 
-    def finish(self, status: str, metrics: dict[str, float], error: str | None = None) -> None:
+    def finish(
+        self, status: str, metrics: dict[str, float], error: str | None = None, objective: float | None = None
+    ) -> None:
+        """Close this attempt; a completed one also sets the job's metrics and `objective` (the
+        value the job returned to its sweeper)."""
         self.attempt.update(status=status, finished=_now(), metrics=metrics)
         if error:
             self.attempt["error"] = error
         if status == "completed":
             self.data["metrics"] = metrics
+            self.data["objective"] = objective
         self.write()
 
     def write(self) -> None:
@@ -160,5 +165,7 @@ class RankRecord:
     def update(self, **fields: Any) -> None:
         pass
 
-    def finish(self, status: str, metrics: dict[str, float], error: str | None = None) -> None:
+    def finish(
+        self, status: str, metrics: dict[str, float], error: str | None = None, objective: float | None = None
+    ) -> None:
         pass

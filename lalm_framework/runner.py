@@ -33,8 +33,9 @@ def run(cfg: DictConfig) -> float | None:
         status = _failure_status(e)
         record.finish(status, {}, error="".join(traceback.format_exception_only(type(e), e)).strip())
         raise
-    record.finish("completed", metrics)
-    return _objective(cfg, metrics)
+    objective = _objective(cfg, metrics)
+    record.finish("completed", metrics, objective=objective)  # a resumed sweep records the trial from it
+    return objective
 
 
 def _job_dir(cfg: DictConfig) -> Path:

@@ -239,7 +239,9 @@ class SlurmSession:
                 "partitions, `sinfo -o '%P %c %m %G %l'` their CPUs, memory, GPUs and time limits."
             ) from None
         self.submitted += len(jobs)
-        self.in_flight.update((j.idx, j) for j in jobs)
+        for job in jobs:
+            job.status.state = "PENDING"
+            self.in_flight[job.idx] = job
         self._next_query = 0.0
         if len(jobs) > 1:
             log.info("lalm_slurm: array job %s", jobs[0].job_id.split("_")[0])
@@ -264,11 +266,12 @@ class SlurmSession:
             now = time.monotonic()
             jobs = list(self.in_flight.values())
             # a job that wrote its result ends a moment later: ask SLURM now, not at the next poll
-            if now >= self._next_query or any(j.has_result() for j in jobs if not j.status.final):
+            finishing = [j for j in jobs if not j.status.final and j.has_result()]
+            if now >= self._next_query or finishing:
                 query(jobs)
                 self._next_query = now + self.options.poll_interval_s
                 self._stop_if_never_starts(jobs)
-            ended = [j for j in jobs if j.status.final]
+            ended = [j for j in jobs if j.status.ended(j in finishing)]
             if ended:
                 return [(j, self._collect(j)) for j in ended]
             time.sleep(TICK_S)

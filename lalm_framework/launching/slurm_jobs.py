@@ -62,9 +62,9 @@ class SlurmJobFailed(UserError):
 
 @dataclass
 class JobState:
-    """What slurmctld (or accounting) last said about a job."""
+    """What slurmctld (or accounting) last said about a job (UNKNOWN: neither knows it)."""
 
-    state: str = "PENDING"
+    state: str = "UNKNOWN"
     reason: str = ""
     elapsed_s: float = 0.0
     preempted_since: float | None = None
@@ -75,6 +75,10 @@ class JobState:
             since = self.preempted_since
             return since is not None and time.monotonic() - since > PREEMPTED_FINAL_AFTER_S
         return self.state in FINAL_STATES
+
+    def ended(self, has_result: bool) -> bool:
+        """Final in SLURM, or gone from both squeue and sacct (no accounting) after writing its result."""
+        return self.final or (self.state == "UNKNOWN" and has_result)
 
 
 @dataclass
@@ -298,6 +302,8 @@ def job_return(job: TrackedJob, result_wait_s: float = 5.0) -> JobReturn:
     from submitit.core.utils import pickle_load
 
     state = job.status.state
+    # no accounting and gone from squeue (UNKNOWN): what the job itself reported is all there is
+    trusted = ("COMPLETED", "UNKNOWN")
     result_path = Path(job.paths(0).result_pickle)
     if state == "COMPLETED":  # the job wrote its result before it exited: give a slow filesystem a moment
         deadline = time.monotonic() + result_wait_s
@@ -309,7 +315,7 @@ def job_return(job: TrackedJob, result_wait_s: float = 5.0) -> JobReturn:
             outcome = pickle_load(result_path)
         except Exception as e:  # a torn or foreign pickle is a failed job, not a crash of the sweep
             log.warning("cannot read %s: %s", result_path, e)
-    if state == "COMPLETED" and outcome is not None and outcome[0] == "success":
+    if state in trusted and outcome is not None and outcome[0] == "success":
         ret = outcome[1]
         if isinstance(ret, JobReturn):
             return ret
