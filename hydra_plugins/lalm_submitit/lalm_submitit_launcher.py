@@ -39,9 +39,10 @@ class LalmSlurmLauncher(SlurmLauncher):  # type: ignore[misc]  # hydra-submitit 
         return slurm.launch_stream(self, source, initial_job_idx, max_in_flight)
 
     def __call__(self, *args: Any, **kwargs: Any) -> JobReturn:
-        # runs inside the SLURM job
+        # runs inside the SLURM job, once per task (rank)
         from lalm_framework.launching import slurm
 
+        slurm.announce_task()
         return slurm.raise_if_failed(super().__call__(*args, **kwargs))
 
     def checkpoint(self, *args: Any, **kwargs: Any) -> Any:

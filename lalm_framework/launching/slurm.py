@@ -81,6 +81,18 @@ def raise_if_failed(ret: JobReturn) -> JobReturn:
     return ret
 
 
+def announce_task() -> None:
+    """First line of each task's log: which job, rank and node (multi-node jobs: one log per rank)."""
+    env = os.environ
+    array = env.get("SLURM_ARRAY_JOB_ID")
+    job = f"{array}_{env.get('SLURM_ARRAY_TASK_ID')}" if array else env.get("SLURM_JOB_ID", "?")
+    print(
+        f"lalm_slurm: SLURM job {job}, rank {env.get('SLURM_PROCID', '0')} of "
+        f"{env.get('SLURM_NTASKS', '1')} on node {env.get('SLURMD_NODENAME', '?')}",
+        flush=True,
+    )
+
+
 def lightning_plugins() -> list[Any]:
     """Lightning plugins the runner adds to a SLURM job's Trainer (see `slurm_requeue`)."""
     from lalm_framework.launching.slurm_requeue import lightning_plugins as plugins
