@@ -212,11 +212,11 @@ class SlurmSession:
         self.config = launcher.config
         self.options = launcher.options
         params: dict[str, Any] = dict(launcher.params)
-        require_client(_launcher_name(self.config))
         problems = option_problems({**params, **asdict(self.options)})
         if problems:
             head = "The SLURM launcher options are invalid; nothing was submitted."
             raise UserError(head + "\n- " + "\n- ".join(problems))
+        require_client(_launcher_name(self.config))
         self.checker = JobChecker(self.config, launcher.hydra_context.config_loader, params)
         self.executor = _executor(params)
         self.tasks = int(params.get("nodes") or 1) * int(params.get("tasks_per_node") or 1)

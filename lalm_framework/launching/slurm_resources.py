@@ -50,13 +50,20 @@ def never_starts(reason: str) -> str | None:
     return None
 
 
+# hydra-submitit's SLURM launcher, the base of ours: (defining module, class name)
+SLURM_LAUNCHER_BASE = ("hydra_plugins.hydra_submitit_launcher.submitit_launcher", "SlurmLauncher")
+
+
 def is_slurm_launcher(launcher: Any) -> bool:
     """Whether a launcher submits to SLURM: an instance, a class, a `hydra.launcher` node or its
-    `_target_` string. Compares classes: hydra-submitit's SlurmLauncher and its subclasses (ours)."""
-    from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher
+    `_target_` string. The class is resolved and its bases are searched for hydra-submitit's
+    SlurmLauncher (ours and any user subclass have it; a class merely named like it does not).
 
+    Not `issubclass`: Hydra's plugin scan (hydra-core 1.3) re-executes plugin modules already
+    imported, so that class can exist as two objects, and a subclass may hold the other one.
+    """
     cls = _launcher_class(launcher)
-    return cls is not None and issubclass(cls, SlurmLauncher)
+    return cls is not None and any((c.__module__, c.__qualname__) == SLURM_LAUNCHER_BASE for c in cls.__mro__)
 
 
 def _launcher_class(launcher: Any) -> type | None:

@@ -27,7 +27,6 @@ from pathlib import Path
 import pytest
 from slurm_testing import CANNOT_RUN_HERE, SCRIPT, Cluster
 
-
 NODES = 2
 
 

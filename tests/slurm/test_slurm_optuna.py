@@ -6,8 +6,6 @@ the jobs write to while they prune.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from optuna.trial import TrialState
 from slurm_testing import run_sweep
