@@ -116,6 +116,13 @@ def resource_problems(launcher: Mapping[str, Any], trainer: Mapping[str, Any]) -
             f"trainer.accelerator={accelerator} but the job asks SLURM for no GPU. "
             "Use hydra/launcher=slurm_gpu, or set hydra.launcher.gpus_per_node."
         )
+    per_task = launcher.get("gpus_per_task")
+    if per_task and isinstance(n_devices, int) and n_devices > 1 and accelerator in ("gpu", "cuda", "auto"):
+        problems.append(
+            f"hydra.launcher.gpus_per_task={per_task} binds each task to its own GPU(s), but Lightning picks "
+            f"each rank's GPU by its local rank among the GPUs it sees, so trainer.devices={devices} cannot "
+            f"work. Set hydra.launcher.gpus_per_node={n_devices} and gpus_per_task=null (as slurm_gpu does)."
+        )
     if (
         isinstance(gpus, int)
         and isinstance(n_devices, int)
@@ -164,10 +171,12 @@ def option_problems(launcher: Mapping[str, Any]) -> list[str]:
 
 def _gpus_requested(launcher: Mapping[str, Any]) -> Any:
     """GPUs per node the request asks for: an int, a gres string, or 0."""
-    for key in ("gpus_per_node", "gpus_per_task"):
-        value = launcher.get(key)
-        if value:
-            return value
+    if launcher.get("gpus_per_node"):
+        return launcher["gpus_per_node"]
+    per_task = launcher.get("gpus_per_task")
+    if per_task:
+        tasks = launcher.get("tasks_per_node") or 1
+        return per_task * tasks if isinstance(per_task, int) and isinstance(tasks, int) else per_task
     gres = str(launcher.get("gres") or "")
     extra = launcher.get("additional_parameters") or {}
     for text in (gres, str(extra.get("gres", "")), str(extra.get("gpus", ""))):

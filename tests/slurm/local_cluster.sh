@@ -145,6 +145,8 @@ AccountingStoragePort=$DBD_PORT
 # the munge socket for the slurmdbd connection (AuthInfo does not cover it)
 AccountingStoragePass=$STATE/munge/munge.socket
 JobAcctGatherType=jobacct_gather/linux
+# GPUs (GRES) in accounting too: sacct shows what each job got (AllocTRES)
+AccountingStorageTRES=gres/gpu
 JobRequeue=1
 KillWait=5
 MinJobAge=600

@@ -38,6 +38,8 @@ def _problems(request: dict[str, Any] | None = None, trainer: dict[str, Any] | N
 
 def test_a_request_that_fits_has_no_problems() -> None:
     assert _problems() == ""
+    # one GPU per task of a one-device-per-process job: 1 x 4 tasks = the 4 GPUs of trainer.devices
+    assert _problems({"tasks_per_node": 1, "gpus_per_task": 1}, {"accelerator": "gpu", "devices": 1}) == ""
     assert (
         _problems(
             {"tasks_per_node": 4, "gpus_per_node": 4, "nodes": 2}, {"accelerator": "gpu", "devices": 4, "num_nodes": 2}
@@ -59,6 +61,11 @@ def test_a_request_that_fits_has_no_problems() -> None:
         ({"timeout_min": 2, "signal_delay_s": 120}, {}, "signal_delay_s=120 is not below the time limit"),
         ({"timeout_min": 0}, {}, "timeout_min=0"),
         ({"cpus_per_task": 0}, {}, "cpus_per_task=0 must be at least 1"),
+        (
+            {"tasks_per_node": 2, "gpus_per_task": 1},
+            {"accelerator": "gpu", "devices": 2},
+            "gpus_per_task=1 binds each task to its own GPU(s)",
+        ),
     ],
 )
 def test_mismatches_name_the_problem_and_the_fix(
