@@ -11,8 +11,9 @@ would: bench_optuna_async's seeded durations, times `--scale`), `--slots` at a t
 Each job records its process's start (the SLURM task's python) and exit (after submitit wrote the
 result). A trial's duration is that lifetime; the ideal list schedule places the same durations,
 in trial order, on the slots with no gap at all: the gaps are what SLURM and the sweep's
-controller add between one job's exit and the next one's start. Printed: makespans (first start -> last end), async / ideal (target <= 1.1),
-batch / async (target >= 1.3), and the mean gap between a job's end and the next start on its slot.
+controller add between one job's exit and the next one's start. Printed: makespans (first start
+-> last end), async / ideal (target <= 1.1), batch / async (target >= 1.3), and the mean gap
+between a job's exit and the next start on its slot.
 
 Needs a SLURM cluster: uses $SLURM_CONF if `sinfo` answers, else starts tests/slurm/local_cluster.sh
 (root) in a temp dir and stops it at the end. Both modes run one after the other in this process.
