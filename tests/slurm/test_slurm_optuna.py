@@ -180,3 +180,39 @@ def test_killed_controller_rerun_records_finished_and_follows_running_and_pendin
     times = _sacct_times(slurm_cluster, [j["job_id"] for j in ledger_jobs])
     assert [s for s, _, _ in times.values()] == ["COMPLETED"] * 6
     assert sorted(p.name for p in sweep_dir.iterdir() if p.name.isdigit()) == [str(n) for n in range(6)]
+
+
+def test_sigterm_cancels_the_trials_in_slurm_and_a_rerun_retries_them(
+    slurm_cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _env_for_toy(monkeypatch)
+    sweep_dir = tmp_path / "sweep"
+    # trials 0 and 1 run long; 2-4 (the rerun's) are short
+    args = _toy(sweep_dir, "hydra.sweeper.n_trials=3", "hydra.sweeper.n_jobs=2", "durations=[300,300,2,2,2]")
+    sweep = start_sweep(args, tmp_path, slurm_cluster, tmp_path / "first.log", app=TOY_APP)
+    ledger = sweep_dir / ".submitit" / "lalm_slurm_jobs.jsonl"
+    try:
+        wait_until("2 submitted trials", lambda: ledger.exists() and len(_ledger(sweep_dir)) == 2, proc=sweep)
+        jobs = [j["job_id"] for j in _ledger(sweep_dir)]
+
+        def listed() -> list[str]:
+            return slurm_cluster.run("squeue", "-h", "-j", ",".join(jobs), "-o", "%T").split()
+
+        wait_until("both running", lambda: listed() == ["RUNNING", "RUNNING"], proc=sweep)
+        sweep.send_signal(signal.SIGTERM)
+        assert sweep.wait(timeout=120) == 128 + signal.SIGTERM
+    finally:
+        if sweep.poll() is None:
+            sweep.kill()
+    assert listed() == []  # squeue shows none of the sweep's jobs
+    assert "SIGTERM received: cancelling 2 job(s) still in SLURM" in (tmp_path / "first.log").read_text()
+
+    # the rerun: the cancelled trials did not end on their own, so they are retried with their params
+    # (trials 2 and 3 are those retries, 4 the third trial)
+    rerun = run_sweep(args, cwd=tmp_path, cluster=slurm_cluster, app=TOY_APP)
+    assert rerun.returncode == 0, (rerun.stdout + rerun.stderr)[-5000:]
+    study = _journal_study(sweep_dir)
+    assert [t.state for t in study.trials] == [TrialState.FAIL] * 2 + [TrialState.COMPLETE] * 3
+    assert all(t.user_attrs.get("interrupted") for t in study.trials[:2])  # not counted
+    retries = {t.user_attrs.get("retry_of"): t.params for t in study.trials[2:]}
+    assert retries[0] == study.trials[0].params and retries[1] == study.trials[1].params
