@@ -33,7 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_optuna_async import durations
-from bench_slurm_submit import CLUSTER, _cluster_up
+from bench_slurm_submit import cluster_env
 
 APP = textwrap.dedent("""
     import atexit, json, time
@@ -135,34 +135,19 @@ def main() -> None:
     durs = [round(d * args.scale, 2) for d in durations(args.trials, args.seed)]
     print(f"sleep per trial (s): {durs}  total {sum(durs):.1f}", flush=True)
 
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
-    state: Path | None = None
-    if not _cluster_up(env):
-        state = Path(tempfile.mkdtemp(prefix="lalm-slurm-bench-"))
-        started = subprocess.run(["bash", str(CLUSTER), "start", str(state)], capture_output=True, text=True)
-        if started.returncode:
-            raise SystemExit(f"no SLURM cluster (set SLURM_CONF or run as root): {started.stderr.strip()}")
-        env["SLURM_CONF"] = str(state / "etc" / "slurm.conf")
-    try:
-        with tempfile.TemporaryDirectory(prefix="bench-optuna-slurm-") as tmp:
-            app = Path(tmp) / "app.py"
-            app.write_text(APP)
-            results = {}
-            for name in ("async", "batch"):
-                results[name] = sweep(app, Path(tmp), name, durs, args.slots, env)
-                print(
-                    f"{name}: makespan {results[name]['makespan']:.1f} s (wall {results[name]['wall']:.1f} s)",
-                    flush=True,
-                )
-    finally:
-        if state is not None:
-            subprocess.run(["bash", str(CLUSTER), "stop", str(state)], capture_output=True)
+    with cluster_env() as env, tempfile.TemporaryDirectory(prefix="bench-optuna-slurm-") as tmp:
+        app = Path(tmp) / "app.py"
+        app.write_text(APP)
+        results = {}
+        for name in ("async", "batch"):
+            results[name] = r = sweep(app, Path(tmp), name, durs, args.slots, env)
+            print(f"{name}: makespan {r['makespan']:.1f} s (wall {r['wall']:.1f} s)", flush=True)
 
     ours, batch = results["async"], results["batch"]
-    print(f"\n{args.trials} trials on {args.slots} slots; node: {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}")
-    print(
-        f"{'mode':6s} {'makespan':>9s} {'ideal list':>11s} {'x ideal':>8s} {'mean gap':>9s} {'work':>8s} {'wall':>8s}"
-    )
+    load = os.getloadavg()[0]
+    print(f"\n{args.trials} trials on {args.slots} slots; node: {os.cpu_count()} cores, load {load:.1f}")
+    header = ("mode", "makespan", "ideal list", "x ideal", "mean gap", "work", "wall")
+    print("{:6s} {:>9s} {:>11s} {:>8s} {:>9s} {:>8s} {:>8s}".format(*header))
     for name, r in results.items():
         print(
             f"{name:6s} {r['makespan']:7.1f} s {r['ideal']:9.1f} s {r['makespan'] / r['ideal']:7.2f}x "

@@ -2,15 +2,16 @@
 
 Composing a job costs tens of milliseconds (the whole defaults tree). The jobs of a sweep mostly
 share one config *shape*: the same overrides with other values (`lr=1e-4`, `lr=3e-4`, ...). Per
-shape one job is composed; each other job of it is that config with its own values put back in,
-in the order Hydra applies them (merge with type checks), which gives the config Hydra would
-compose. What decides a shape: the override keys and kinds, the chosen config-group options (they
-change the defaults tree), and any value that is not a scalar (a dict would merge, not replace).
+shape one job is composed; for each other job of it, its own values are put into that config, in
+the order Hydra applies them (merge with type checks): every override of the shape is set again,
+so the result is the config Hydra would compose for that job (the `hydra` node aside), whatever
+job the config held before, and no copy is made. What decides a shape: the override keys and
+kinds, the chosen config-group options (they change the defaults tree), and any value that is not
+a scalar (a dict would merge, not replace).
 """
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -54,13 +55,12 @@ class JobChecker:
             self.composed += 1
             self.shapes[shape] = job_cfg
             return job_cfg
-        job_cfg = copy.deepcopy(known)
         for override in parsed:
             if override.is_delete() or self._is_group(override):
                 continue  # the same in every job of the shape
             # `+key` added the key in the composed job already: setting it is what Hydra did
-            OmegaConf.update(job_cfg, override.key_or_group, override.value(), merge=True, force_add=override.is_add())
-        return job_cfg
+            OmegaConf.update(known, override.key_or_group, override.value(), merge=True, force_add=override.is_add())
+        return known
 
     def _shape(self, parsed: Sequence[Override]) -> Shape:
         shape = []

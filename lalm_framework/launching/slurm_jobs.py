@@ -277,6 +277,14 @@ def append_ledger(folder: Path, jobs: Sequence[TrackedJob]) -> None:
         os.close(fd)
 
 
+def ledger_folder(config: Any) -> Path:
+    """Where the SLURM launcher of this (primary) config keeps its ledger: submitit's folder up to
+    the first per-job part (`<sweep dir>/.submitit` by default)."""
+    from submitit.core.utils import JobPaths
+
+    return Path(JobPaths.get_first_id_independent_folder(str(config.hydra.launcher.submitit_folder)))
+
+
 def read_ledger(folder: Path) -> list[TrackedJob]:
     """Every job the sweep's controllers submitted, oldest first (a torn last line is skipped)."""
     path = folder / LEDGER

@@ -20,18 +20,14 @@ from slurm_testing import Cluster, run_sweep
 pytestmark = pytest.mark.slurm
 
 TOY = Path(__file__).with_name("toy_app.py")
+GPU_JOB = ["-m", "hydra/launcher=slurm_gpu", "trainer.accelerator=gpu", "hydra.launcher.cpus_per_task=1"]
+GPU_JOB += ["hydra.launcher.timeout_min=10", "hydra.launcher.poll_interval_s=1", "x=1"]
 TASK_LINE = re.compile(r"toy task: rank (\d) local (\d) node (\S+) CUDA_VISIBLE_DEVICES=(\S*)")
 
 
 def test_slurm_gpu_preset_gives_each_rank_of_a_two_task_job_its_own_gpu(slurm_cluster: Cluster, tmp_path: Path) -> None:
     proc = run_sweep(
-        ["-m", "hydra/launcher=slurm_gpu", "trainer.accelerator=gpu", "trainer.devices=2"]
-        + [
-            "hydra.launcher.cpus_per_task=1",
-            "hydra.launcher.timeout_min=10",
-            "hydra.launcher.poll_interval_s=1",
-            "x=1",
-        ],
+        [*GPU_JOB, "trainer.devices=2"],
         tmp_path,
         slurm_cluster,
         app=TOY,
@@ -58,13 +54,7 @@ def test_slurm_gpu_preset_gives_each_rank_of_a_two_task_job_its_own_gpu(slurm_cl
 
 def test_a_gpu_request_no_node_has_is_refused_with_the_pending_reason(slurm_cluster: Cluster, tmp_path: Path) -> None:
     proc = run_sweep(
-        ["-m", "hydra/launcher=slurm_gpu", "trainer.accelerator=gpu", "trainer.devices=4"]
-        + [
-            "hydra.launcher.cpus_per_task=1",
-            "hydra.launcher.timeout_min=10",
-            "hydra.launcher.poll_interval_s=1",
-            "x=1",
-        ],
+        [*GPU_JOB, "trainer.devices=4"],
         tmp_path,
         slurm_cluster,
         app=TOY,

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,7 @@ from tests.helpers import cli_env
 from tests.tuning.conftest import load_study
 
 
-def _wait(what: str, check, proc: subprocess.Popen, timeout_s: float = 300) -> None:  # type: ignore[no-untyped-def]
+def _wait(what: str, check: Callable[[], bool], proc: subprocess.Popen[bytes], timeout_s: float = 300) -> None:
     deadline = time.monotonic() + timeout_s
     while not check():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
@@ -77,7 +78,8 @@ def test_trial_whose_job_completed_unrecorded_is_recorded_from_run_json_not_reru
 
     proc = subprocess.run(cmd, cwd=tmp_path, env=cli_env(), capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "Trials [0] had finished while no sweep recorded them: recorded from their jobs." in proc.stdout + proc.stderr
+    out = proc.stdout + proc.stderr
+    assert "Trials [0] had finished while no sweep recorded them: recorded from their jobs." in out
     study = load_study(sweep_dir)
     assert [t.state for t in study.trials] == [TrialState.COMPLETE, TrialState.COMPLETE]  # no retry trial
     assert study.trials[0].value == record["objective"]
