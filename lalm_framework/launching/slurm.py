@@ -40,7 +40,6 @@ from lalm_framework.launching.slurm_jobs import (
     SlurmJobFailed,
     TrackedJob,
     is_trial_pruned,
-    job_return,
     ledger_folder,
     query,
     read_ledger,
@@ -171,11 +170,6 @@ def earlier_jobs(config: DictConfig) -> list[TrackedJob]:
     jobs = list(latest.values())
     query(jobs)
     return jobs
-
-
-def collect(job: TrackedJob) -> JobReturn:
-    """The JobReturn of an ended job (see `slurm_jobs.job_return`)."""
-    return job_return(job)
 
 
 def _failed(ret: JobReturn) -> bool:

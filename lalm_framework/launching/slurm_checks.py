@@ -1,13 +1,6 @@
-"""Every job of a SLURM sweep is composed and checked against the request before `sbatch`, cheaply.
+"""Every job of a SLURM sweep is composed and checked against the request before `sbatch`.
 
-Composing a job costs tens of milliseconds (the whole defaults tree). The jobs of a sweep mostly
-share one config *shape*: the same overrides with other values (`lr=1e-4`, `lr=3e-4`, ...). Per
-shape one job is composed; for each other job of it, its own values are put into that config, in
-the order Hydra applies them (merge with type checks): every override of the shape is set again,
-so the result is the config Hydra would compose for that job (the `hydra` node aside), whatever
-job the config held before, and no copy is made. What decides a shape: the override keys and
-kinds, the chosen config-group options (they change the defaults tree), and any value that is not
-a scalar (a dict would merge, not replace).
+Cheaply: one full composition per config shape (`job_configs`).
 """
 
 from __future__ import annotations
@@ -15,66 +8,25 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.override_parser.types import Override
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from lalm_framework.errors import UserError, describe
+from lalm_framework.launching.job_configs import JobConfigs
 from lalm_framework.launching.slurm_resources import check_slurm_resources
-
-Shape = tuple[tuple[str, str, str | None, str | None], ...]
 
 
 class JobChecker:
     """Checks jobs of one sweep against the one SLURM request they are submitted with."""
 
     def __init__(self, config: DictConfig, loader: Any, request: Mapping[str, Any]) -> None:
-        self.config = config
-        self.loader = loader
+        self.configs = JobConfigs(config, loader)
         self.request = dict(request)
-        self.parser = OverridesParser.create()
-        self.shapes: dict[Shape, DictConfig] = {}
-        self._groups: dict[str, bool] = {}
-        self.composed = 0  # full compositions (the rest were shape copies)
 
     def check(self, idx: int, overrides: Sequence[str]) -> None:
         """Raise UserError naming job `idx` when it does not compose or the request does not fit it."""
         label = f"Job #{idx} ({' '.join(overrides) or 'no overrides'})"
         try:
-            job_cfg = self._job_config(list(overrides))
+            job_cfg = self.configs.compose(overrides)
         except Exception as e:
             raise UserError(f"{label} is invalid; nothing was submitted.\n{describe(e) or e}") from e
         check_slurm_resources(job_cfg, self.request, job_label=label)
-
-    def _job_config(self, overrides: list[str]) -> DictConfig:
-        parsed = self.parser.parse_overrides(overrides)
-        shape = self._shape(parsed)
-        known = self.shapes.get(shape)
-        if known is None:
-            job_cfg: DictConfig = self.loader.load_sweep_config(self.config, overrides)
-            self.composed += 1
-            self.shapes[shape] = job_cfg
-            return job_cfg
-        for override in parsed:
-            if override.is_delete() or self._is_group(override):
-                continue  # the same in every job of the shape
-            # `+key` added the key in the composed job already: setting it is what Hydra did
-            OmegaConf.update(known, override.key_or_group, override.value(), merge=True, force_add=override.is_add())
-        return known
-
-    def _shape(self, parsed: Sequence[Override]) -> Shape:
-        shape = []
-        for o in parsed:
-            value = o.value()
-            keep = self._is_group(o) or o.is_delete() or isinstance(value, (dict, list)) or o.is_sweep_override()
-            shape.append((o.type.name, o.key_or_group, o.package, str(value) if keep else None))
-        return tuple(shape)
-
-    def _is_group(self, override: Override) -> bool:
-        """A config-group choice (`model=tiny`, `hydra/launcher=x`): it changes the defaults tree."""
-        if override.package is not None:
-            return True
-        key = override.key_or_group
-        if key not in self._groups:
-            self._groups[key] = bool(self.loader.get_group_options(key))
-        return self._groups[key]

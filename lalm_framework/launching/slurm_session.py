@@ -49,7 +49,7 @@ log = logging.getLogger("lalm_framework.launching.slurm")
 # seconds between looks at the jobs' result files (cheap); SLURM is asked every poll_interval_s,
 # and every FINISHING_POLL_S while a job that wrote its result has not ended in SLURM yet
 TICK_S = 0.1
-FINISHING_POLL_S = 0.25
+FINISHING_POLL_S = 0.15
 
 
 class SweepInterrupted(KeyboardInterrupt):
@@ -85,6 +85,7 @@ class SlurmSession:
         self.returns: dict[int, JobReturn] = {}
         self.rows: dict[int, JobRow] = {}
         self.submitted = 0
+        self._state: Any = None
         self._next_query = self._last_query = 0.0
 
     # -- submitting and following --------------------------------------------------------------
@@ -96,8 +97,9 @@ class SlurmSession:
             log.info("lalm_slurm: submitting %d job(s) as one array; sweep dir %s", len(items), self.sweep_dir)
         for idx, overrides in items:
             log.info("\t#%d : %s", idx, " ".join(filter_overrides(overrides)))
-        state = Singleton.get_state()  # a deep copy: once for all jobs (hydra-submitit takes one per job)
-        args = [(ov, "hydra.sweep.dir", idx, f"job_id_for_{idx}", state) for idx, ov in items]
+        if self._state is None:  # a deep copy of Hydra's state: once per sweep, not per job
+            self._state = Singleton.get_state()
+        args = [(ov, "hydra.sweep.dir", idx, f"job_id_for_{idx}", self._state) for idx, ov in items]
         try:
             jobs = submit(self.executor, self.launcher, items, args, self.tasks)
         except FailedJobError as e:

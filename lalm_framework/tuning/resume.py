@@ -82,19 +82,18 @@ def recover(study: Any, storage: Any, config: Any, sweep_dir: Path) -> list[Foll
     for trial in stale:
         overrides = tuple(trial.user_attrs.get(OVERRIDES) or ())
         job = slurm_jobs.get(overrides) if overrides else None
-        if job is not None and not job.status.ended(job.has_result()) and job.status.state != "UNKNOWN":
+        ended = job is not None and job.status.ended(job.has_result())
+        record = records.get(overrides) if overrides else None
+        if job is not None and not ended and job.status.state != "UNKNOWN":  # pending or running
             followed.append(Followed(trial.number, _trial_id(study, storage, trial.number), job.idx, list(overrides)))
-            continue
-        if job is not None and job.status.ended(job.has_result()) and job.status.state not in STOPPED_FROM_OUTSIDE:
+        elif job is not None and ended and job.status.state not in STOPPED_FROM_OUTSIDE:
             _record_slurm(study, storage, trial, job)
             recorded.append(trial.number)
-            continue
-        record = records.get(overrides) if overrides else None
-        if record is not None and _record_run(study, storage, trial, *record):
+        elif record is not None and _record_run(study, storage, trial, *record):
             recorded.append(trial.number)
-            continue
-        _retry(study, storage, trial)
-        retried.append(trial.number)
+        else:
+            _retry(study, storage, trial)
+            retried.append(trial.number)
     if recorded:
         log.warning("Trials %s had finished while no sweep recorded them: recorded from their jobs.", recorded)
     if followed:
@@ -107,26 +106,19 @@ def recover(study: Any, storage: Any, config: Any, sweep_dir: Path) -> list[Foll
     return followed
 
 
-def recover_interrupted(study: Any, storage: Any) -> list[int]:
-    """Mark every RUNNING trial FAIL (interrupted) and enqueue its params; returns their numbers."""
-    stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-    for trial in stale:
-        _retry(study, storage, trial)
-    return [t.number for t in stale]
-
-
 def follow_to_end(config: Any, followed: Sequence[Followed], poll_s: float = 2.0) -> Iterator[tuple[Followed, Any]]:
     """Wait for the SLURM jobs of `followed` trials; yield each with its JobReturn as it ends.
 
     For sweeps that launch in batches: a streaming SLURM launcher follows them itself.
     """
-    from lalm_framework.launching import slurm
+    from lalm_framework.launching.slurm import earlier_jobs
+    from lalm_framework.launching.slurm_jobs import job_return
 
     waiting = {f.job_idx: f for f in followed}
     while waiting:
-        for job in slurm.earlier_jobs(config):
+        for job in earlier_jobs(config):
             if job.idx in waiting and job.status.ended(job.has_result()):
-                yield waiting.pop(job.idx), slurm.collect(job)
+                yield waiting.pop(job.idx), job_return(job)
         if waiting:
             time.sleep(poll_s)
 
@@ -169,11 +161,11 @@ def _run_records(sweep_dir: Path) -> dict[tuple[str, ...], tuple[Path, dict[str,
 
 def _record_slurm(study: Any, storage: Any, trial: FrozenTrial, job: Any) -> None:
     """Record `trial` from its ended SLURM job's result (COMPLETE / PRUNED / FAIL, as the sweep would)."""
-    from lalm_framework.launching import slurm
+    from lalm_framework.launching.slurm_jobs import job_return
     from lalm_framework.tuning.outcome import job_outcome
     from lalm_framework.tuning.reporter import PRUNED_AT
 
-    ret = slurm.collect(job)
+    ret = job_return(job)
     outcome = job_outcome(ret, len(study.directions), trial.user_attrs.get(PRUNED_AT))
     _tell(study, storage, trial, outcome, _job_dir(ret))
 

@@ -196,9 +196,11 @@ class OptunaSweep:
 
     def _config_check(self) -> Any:
         """Compose (and for lalm-train validate) each trial's config before its job starts."""
+        from lalm_framework.launching.job_configs import JobConfigs
+
         callbacks = self.config.hydra.get("callbacks") or {}
         validates = any(str(c.get("_target_")) == VALIDATE_CALLBACK for c in callbacks.values() if c)
-        loader = self.hydra_context.config_loader
+        configs = JobConfigs(self.config, self.hydra_context.config_loader)  # one composition per shape
 
         def check(overrides: list[str]) -> None:
             if validates:
@@ -207,7 +209,7 @@ class OptunaSweep:
                 compose_jobs(self.config, [overrides])
                 return
             try:
-                loader.load_sweep_config(self.config, list(overrides))
+                configs.compose(overrides)
             except Exception as e:
                 first = (str(e).strip().splitlines() or [type(e).__name__])[0]
                 raise UserError(f"The trial config ({' '.join(overrides)}) cannot be composed: {first}") from e

@@ -216,3 +216,43 @@ def test_sigterm_cancels_the_trials_in_slurm_and_a_rerun_retries_them(
     assert all(t.user_attrs.get("interrupted") for t in study.trials[:2])  # not counted
     retries = {t.user_attrs.get("retry_of"): t.params for t in study.trials[2:]}
     assert retries[0] == study.trials[0].params and retries[1] == study.trials[1].params
+
+
+def test_batch_mode_rerun_waits_for_the_jobs_it_finds_in_slurm(
+    slurm_cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`asynchronous=false` (arrays of n_jobs trials): the rerun waits for the killed controller's
+    running job, records it, and only then starts its own batches."""
+    _env_for_toy(monkeypatch)
+    sweep_dir = tmp_path / "sweep"
+    args = _toy(
+        sweep_dir,
+        "hydra.sweeper.asynchronous=false",
+        "hydra.sweeper.n_trials=3",
+        "hydra.sweeper.n_jobs=2",
+        "durations=[2,25,2]",
+    )
+    sweep = start_sweep(args, tmp_path, slurm_cluster, tmp_path / "first.log", app=TOY_APP)
+    try:
+        ledger = sweep_dir / ".submitit" / "lalm_slurm_jobs.jsonl"
+        wait_until("the first batch", lambda: ledger.exists() and len(_ledger(sweep_dir)) == 2, proc=sweep)
+        sweep.send_signal(signal.SIGSTOP)
+        jobs = {_trial_of(j): j["job_id"] for j in _ledger(sweep_dir)}
+
+        def state(n: int) -> str:
+            return slurm_cluster.run("squeue", "-h", "-t", "all", "-j", jobs[n], "-o", "%T").strip()
+
+        wait_until("trial 0 done, 1 running", lambda: (state(0), state(1)) == ("COMPLETED", "RUNNING"), timeout_s=90)
+    finally:
+        sweep.kill()
+        sweep.wait(timeout=30)
+    rerun = run_sweep(args, cwd=tmp_path, cluster=slurm_cluster, app=TOY_APP)
+    out = rerun.stdout + rerun.stderr
+    assert rerun.returncode == 0, out[-5000:]
+    assert "Trials [1] still have their jobs in SLURM" in out
+    study = _journal_study(sweep_dir)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 3
+    assert sorted(_trial_of(j) for j in _ledger(sweep_dir)) == [0, 1, 2]
+    times = _sacct_times(slurm_cluster, [j["job_id"] for j in _ledger(sweep_dir)])
+    trial2 = next(times[j["job_id"]] for j in _ledger(sweep_dir) if _trial_of(j) == 2)
+    assert trial2[1] >= times[jobs[1]][2]  # its batch started after the followed job ended

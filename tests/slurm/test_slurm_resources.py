@@ -205,10 +205,10 @@ def test_jobs_of_one_shape_are_checked_from_one_composition() -> None:
         request = OmegaConf.to_container(master.hydra.launcher, resolve=True)
         checker = JobChecker(master, loader, request)
         for overrides in jobs:
-            fast = checker._job_config(overrides)
+            fast = checker.configs.compose(overrides)
             full = loader.load_sweep_config(master, overrides)
             assert _without_hydra(fast) == _without_hydra(full), overrides
-        assert checker.composed == 3
+        assert checker.configs.composed == 3
         checker.check(6, ["lr=4e-3", "trainer.max_epochs=5", "+note=d"])
         with pytest.raises(UserError, match=r"Job #7 \(lr=1 trainer.max_epochs=oops \+note=e\) is invalid"):
             checker.check(7, ["lr=1", "trainer.max_epochs=oops", "+note=e"])
@@ -216,7 +216,7 @@ def test_jobs_of_one_shape_are_checked_from_one_composition() -> None:
             checker.check(
                 8, ["lr=1", "trainer.max_epochs=2", "+note=e", "trainer.devices=2"][:2] + ["trainer.devices=2"]
             )
-        assert checker.composed == 4  # the last job added a key: a shape of its own
+        assert checker.configs.composed == 4  # the last job added a key: a shape of its own
 
 
 def _without_hydra(cfg: Any) -> Any:
