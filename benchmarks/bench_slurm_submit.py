@@ -19,6 +19,7 @@ process, so machine load shared with others hits every launcher alike.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import statistics
@@ -27,6 +28,7 @@ import sys
 import tempfile
 import textwrap
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -50,8 +52,22 @@ LAUNCHERS = {
 STAMP = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\]\[HYDRA\] (.*)$")
 
 
-def _cluster_up(env: dict[str, str]) -> bool:
-    return subprocess.run(["sinfo", "-h"], env=env, capture_output=True).returncode == 0
+@contextlib.contextmanager
+def cluster_env() -> Iterator[dict[str, str]]:
+    """The environment of SLURM clients: $SLURM_CONF when `sinfo` answers, else a cluster that
+    tests/slurm/local_cluster.sh starts (root) in a temp dir and stops at the end."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    if subprocess.run(["sinfo", "-h"], env=env, capture_output=True).returncode == 0:
+        yield env
+        return
+    state = Path(tempfile.mkdtemp(prefix="lalm-slurm-bench-"))
+    started = subprocess.run(["bash", str(CLUSTER), "start", str(state)], capture_output=True, text=True)
+    if started.returncode:
+        raise SystemExit(f"no SLURM cluster (set SLURM_CONF or run as root): {started.stderr.strip()}")
+    try:
+        yield {**env, "SLURM_CONF": str(state / "etc" / "slurm.conf")}
+    finally:
+        subprocess.run(["bash", str(CLUSTER), "stop", str(state)], capture_output=True)
 
 
 def _stamps(output: str) -> dict[str, float]:
@@ -93,32 +109,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=2)
     opts = parser.parse_args(argv)
 
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
-    state: Path | None = None
-    if not _cluster_up(env):
-        state = Path(tempfile.mkdtemp(prefix="lalm-slurm-bench-"))
-        started = subprocess.run(["bash", str(CLUSTER), "start", str(state)], capture_output=True, text=True)
-        if started.returncode:
-            raise SystemExit(f"no SLURM cluster (set SLURM_CONF or run as root): {started.stderr.strip()}")
-        env["SLURM_CONF"] = str(state / "etc" / "slurm.conf")
-    try:
-        with tempfile.TemporaryDirectory(prefix="bench-slurm-") as tmp:
-            app = Path(tmp) / "app.py"
-            app.write_text(APP)
-            results: dict[str, list[dict[str, float]]] = {name: [] for name in LAUNCHERS}
-            for r in range(opts.rounds):
-                for name in LAUNCHERS:
-                    results[name].append(run_sweep(app, name, opts.jobs, env, Path(tmp)))
-                    print(f"round {r + 1}: {name:15s} {results[name][-1]['wall']:6.2f} s", flush=True)
-    finally:
-        if state is not None:
-            subprocess.run(["bash", str(CLUSTER), "stop", str(state)], capture_output=True)
+    with cluster_env() as env, tempfile.TemporaryDirectory(prefix="bench-slurm-") as tmp:
+        app = Path(tmp) / "app.py"
+        app.write_text(APP)
+        results: dict[str, list[dict[str, float]]] = {name: [] for name in LAUNCHERS}
+        for r in range(opts.rounds):
+            for name in LAUNCHERS:
+                results[name].append(run_sweep(app, name, opts.jobs, env, Path(tmp)))
+                print(f"round {r + 1}: {name:15s} {results[name][-1]['wall']:6.2f} s", flush=True)
 
     def med(name: str, key: str) -> float:
         return statistics.median(r[key] for r in results[name])
 
     base = med("basic", "wall")
-    print(f"\n{opts.jobs} trivial jobs, median of {opts.rounds} round(s); node: {os.cpu_count()} cores")
+    load = os.getloadavg()[0]
+    print(
+        f"\n{opts.jobs} trivial jobs, median of {opts.rounds} round(s); node: {os.cpu_count()} cores, load {load:.1f}"
+    )
     print(f"{'launcher':15s} {'sweep wall':>11s} {'x basic':>8s} {'per-job overhead':>17s}")
     for name in LAUNCHERS:
         wall = med(name, "wall")
@@ -130,7 +137,7 @@ def main(argv: list[str] | None = None) -> None:
             f"submission of the {opts.jobs}-job array {submit:.2f} s"
         )
         ours, upstream = med("lalm_slurm", "wall"), med("submitit_slurm", "wall")
-        print(f"lalm_slurm / submitit_slurm sweep wall: {ours / upstream:.2f}x")
+        print(f"lalm_slurm / submitit_slurm sweep wall: {ours / upstream:.2f}x (target <= 1.0)")
 
 
 if __name__ == "__main__":

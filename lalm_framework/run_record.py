@@ -191,8 +191,17 @@ class RunRecord:
         masked: dict[str, Any] = self.redactor.data(self.data["config"])
         return masked
 
-    def finish(self, status: str, metrics: dict[str, float], error: BaseException | str | None = None) -> None:
-        """Close this attempt; `error` (the exception that ended it) is recorded as a short reason."""
+    def finish(
+        self,
+        status: str,
+        metrics: dict[str, float],
+        error: BaseException | str | None = None,
+        objective: float | None = None,
+    ) -> None:
+        """Close this attempt; `error` (the exception that ended it) is recorded as a short reason.
+
+        A completed attempt also sets the job's metrics and `objective` (the value the job returned
+        to its sweeper: a resumed sweep records the trial from it)."""
         self._stop.set()
         with self._lock:
             self.attempt.update(status=status, finished=_now(), last_seen=_now(), metrics=metrics)
@@ -200,6 +209,7 @@ class RunRecord:
                 self.attempt["error"] = error if isinstance(error, str) else failure_reason(error)
             if status == "completed":
                 self.data["metrics"] = metrics
+                self.data["objective"] = objective
             self.write()
 
     def write(self) -> None:
@@ -279,5 +289,11 @@ class RankRecord:
     def update(self, **fields: Any) -> None:
         pass
 
-    def finish(self, status: str, metrics: dict[str, float], error: BaseException | str | None = None) -> None:
+    def finish(
+        self,
+        status: str,
+        metrics: dict[str, float],
+        error: BaseException | str | None = None,
+        objective: float | None = None,
+    ) -> None:
         pass

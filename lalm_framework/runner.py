@@ -43,8 +43,9 @@ def run(cfg: DictConfig) -> float | None:
         except BaseException as e:
             record.finish(attempt_status(e), {}, error=e)
             raise
-        record.finish("completed", metrics)
-    return _objective(cfg, metrics)
+        objective = _objective(cfg, metrics)
+        record.finish("completed", metrics, objective=objective)  # a resumed sweep records the trial from it
+    return objective
 
 
 def _job_dir(cfg: DictConfig) -> Path:

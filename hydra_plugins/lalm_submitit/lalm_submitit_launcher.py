@@ -4,25 +4,46 @@ Light at import on purpose (Hydra imports every plugin at start-up): the work is
 """
 
 from collections.abc import Sequence
+from dataclasses import fields
 from typing import Any
 
 from hydra.core.utils import JobReturn
+from hydra_plugins.hydra_submitit_launcher.config import SlurmQueueConf
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher
 
+from hydra_plugins.lalm_submitit.config import LalmSlurmQueueConf
+from lalm_framework.launching.protocol import JobSource
+from lalm_framework.launching.slurm_resources import SlurmOptions
 
-class LalmSlurmLauncher(SlurmLauncher):
-    """One job array per batch; every job validated first; jobs whose task raised end FAILED in
-    SLURM; a summary table; the warning signal checkpoints and requeues a training job."""
+# our keys of hydra.launcher (everything else goes to sbatch through submitit)
+OWN_OPTIONS = frozenset(f.name for f in fields(LalmSlurmQueueConf)) - {f.name for f in fields(SlurmQueueConf)}
+
+
+class LalmSlurmLauncher(SlurmLauncher):  # type: ignore[misc]  # hydra-submitit ships no types: its base is Any
+    """One job array per batch, or one job per trial when a sweeper streams (`launch_stream`);
+    every job validated first; jobs whose task raised end FAILED in SLURM; a summary table; the
+    warning signal checkpoints and requeues a training job; stopping the sweep cancels its jobs."""
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**{k: v for k, v in params.items() if k not in OWN_OPTIONS})
+        self.options = SlurmOptions(**{k: params[k] for k in OWN_OPTIONS})
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         from lalm_framework.launching import slurm
 
         return slurm.launch(self, job_overrides, initial_job_idx)
 
-    def __call__(self, *args: Any, **kwargs: Any) -> JobReturn:
-        # runs inside the SLURM job: its task gets the requeue callback/plugin nodes in its config
+    def launch_stream(self, source: JobSource, initial_job_idx: int, max_in_flight: int) -> int:
         from lalm_framework.launching import slurm
 
+        return slurm.launch_stream(self, source, initial_job_idx, max_in_flight)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> JobReturn:
+        # runs inside the SLURM job, once per task (rank): its task gets the requeue
+        # callback/plugin nodes in its config
+        from lalm_framework.launching import slurm
+
+        slurm.announce_task()
         with slurm.requeue_nodes_in_job(self):
             ret = super().__call__(*args, **kwargs)
         return slurm.raise_if_failed(ret)

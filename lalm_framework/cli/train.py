@@ -37,7 +37,24 @@ def main() -> Any:
         sys.argv[1:] = prepare_arguments(sys.argv[1:])
     except UserError as e:
         exit_with(e)
+    sys.argv = implied_multirun(sys.argv)
     return _train()
+
+
+# flags after which Hydra prints or completes instead of running: `-m` is not implied there
+_NOT_A_RUN = ("-c", "--cfg", "-h", "--help", "--hydra-help", "-i", "--info", "-sc", "--shell-completion")
+
+
+def implied_multirun(argv: list[str]) -> list[str]:
+    """`hydra/launcher=X` without `-m`: Hydra would ignore the launcher and run the job right here
+    (for a multi-node DDP job, waiting forever for its other nodes). Make it a one-job multirun."""
+    args = argv[1:]
+    if any(a in ("-m", "--multirun") or a.split("=", 1)[0] in _NOT_A_RUN for a in args):
+        return argv
+    if not any(a.startswith("hydra/launcher=") for a in args):
+        return argv
+    sys.stderr.write("lalm-train: hydra/launcher=... applies to multiruns: running as one (-m)\n")
+    return [argv[0], "-m", *args]
 
 
 def importable_launch_dir() -> None:

@@ -29,3 +29,13 @@ class StreamingLauncher(Protocol):
         `next_job` is asked again after every `job_done`, so a source may return None while
         jobs are in flight and hand out more once results come in.
         """
+
+
+@runtime_checkable
+class ResumableJobSource(JobSource, Protocol):
+    """A source that continues an interrupted sweep: some of its jobs were launched by an earlier
+    controller and may still run (SLURM jobs outlive their controller)."""
+
+    def resumed_jobs(self) -> Sequence[tuple[int, Sequence[str]]]:
+        """(job number, overrides) of jobs whose results are still due; a launcher that can follow
+        them reports each through `job_done` like its own."""

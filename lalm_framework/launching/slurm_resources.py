@@ -1,20 +1,32 @@
 """Checks of a SLURM request against the job it runs, before anything is submitted.
 
-Light on purpose (stdlib + omegaconf): the pre-launch validation and `--cfg`/dry-run paths use it.
+Light on purpose (stdlib + omegaconf + hydra): the pre-launch validation and `--cfg`/dry-run
+paths use it.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
 from lalm_framework.errors import UserError
 
-# hydra-submitit's SlurmLauncher and ours (LalmSlurmLauncher)
-SLURM_LAUNCHER_SUFFIX = "SlurmLauncher"
+
+@dataclass(frozen=True)
+class SlurmOptions:
+    """Our own `hydra.launcher.*` keys of `lalm_slurm` (not sbatch's), as the launcher received them.
+
+    No defaults here: they live once, in hydra_plugins/lalm_submitit/config.py (LalmSlurmQueueConf).
+    """
+
+    poll_interval_s: float
+    summary: bool
+    cancel_on_exit: bool
+
 
 # Pending reasons SLURM keeps forever when the cluster has no EnforcePartLimits (its default):
 # the job would hang in the queue. Reason -> what it means.
@@ -38,10 +50,36 @@ def never_starts(reason: str) -> str | None:
     return None
 
 
+# hydra-submitit's SLURM launcher, the base of ours: (defining module, class name)
+SLURM_LAUNCHER_BASE = ("hydra_plugins.hydra_submitit_launcher.submitit_launcher", "SlurmLauncher")
+
+
 def is_slurm_launcher(launcher: Any) -> bool:
-    """Whether a `hydra.launcher` node (or its `_target_` string) submits to SLURM."""
-    target = launcher if isinstance(launcher, str) else (launcher or {}).get("_target_", "")
-    return str(target).endswith(SLURM_LAUNCHER_SUFFIX)
+    """Whether a launcher submits to SLURM: an instance, a class, a `hydra.launcher` node or its
+    `_target_` string. The class is resolved and its bases are searched for hydra-submitit's
+    SlurmLauncher (ours and any user subclass have it; a class merely named like it does not).
+
+    Not `issubclass`: Hydra's plugin scan (hydra-core 1.3) re-executes plugin modules already
+    imported, so that class can exist as two objects, and a subclass may hold the other one.
+    """
+    cls = _launcher_class(launcher)
+    return cls is not None and any((c.__module__, c.__qualname__) == SLURM_LAUNCHER_BASE for c in cls.__mro__)
+
+
+def _launcher_class(launcher: Any) -> type | None:
+    if isinstance(launcher, type):
+        return launcher
+    if isinstance(launcher, (str, Mapping, DictConfig)) or launcher is None:
+        target = launcher if isinstance(launcher, str) else (launcher or {}).get("_target_")
+        if not target:
+            return None
+        from hydra.utils import get_class
+
+        try:
+            return get_class(str(target))
+        except Exception:  # not importable: Hydra reports that itself when it instantiates it
+            return None
+    return type(launcher)
 
 
 def resource_problems(launcher: Mapping[str, Any], trainer: Mapping[str, Any]) -> list[str]:
@@ -78,6 +116,13 @@ def resource_problems(launcher: Mapping[str, Any], trainer: Mapping[str, Any]) -
             f"trainer.accelerator={accelerator} but the job asks SLURM for no GPU. "
             "Use hydra/launcher=slurm_gpu, or set hydra.launcher.gpus_per_node."
         )
+    per_task = launcher.get("gpus_per_task")
+    if per_task and isinstance(n_devices, int) and n_devices > 1 and accelerator in ("gpu", "cuda", "auto"):
+        problems.append(
+            f"hydra.launcher.gpus_per_task={per_task} binds each task to its own GPU(s), but Lightning picks "
+            f"each rank's GPU by its local rank among the GPUs it sees, so trainer.devices={devices} cannot "
+            f"work. Set hydra.launcher.gpus_per_node={n_devices} and gpus_per_task=null (as slurm_gpu does)."
+        )
     if (
         isinstance(gpus, int)
         and isinstance(n_devices, int)
@@ -98,19 +143,40 @@ def resource_problems(launcher: Mapping[str, Any], trainer: Mapping[str, Any]) -
             f"hydra.launcher.signal_delay_s={delay} is not below the time limit ({timeout_min} min): "
             "the warning signal would come before the job starts. Lower it, or raise timeout_min."
         )
-    for key in ("cpus_per_task", "mem_gb", "array_parallelism"):
+    problems += option_problems(launcher)
+    return problems
+
+
+# keys whose values must be at least 1 / at least 0 / above 0 (null: SLURM's or our default)
+_AT_LEAST_ONE = ("nodes", "tasks_per_node", "cpus_per_task", "mem_gb", "array_parallelism", "cpus_per_gpu")
+_AT_LEAST_ZERO = ("gpus_per_node", "gpus_per_task", "max_num_timeout", "signal_delay_s")
+_ABOVE_ZERO = ("poll_interval_s",)
+
+
+def option_problems(launcher: Mapping[str, Any]) -> list[str]:
+    """Counts and sizes of the launcher options that SLURM or the launcher cannot use."""
+    problems: list[str] = []
+    for key in (*_AT_LEAST_ONE, *_AT_LEAST_ZERO, *_ABOVE_ZERO):
         value = launcher.get(key)
-        if value is not None and value < 1:
+        if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        if key in _AT_LEAST_ONE and value < 1:
             problems.append(f"hydra.launcher.{key}={value} must be at least 1 (or null for the cluster default).")
+        elif key in _AT_LEAST_ZERO and value < 0:
+            problems.append(f"hydra.launcher.{key}={value} must not be negative.")
+        elif key in _ABOVE_ZERO and value <= 0:
+            problems.append(f"hydra.launcher.{key}={value} must be above 0 (seconds).")
     return problems
 
 
 def _gpus_requested(launcher: Mapping[str, Any]) -> Any:
     """GPUs per node the request asks for: an int, a gres string, or 0."""
-    for key in ("gpus_per_node", "gpus_per_task"):
-        value = launcher.get(key)
-        if value:
-            return value
+    if launcher.get("gpus_per_node"):
+        return launcher["gpus_per_node"]
+    per_task = launcher.get("gpus_per_task")
+    if per_task:
+        tasks = launcher.get("tasks_per_node") or 1
+        return per_task * tasks if isinstance(per_task, int) and isinstance(tasks, int) else per_task
     gres = str(launcher.get("gres") or "")
     extra = launcher.get("additional_parameters") or {}
     for text in (gres, str(extra.get("gres", "")), str(extra.get("gpus", ""))):
@@ -122,20 +188,18 @@ def _gpus_requested(launcher: Mapping[str, Any]) -> Any:
 def check_slurm_resources(job_cfg: DictConfig, launcher: Mapping[str, Any] | None = None, job_label: str = "") -> None:
     """Raise UserError when the SLURM request cannot serve this job's trainer; no-op off SLURM.
 
-    `launcher` defaults to the job's own `hydra.launcher`; the launcher passes the values it will
-    really submit with (one sbatch array for all jobs of a sweep).
+    `launcher` defaults to the job's own `hydra.launcher` (nothing to check unless it submits to
+    SLURM); the SLURM launcher passes the values it will really submit with.
     """
     if launcher is None:
         node = OmegaConf.select(job_cfg, "hydra.launcher")
         if node is None or not is_slurm_launcher(node):
             return
         launcher = {
-            k: OmegaConf.select(node, k, default=None)
+            str(k): OmegaConf.select(node, str(k), default=None)
             for k in node.keys()
             if k not in ("name", "submitit_folder", "setup")
         }
-    elif not is_slurm_launcher(launcher):
-        return
     trainer = job_cfg.get("trainer")
     if trainer is None:
         return

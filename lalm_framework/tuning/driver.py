@@ -14,13 +14,11 @@ from lalm_framework.errors import UserError
 from lalm_framework.tuning.guard import FailureGuard
 from lalm_framework.tuning.outcome import TrialOutcome, job_outcome
 from lalm_framework.tuning.reporter import PRUNED_AT
-from lalm_framework.tuning.resume import FAIL_REASON, INTERRUPTED
+from lalm_framework.tuning.resume import FAIL_REASON, INTERRUPTED, JOB_DIR, OVERRIDES
 from lalm_framework.tuning.space import SearchSpace, format_override
 
 log = logging.getLogger(__name__)
 
-JOB_DIR = "job_dir"
-OVERRIDES = "overrides"
 # (trial, cfg) -> optional {override key: value}; may call trial.suggest_* for conditional params
 SearchSpaceHook = Callable[[Trial, Any], dict[str, Any] | None]
 # overrides -> None, raising on a config that cannot be composed / validated

@@ -15,14 +15,25 @@ class TrialJobSource:
 
     Jobs are numbered by the launcher from `initial_job_idx` in the order `next_job` hands them
     out; a result is matched to its trial by that number, or by its overrides if a launcher
-    numbers otherwise.
+    numbers otherwise. `resumed`: (trial, job number, overrides) of trials whose jobs an earlier,
+    interrupted run left running; a launcher that can follow them (SLURM) reports them as its own.
     """
 
-    def __init__(self, driver: StudyDriver, initial_job_idx: int) -> None:
+    def __init__(
+        self,
+        driver: StudyDriver,
+        initial_job_idx: int,
+        resumed: Sequence[tuple[Trial, int, Sequence[str]]] = (),
+    ) -> None:
         self.driver = driver
         self.next_idx = initial_job_idx
-        self.pending: dict[int, tuple[Trial, tuple[str, ...]]] = {}
+        self.pending: dict[int, tuple[Trial, tuple[str, ...]]] = {idx: (t, tuple(o)) for t, idx, o in resumed}
+        self._resumed = [(idx, list(o)) for _, idx, o in resumed]
         self.returns: list[JobReturn] = []
+
+    def resumed_jobs(self) -> list[tuple[int, list[str]]]:
+        """`launching.protocol.ResumableJobSource`: the jobs of `resumed`."""
+        return list(self._resumed)
 
     def next_job(self) -> Sequence[str] | None:
         made = self.driver.new_trial()

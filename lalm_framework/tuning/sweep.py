@@ -1,8 +1,8 @@
 """One run of an Optuna sweep: open (or continue) the study, run the trials left, write the results.
 
-Asynchronous when the launcher streams (`launch_stream`, e.g. lalm_pool): a trial starts as soon
-as a worker frees, up to `n_jobs` in flight. Other launchers (basic, joblib, submitit) get
-batches of `n_jobs` trials.
+Asynchronous when the launcher streams (`launch_stream`: lalm_pool, the SLURM presets): a trial
+starts as soon as a worker (or SLURM slot) frees, up to `n_jobs` in flight. Other launchers
+(basic, joblib, upstream submitit) get batches of `n_jobs` trials.
 """
 
 from __future__ import annotations
@@ -30,7 +30,15 @@ from lalm_framework.tuning.driver import ConfigCheck, SearchSpaceHook, StudyDriv
 from lalm_framework.tuning.guard import FailureGuard
 from lalm_framework.tuning.job_source import TrialJobSource
 from lalm_framework.tuning.results import write_results
-from lalm_framework.tuning.resume import SweepLock, counts_toward_budget, lock_path, recover_interrupted, trials_left
+from lalm_framework.tuning.resume import (
+    Followed,
+    SweepLock,
+    counts_toward_budget,
+    follow_to_end,
+    lock_path,
+    recover,
+    trials_left,
+)
 from lalm_framework.tuning.samplers import PRUNER_ATTR, build_sampler, check_pruner, directions, is_grid
 from lalm_framework.tuning.settings import SweepSettings
 from lalm_framework.tuning.space import SearchSpace, parse_search_space
@@ -84,8 +92,9 @@ class OptunaSweep:
         """The storage asked for; by default a journal file under SLURM (SQLite locks fail on NFS)."""
         if self.settings.storage is not None:
             return self.settings.storage
-        launcher = str(self.config.hydra.launcher.get("_target_", ""))
-        return "journal" if "submitit" in launcher else None
+        from lalm_framework.launching.slurm_resources import is_slurm_launcher
+
+        return "journal" if is_slurm_launcher(self.config.hydra.launcher) else None
 
     def _run_locked(
         self, space: SearchSpace, study_name: str, sweep_dir: Path, plan: StudyPlan, launcher: Launcher
@@ -94,7 +103,7 @@ class OptunaSweep:
         url = plan.url
         storage = open_storage(url)
         study = self._open_study(storage, study_name, plan)
-        recover_interrupted(study, storage)
+        followed = recover(study, storage, self.config, sweep_dir)
         n_trials = s.n_trials
         if is_grid(s.sampler):
             n_trials = min(n_trials, len(space.grid()))
@@ -127,8 +136,9 @@ class OptunaSweep:
         )
         returns: list[Sequence[JobReturn]] = []
         try:
-            if planned > 0:
-                returns = self._launch(launcher, driver, _first_job_idx(study, sweep_dir))
+            if planned > 0 or followed:
+                first = max([_first_job_idx(study, sweep_dir)] + [f.job_idx + 1 for f in followed])
+                returns = self._launch(launcher, driver, first, followed)
         finally:
             write_results(study, sweep_dir, url, plots=s.plots)
         log.info("Sweep run finished: %s. Results: %s", summary(list(driver.outcomes.values())), sweep_dir)
@@ -182,8 +192,10 @@ class OptunaSweep:
 
     def _config_check(self) -> ConfigCheck:
         """Compose (and for lalm-train validate) each trial's config before its job starts."""
+        from lalm_framework.launching.job_configs import JobConfigs
+
         validates = _has_callback(self.config, ValidateJobsCallback)
-        loader = self.hydra_context.config_loader
+        configs = JobConfigs(self.config, self.hydra_context.config_loader)  # one composition per shape
 
         def check(overrides: list[str]) -> None:
             if validates:
@@ -192,7 +204,7 @@ class OptunaSweep:
                 compose_jobs(self.config, [overrides])
                 return
             try:
-                loader.load_sweep_config(self.config, list(overrides))
+                configs.compose(overrides)
             except Exception as e:
                 problem = error_line(e, limit=400)
                 raise UserError(f"The trial config ({' '.join(overrides)}) cannot be composed: {problem}") from e
@@ -207,14 +219,21 @@ class OptunaSweep:
             hydra_context=self.hydra_context, task_function=self.task_function, config=self.config
         )
 
-    def _launch(self, launcher: Launcher, driver: StudyDriver, first_idx: int) -> list[Sequence[JobReturn]]:
+    def _launch(
+        self, launcher: Launcher, driver: StudyDriver, first_idx: int, followed: list[Followed]
+    ) -> list[Sequence[JobReturn]]:
         from lalm_framework.launching.protocol import StreamingLauncher
 
         n_jobs = self.settings.n_jobs
+        resumed = [(optuna.trial.Trial(driver.study, f.trial_id), f.job_idx, f.overrides) for f in followed]
         if self.settings.asynchronous and isinstance(launcher, StreamingLauncher):
-            source = TrialJobSource(driver, first_idx)
+            source = TrialJobSource(driver, first_idx, resumed)
             launcher.launch_stream(source, initial_job_idx=first_idx, max_in_flight=n_jobs)
             return [source.returns]
+        # batches: first wait for the jobs an interrupted run left in SLURM
+        trials = {f.number: trial for f, (trial, _, _) in zip(followed, resumed, strict=True)}
+        for f, ret in follow_to_end(self.config, followed):
+            driver.finish(trials[f.number], ret)
         returns: list[Sequence[JobReturn]] = []
         idx = first_idx
         while True:

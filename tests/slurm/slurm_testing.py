@@ -7,7 +7,7 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -101,6 +101,28 @@ def run_sweep(
         text=True,
         timeout=timeout,
     )
+
+
+def start_sweep(
+    args: Sequence[str], cwd: Path, cluster: Cluster, log_path: Path, app: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """Start `lalm-train ARGS` (or the Hydra script `app`) in the background, output to `log_path`."""
+    entry = [str(app)] if app else ["-m", "lalm_framework.cli.train"]
+    with log_path.open("wb") as log_file:
+        return subprocess.Popen(
+            [sys.executable, *entry, *args], cwd=cwd, env=sweep_env(cluster), stdout=log_file, stderr=subprocess.STDOUT
+        )
+
+
+def wait_until(
+    what: str, check: Callable[[], object], timeout_s: float = 120, proc: subprocess.Popen[bytes] | None = None
+) -> None:
+    """Poll `check` until it is truthy; fail naming `what` (and stop waiting if `proc` ended)."""
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        assert proc is None or proc.poll() is None, f"the sweep ended (rc {proc.returncode}) before {what}"
+        time.sleep(0.2)
 
 
 def array_id_of(text: str) -> str:

@@ -6,11 +6,13 @@ runs in test_slurm_training.py.
 
 from __future__ import annotations
 
+import re
+import signal
 import time
 from pathlib import Path
 
 import pytest
-from slurm_testing import Cluster, array_id_of, next_second, run_sweep
+from slurm_testing import Cluster, array_id_of, next_second, run_sweep, start_sweep, wait_until
 
 pytestmark = pytest.mark.slurm
 
@@ -42,6 +44,9 @@ def test_unknown_partition_is_a_short_error_at_submission(slurm_cluster: Cluster
     assert "sbatch refused the job array" in out and "Invalid partition" in out, out
     assert "partition=no_such_partition" in out  # the message shows the request to fix
     assert slurm_cluster.jobs_submitted_since(since) == []
+    # nothing submitted, nothing left behind: no pickles or sbatch script of the refused array
+    (submitit,) = tmp_path.glob("multirun/*/*/.submitit")
+    assert sorted(p.name for p in submitit.iterdir()) == []
 
 
 def test_impossible_resources_cancel_the_array_instead_of_hanging(slurm_cluster: Cluster, tmp_path: Path) -> None:
@@ -82,3 +87,40 @@ def test_request_that_does_not_fit_the_trainer_submits_nothing(slurm_cluster: Cl
     assert "Job #0 (x=1): the SLURM request does not fit the job" in out, out
     assert "asks SLURM for GPUs" in out and "trainer.accelerator=cpu" in out
     assert slurm_cluster.jobs_submitted_since(since) == []
+
+
+@pytest.mark.parametrize(
+    "sig, cancel_on_exit", [(signal.SIGINT, True), (signal.SIGTERM, True), (signal.SIGTERM, False)]
+)
+def test_stopping_the_sweep_cancels_its_jobs(
+    slurm_cluster: Cluster, tmp_path: Path, sig: signal.Signals, cancel_on_exit: bool
+) -> None:
+    """Ctrl-C / SIGTERM to the sweep: its running and pending jobs are scancelled (the default)."""
+    log = tmp_path / "sweep.log"
+    # 2 CPUs each on 8: 4 jobs run, 4 wait
+    args = ["-m", *TOY_LAUNCHER, "hydra.launcher.cpus_per_task=2", "sleep=600", "x=range(8)"]
+    sweep = start_sweep([*args, f"hydra.launcher.cancel_on_exit={cancel_on_exit}"], tmp_path, slurm_cluster, log, TOY)
+    try:
+        wait_until("the array", lambda: "lalm_slurm: array job" in log.read_text(), proc=sweep)
+        array = array_id_of(log.read_text())
+
+        def states() -> list[str]:
+            return slurm_cluster.run("squeue", "-h", "-r", "-j", array, "-o", "%T", check=False).split()
+
+        wait_until("4 running jobs", lambda: states().count("RUNNING") == 4, proc=sweep)
+        assert states().count("PENDING") == 4
+        sweep.send_signal(sig)
+        assert sweep.wait(timeout=120) == 128 + sig
+    finally:
+        if sweep.poll() is None:
+            sweep.kill()
+    out = log.read_text()
+    if cancel_on_exit:
+        assert re.search(rf"{sig.name} received: cancelling 8 job\(s\) still in SLURM", out), out[-3000:]
+        assert states() == []  # squeue shows none of the sweep's jobs
+        assert out.count("│ CANCELLED │") == 8  # the summary says so
+        assert "Traceback" not in out
+    else:
+        assert "8 job(s) keep running in SLURM (cancel_on_exit=false)" in out, out[-3000:]
+        assert sorted(states()) == ["PENDING"] * 4 + ["RUNNING"] * 4
+        slurm_cluster.run("scancel", array)

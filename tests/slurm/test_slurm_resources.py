@@ -6,10 +6,18 @@ from typing import Any
 
 import pytest
 from hydra import compose, initialize_config_module
+from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher
 from omegaconf import OmegaConf
 
 from lalm_framework.errors import UserError
-from lalm_framework.launching.slurm_resources import check_slurm_resources, never_starts, resource_problems
+from lalm_framework.launching.slurm_resources import (
+    SlurmOptions,
+    check_slurm_resources,
+    is_slurm_launcher,
+    never_starts,
+    option_problems,
+    resource_problems,
+)
 
 CPU_TRAINER = {"accelerator": "cpu", "devices": 1, "num_nodes": 1}
 REQUEST = {
@@ -30,6 +38,8 @@ def _problems(request: dict[str, Any] | None = None, trainer: dict[str, Any] | N
 
 def test_a_request_that_fits_has_no_problems() -> None:
     assert _problems() == ""
+    # one GPU per task of a one-device-per-process job: 1 x 4 tasks = the 4 GPUs of trainer.devices
+    assert _problems({"tasks_per_node": 1, "gpus_per_task": 1}, {"accelerator": "gpu", "devices": 1}) == ""
     assert (
         _problems(
             {"tasks_per_node": 4, "gpus_per_node": 4, "nodes": 2}, {"accelerator": "gpu", "devices": 4, "num_nodes": 2}
@@ -51,6 +61,11 @@ def test_a_request_that_fits_has_no_problems() -> None:
         ({"timeout_min": 2, "signal_delay_s": 120}, {}, "signal_delay_s=120 is not below the time limit"),
         ({"timeout_min": 0}, {}, "timeout_min=0"),
         ({"cpus_per_task": 0}, {}, "cpus_per_task=0 must be at least 1"),
+        (
+            {"tasks_per_node": 2, "gpus_per_task": 1},
+            {"accelerator": "gpu", "devices": 2},
+            "gpus_per_task=1 binds each task to its own GPU(s)",
+        ),
     ],
 )
 def test_mismatches_name_the_problem_and_the_fix(
@@ -100,3 +115,109 @@ def test_cpu_presets_fit_the_default_trainer(preset: str) -> None:
 
 def test_other_launchers_are_not_checked() -> None:
     check_slurm_resources(_compose("trainer.devices=2"))  # basic launcher: nothing to compare
+
+
+class MySlurmLauncher(SlurmLauncher):
+    """A user's own subclass of hydra-submitit's SLURM launcher."""
+
+
+class NotSlurmLauncher:
+    """Only the name looks like one."""
+
+
+SlurmLookalikeLauncher = NotSlurmLauncher
+
+
+@pytest.mark.parametrize(
+    "launcher, expected",
+    [
+        ("hydra_plugins.lalm_submitit.lalm_submitit_launcher.LalmSlurmLauncher", True),
+        ("hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher", True),
+        ({"_target_": f"{__name__}.MySlurmLauncher"}, True),
+        (MySlurmLauncher, True),
+        ("hydra_plugins.hydra_submitit_launcher.submitit_launcher.LocalLauncher", False),
+        ("hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher", False),
+        (f"{__name__}.SlurmLookalikeLauncher", False),  # a name ending in SlurmLauncher is not enough
+        ("no.such.module.SlurmLauncher", False),
+        ({}, False),
+    ],
+)
+def test_slurm_launchers_are_told_by_class(launcher: Any, expected: bool) -> None:
+    assert is_slurm_launcher(launcher) is expected
+
+
+def test_a_default_changed_in_the_dataclass_is_what_the_launcher_uses(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Our options' defaults live in LalmSlurmQueueConf only: the presets and the launcher follow it."""
+    from dataclasses import dataclass
+
+    from hydra.core.config_store import ConfigStore
+    from hydra.utils import instantiate
+
+    from hydra_plugins.lalm_submitit.config import LalmSlurmQueueConf
+
+    @dataclass
+    class Changed(LalmSlurmQueueConf):
+        poll_interval_s: float = 0.25
+        summary: bool = False
+        cancel_on_exit: bool = False
+
+    store = ConfigStore.instance()
+    monkeypatch.setitem(
+        store.repo["hydra"]["launcher"], "lalm_slurm.yaml", store.repo["hydra"]["launcher"]["lalm_slurm.yaml"]
+    )
+    store.store(group="hydra/launcher", name="lalm_slurm", node=Changed, provider="test")
+    launcher = instantiate(_compose("hydra/launcher=slurm_cpu").hydra.launcher)
+    assert launcher.options == SlurmOptions(poll_interval_s=0.25, summary=False, cancel_on_exit=False)
+    assert not set(launcher.params) & {"poll_interval_s", "summary", "cancel_on_exit"}  # not passed to sbatch
+
+
+def test_option_problems_name_each_bad_value() -> None:
+    problems = option_problems(
+        {"nodes": 0, "tasks_per_node": 1, "max_num_timeout": -2, "poll_interval_s": 0.0, "gpus_per_task": -1}
+    )
+    assert problems == [
+        "hydra.launcher.nodes=0 must be at least 1 (or null for the cluster default).",
+        "hydra.launcher.gpus_per_task=-1 must not be negative.",
+        "hydra.launcher.max_num_timeout=-2 must not be negative.",
+        "hydra.launcher.poll_interval_s=0.0 must be above 0 (seconds).",
+    ]
+    assert option_problems({"nodes": None, "cpus_per_task": 4, "signal_delay_s": 0, "max_num_timeout": 0}) == []
+
+
+def test_jobs_of_one_shape_are_checked_from_one_composition() -> None:
+    """The launcher composes one job per config shape; the others are that config with their own
+    values: exactly what Hydra composes for them (type errors and request checks included)."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    from lalm_framework.launching.slurm_checks import JobChecker
+
+    jobs = [
+        ["lr=1e-3", "trainer.max_epochs=2", "+note=a"],
+        ["lr=2e-3", "trainer.max_epochs=3", "+note=b"],
+        ["lr=3e-3", "trainer.max_epochs=4", "+note=c"],
+        ["experiment=digits", "lr=1e-2"],  # another group option: another shape
+        ["experiment=digits", "lr=2e-2"],
+        ["lr=1e-3", "trainer.max_epochs=2", "+note={a: 1}"],  # a dict value merges: its own shape
+    ]
+    with initialize_config_module(config_module="lalm_framework.conf", version_base="1.3"):
+        master = compose(config_name="train", overrides=["hydra/launcher=slurm_cpu"], return_hydra_config=True)
+        loader = GlobalHydra.instance().config_loader()
+        request = OmegaConf.to_container(master.hydra.launcher, resolve=True)
+        checker = JobChecker(master, loader, request)
+        for overrides in jobs:
+            fast = checker.configs.compose(overrides)
+            full = loader.load_sweep_config(master, overrides)
+            assert _without_hydra(fast) == _without_hydra(full), overrides
+        assert checker.configs.composed == 3
+        checker.check(6, ["lr=4e-3", "trainer.max_epochs=5", "+note=d"])
+        with pytest.raises(UserError, match=r"Job #7 \(lr=1 trainer.max_epochs=oops \+note=e\) is invalid"):
+            checker.check(7, ["lr=1", "trainer.max_epochs=oops", "+note=e"])
+        with pytest.raises(UserError, match="(?s)Job #8 .*tasks_per_node=1 but trainer.devices=2"):
+            checker.check(
+                8, ["lr=1", "trainer.max_epochs=2", "+note=e", "trainer.devices=2"][:2] + ["trainer.devices=2"]
+            )
+        assert checker.configs.composed == 4  # the last job added a key: a shape of its own
+
+
+def _without_hydra(cfg: Any) -> Any:
+    return OmegaConf.to_container(OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]), resolve=False)
