@@ -72,7 +72,7 @@ def test_template_needs_exactly_one_audio_token(tokenizer, feature_extractor):
 def test_feature_cache_reuses_identical_features(tokenizer, feature_extractor):
     examples = _examples(4)
     for e, (f, _) in zip(examples, sample_utterances("train", 4), strict=True):
-        e["path"] = str(f)
+        e["key"] = str(f)
     plain = LalmCollator(tokenizer, feature_extractor, f"{AUDIO_TOKEN}Transcribe:")
     cached = LalmCollator(tokenizer, feature_extractor, f"{AUDIO_TOKEN}Transcribe:", cache_features=True)
     first = cached(examples[:2])
