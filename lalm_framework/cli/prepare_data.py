@@ -37,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `lalm-prepare-data`."""
-    args = build_parser().parse_args(argv)
+    # intermixed: options may come before, between or after the overrides and OUT_DIR
+    args = build_parser().parse_intermixed_args(argv)
     from lalm_framework.errors import UserError, describe, exit_with, exit_with_message, full_error_requested
 
     try:
