@@ -152,3 +152,27 @@ def test_data_fingerprint_tells_datasets_apart(tmp_path: Path):
     assert LalmDataModule(train_manifest=str(a)).data_fingerprint()["train"]["sha256"] != train["sha256"]
     sample = LalmDataModule(train_split="train", val_split="dev", test_split="test").data_fingerprint()
     assert [sample[s]["utterances"] for s in ("train", "val", "test")] == [380, 40, 40]
+
+
+@pytest.mark.parametrize("cores, devices, expected", [(2, 1, 1), (1, 1, 0), (16, 2, 7), (4, 8, 0)])
+def test_auto_workers_fit_the_machine(monkeypatch, cores, devices, expected):
+    """Issue 10: dataset=jsonl asked for 4 workers on 2 cores; `auto` leaves one core per process."""
+    import os
+
+    from lalm_framework.data.loading import default_num_workers
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cores)), raising=False)
+    assert default_num_workers(devices) == expected
+
+
+def test_folder_and_manifest_sources_default_to_auto_workers(tokenizer, feature_extractor):
+    from lalm_framework import compose
+    from lalm_framework.data.loading import default_num_workers
+
+    for option in ("jsonl", "speechcraft", "librispeech", "lhotse", "shar"):
+        assert compose([f"dataset={option}", "paths.root_dir=/x", "paths.output_dir=/y"]).dataset.num_workers == "auto"
+    dm = LalmDataModule(
+        train_split="train", val_split=None, max_utterances=8, tokenizer=tokenizer, feature_extractor=feature_extractor
+    )
+    dm.setup("fit")
+    assert dm.train_dataloader().num_workers == default_num_workers(1)
