@@ -6,7 +6,7 @@ per-example `prompt`/`task` and any other manifest field (SpeechCraft's speaker 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -75,13 +75,17 @@ def cut_custom(cut: Cut) -> dict[str, Any]:
     return dict(cut.supervisions[0].custom or {}) if cut.supervisions else {}
 
 
-def cut_example(cut: Cut, sample_rate: int) -> dict[str, Any]:
-    """The collator's input for `cut`: decoded audio, text, per-example prompt/task and a cache key."""
+def cut_example(cut: Cut, sample_rate: int, cached: Container[str] = ()) -> dict[str, Any]:
+    """The collator's input for `cut`: decoded audio, text, per-example prompt/task and a cache key.
+
+    The audio is not decoded when its key is in `cached` (the collator has its features).
+    """
     custom = cut_custom(cut)
+    key = audio_key(cut)
     return {
         "id": cut.id,
-        "key": audio_key(cut),
-        "audio": cut_audio(cut, sample_rate),
+        "key": key,
+        "audio": None if key in cached else cut_audio(cut, sample_rate),
         "text": cut_text(cut),
         "prompt": custom.get("prompt"),
         "task": custom.get("task"),

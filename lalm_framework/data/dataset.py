@@ -8,6 +8,7 @@ Both decode through `load_example`, so training and inference read audio the sam
 from __future__ import annotations
 
 import logging
+from collections.abc import Container
 from typing import TYPE_CHECKING, Any
 
 from torch.utils.data import Dataset
@@ -40,10 +41,15 @@ class DataLoadError(UserError):
         super().__init__(message.rsplit(marker, 1)[-1] if "Traceback" in message else message)
 
 
-def load_example(cut: Cut, sample_rate: int, skip_bad_audio: bool) -> dict[str, Any] | None:
-    """The collator's example of `cut`; None (logged) for undecodable audio under `skip_bad_audio`."""
+def load_example(
+    cut: Cut, sample_rate: int, skip_bad_audio: bool, cached: Container[str] = ()
+) -> dict[str, Any] | None:
+    """The collator's example of `cut`; None (logged) for undecodable audio under `skip_bad_audio`.
+
+    `cached`: audio keys whose features the collator holds (their audio is not decoded again).
+    """
     try:
-        return cut_example(cut, sample_rate)
+        return cut_example(cut, sample_rate, cached)
     except UserError as e:
         raise DataLoadError(str(e)) from None
     except Exception as e:
@@ -66,8 +72,9 @@ class LalmCutDataset(Dataset):  # type: ignore[type-arg]  # indexed by CutSets, 
         self.skip_bad_audio = skip_bad_audio
 
     def __getitem__(self, cuts: CutSet) -> LalmBatch:
+        cached = self.collator.feature_cache or {}
         try:
-            examples = [load_example(c, self.sample_rate, self.skip_bad_audio) for c in cuts]
+            examples = [load_example(c, self.sample_rate, self.skip_bad_audio, cached) for c in cuts]
             return self.collator([e for e in examples if e is not None])
         except DataLoadError:
             raise
