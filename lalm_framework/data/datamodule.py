@@ -259,6 +259,13 @@ class LalmDataModule(pl.LightningDataModule):
         return self._loader("test")
 
     def _loader(self, split: str) -> CutLoader:
+        if self.trainer is not None and self.trainer.overfit_batches:
+            # Lightning would swap in an index sampler over the dataset, which batches of cuts do not have
+            raise UserError(
+                f"trainer.overfit_batches={self.trainer.overfit_batches} does not work with the speech "
+                "datasets' Lhotse samplers.\nUse debug=overfit (the first utterances, validated on "
+                "themselves), or dataset.max_utterances=N with dataset.val_split=<the train split>."
+            )
         if split in self._loaders:
             return self._loaders[split]
         if split not in self.datasets:

@@ -17,6 +17,7 @@ from omegaconf import OmegaConf
 from lalm_framework.data.batch import IGNORE_INDEX
 from lalm_framework.data.datamodule import LalmDataModule
 from lalm_framework.data.shar import write_shar
+from lalm_framework.errors import UserError
 
 
 @pytest.fixture(scope="module")
@@ -176,3 +177,11 @@ def test_folder_and_manifest_sources_default_to_auto_workers(tokenizer, feature_
     )
     dm.setup("fit")
     assert dm.train_dataloader().num_workers == default_num_workers(1)
+
+
+def test_overfit_batches_is_refused_with_the_alternative(tiny_module):
+    trainer = pl.Trainer(overfit_batches=2, max_epochs=1, logger=False, enable_checkpointing=False, accelerator="cpu")
+    dm = LalmDataModule(train_split="train", val_split="dev", test_split=None, max_utterances=16, num_workers=0)
+    with pytest.raises(UserError, match="trainer.overfit_batches=2 does not work") as err:
+        trainer.fit(tiny_module, datamodule=dm)
+    assert "debug=overfit" in str(err.value) and len(str(err.value).splitlines()) <= 3
