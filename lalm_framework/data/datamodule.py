@@ -16,6 +16,7 @@ DDP, deterministic per seed and epoch, and resumable mid-epoch (`sampling.CutBat
 
 from __future__ import annotations
 
+import inspect
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -156,7 +157,8 @@ class LalmDataModule(pl.LightningDataModule):
 
         args = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else dict(node)
         assert isinstance(args, dict)
-        dm = cls(**{str(k): v for k, v in args.items() if not str(k).startswith("_")})
+        accepted = inspect.signature(cls.__init__).parameters  # a subclass may take more options
+        dm = cls(**{str(k): v for k, v in args.items() if str(k) in accepted and str(k) != "self"})
         src = dm.source("train")
         if src is None:
             raise _no_data("train")
