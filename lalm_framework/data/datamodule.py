@@ -261,10 +261,11 @@ class LalmDataModule(pl.LightningDataModule):
         return self._loader("test")
 
     def _loader(self, split: str) -> CutLoader:
-        if self.trainer is not None and self.trainer.overfit_batches:
+        overfit = getattr(self.trainer, "overfit_batches", 0)  # set by Trainer.__init__, not declared
+        if overfit:
             # Lightning would swap in an index sampler over the dataset, which batches of cuts do not have
             raise UserError(
-                f"trainer.overfit_batches={self.trainer.overfit_batches} does not work with the speech "
+                f"trainer.overfit_batches={overfit} does not work with the speech "
                 "datasets' Lhotse samplers.\nUse debug=overfit (the first utterances, validated on "
                 "themselves), or dataset.max_utterances=N with dataset.val_split=<the train split>."
             )
