@@ -170,10 +170,11 @@ class LalmDataModule(pl.LightningDataModule):
         name = self.splits[split]
         if self.path is not None:
             return SharSource(self.path / name) if name else None
-        if self.cut_manifests[split] is not None:
-            return CutsSource(self.cut_manifests[split], self.text_key)  # type: ignore[arg-type]
-        if self.manifests[split] is not None:
-            return JsonlSource(self.manifests[split], self.text_key)  # type: ignore[arg-type]
+        cuts, manifest = self.cut_manifests[split], self.manifests[split]
+        if cuts is not None:
+            return CutsSource(cuts, self.text_key)
+        if manifest is not None:
+            return JsonlSource(manifest, self.text_key)
         if any(self.manifests.values()) or any(self.cut_manifests.values()) or name is None:
             return None
         return FolderSource(self._root(), name)
