@@ -23,11 +23,12 @@ examples:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="lalm-prepare-data",
-        description=__doc__.splitlines()[0],
+        usage="%(prog)s [-h] [--splits S] [--shard-size N] [--audio-format F] [DATASET OPTIONS ...] OUT_DIR",
+        description="Write a dataset's splits as Lhotse Shar shards, for `lalm-train dataset=shar`.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("args", nargs="+", metavar="OVERRIDES... OUT_DIR", help="dataset options, then the output folder")
+    p.add_argument("args", nargs="+", metavar="ARG", help="dataset options (key=value), then the output folder")
     p.add_argument("--splits", help="comma-separated subset of train,val,test (default: every configured split)")
     p.add_argument("--shard-size", type=int, default=1000, help="cuts per shard (default 1000)")
     p.add_argument("--audio-format", default="flac", help="flac (lossless, 16-bit), wav or original (default flac)")
