@@ -1,63 +1,91 @@
-"""Data loader throughput of `dataset=sample` against the tiny LALM's consumption rate.
+"""Data loading of `dataset=sample` side by side: the previous loader against Lhotse (folder, Shar).
 
-    OMP_NUM_THREADS=1 python benchmarks/bench_dataloader.py [--rounds 3] [--steps 20]
+    OMP_NUM_THREADS=1 python benchmarks/bench_dataloader.py [--rounds 3] [--workers 0,2] [--baseline main]
 
-Loader side: one pass over the train split (FLAC decode + Whisper log-mel + tokenization +
-collate) with 0, 1 and 2 workers; utterances/s, and per worker; and a second pass with
-`cache_features=true` (what epochs >= 2 of `dataset=sample` cost). Model side: training steps of
-`model=tiny` (forward, backward, optimizer) on real batches of the same loader, as steps/s x
-batch size. Rounds alternate the sides so that load from other processes hits both alike; the
-ratio loader / model says how much headroom the loader has (> 1: the model never waits).
+Loader throughput: one pass over the train split (decode + Whisper log-mel + tokens + collate),
+utterances/s with 0 and 2 workers, worker start-up excluded, no feature cache, for
+- `baseline`: the data layer of git ref `--baseline` (default `main`: the hand-written loader),
+  extracted with `git archive` and run from there;
+- `folder`: this tree, LibriSpeech layout through Lhotse's recipe;
+- `shar`: this tree, from Lhotse Shar shards written by `write_shar`.
+Each (side, round) runs in a fresh process; rounds alternate the side order, so load from other
+processes hits all sides alike; medians are reported, with ratios to the baseline.
+
+Feature cache: a second pass with `cache_features=true` (what epochs >= 2 of `dataset=sample`
+cost) against the tiny model's own training rate, and the in-process training rate with and
+without the cache (0 workers: loading and training add up on one core).
+
+Padding waste (padded frames / all frames, each batch padded to its longest utterance) of one
+epoch with fixed `batch_size` against `max_duration` bucketing (goal: <= 10%).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from bench_lightning_overhead import raw_steps
-
-
-def build(batch_size: int) -> tuple:
-    import torch
-    from hydra import compose, initialize_config_module
-    from hydra.utils import instantiate
-
-    with initialize_config_module("lalm_framework.conf", version_base="1.3"):
-        cfg = compose("train", overrides=["model=tiny", "dataset=sample", f"dataset.batch_size={batch_size}"])
-    torch.manual_seed(0)
-    module = instantiate(cfg.model)
-    return module, cfg.dataset
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(HERE))
 
 
-def loader_rate(module: Any, dataset_cfg: Any, workers: int, cached: bool = False) -> float:
-    """Utterances/s of a pass over the train split; worker start-up is excluded.
+# --- measured in a fresh process (--measure) -----------------------------------------------
+def model_parts() -> tuple[Any, Any]:
+    """A BPE tokenizer on the sample transcripts and the tiny model's feature extractor (80 mels, 5 s)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast, WhisperFeatureExtractor
 
-    cached: the second pass with `cache_features=true` (log-mel reused from the first).
-    """
-    from hydra.utils import instantiate
+    from lalm_framework.data.batch import AUDIO_TOKEN
 
-    dm = instantiate(
-        dataset_cfg,
-        num_workers=workers,
-        cache_features=cached,
-        tokenizer=module.tokenizer,
-        feature_extractor=module.feature_extractor,
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Metaspace()
+    tok.decoder = decoders.Metaspace()
+    trainer = trainers.BpeTrainer(vocab_size=256, special_tokens=["<pad>", "<s>", "</s>", "<unk>", AUDIO_TOKEN])
+    tok.train_from_iterator(
+        ["ZERO ONE TWO THREE FOUR FIVE SIX SEVEN EIGHT NINE TURN ON OFF THE", "Transcribe:"], trainer
     )
-    dm.setup("fit")
-    loader = dm.train_dataloader()
-    for _ in range(2 if cached else 1):
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        pad_token="<pad>",
+        bos_token="<s>",
+        eos_token="</s>",
+        unk_token="<unk>",
+        additional_special_tokens=[AUDIO_TOKEN],
+    )
+    return tokenizer, WhisperFeatureExtractor(feature_size=80, chunk_length=5)
+
+
+def make_module(side: str, workers: int, shar: str, cache: bool = False) -> Any:
+    from lalm_framework.data.datamodule import LalmDataModule
+
+    tokenizer, fe = model_parts()
+    common: dict[str, Any] = dict(
+        batch_size=8, num_workers=workers, tokenizer=tokenizer, feature_extractor=fe, cache_features=cache
+    )
+    if side == "shar":
+        return LalmDataModule(path=shar, train_split="train", val_split=None, test_split=None, **common)
+    if side == "folder":
+        common["bucketing"] = False
+    return LalmDataModule(train_split="train", val_split=None, test_split=None, **common)
+
+
+def pass_rate(loader: Any, passes: int = 1) -> float:
+    """Utterances/s of the last of `passes` passes, from its second batch (workers are up)."""
+    rate = 0.0
+    for _ in range(passes):
         it = iter(loader)
-        next(it)  # workers are up and have prefetched: the clock starts from here
+        next(it)
         t0, n = time.perf_counter(), 0
         for batch in it:
             n += len(batch["ids"])
@@ -65,69 +93,143 @@ def loader_rate(module: Any, dataset_cfg: Any, workers: int, cached: bool = Fals
     return rate
 
 
-def model_rate(module: Any, batches: list[dict[str, Any]], steps: int) -> float:
-    """Utterances/s the tiny LALM trains on (median step time)."""
-    times: list[float] = []
-    for b in batches:
-        times.extend(raw_steps(module, b, max(1, steps // len(batches)))[1:])
-    return len(batches[0]["ids"]) / statistics.median(times)
+def measure(side: str, workers: list[int], shar: str) -> dict[str, float]:
+    import logging
+
+    logging.getLogger("lalm_framework").setLevel(logging.WARNING)
+    out = {}
+    for w in workers:
+        dm = make_module(side, w, shar)
+        dm.setup("fit")
+        out[f"w{w}"] = pass_rate(dm.train_dataloader())
+    if side == "folder":
+        dm = make_module(side, 0, shar, cache=True)
+        dm.setup("fit")
+        out["cached"] = pass_rate(dm.train_dataloader(), passes=2)
+    return out
+
+
+# --- the parent: baseline extraction, rounds, model rate, padding ---------------------------
+def extract(ref: str, dest: Path) -> Path:
+    """`lalm_framework` of git ref `ref`, extracted into `dest` (importable from there)."""
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", ref, "lalm_framework"], capture_output=True, check=True
+    )
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, check=True)
+    return dest
+
+
+def run_side(side: str, workers: list[int], shar: Path, baseline: Path | None) -> dict[str, float]:
+    env = dict(os.environ)
+    if side == "baseline":
+        assert baseline is not None
+        env["PYTHONPATH"] = f"{baseline}{os.pathsep}{env.get('PYTHONPATH', '')}"
+    cmd = [sys.executable, __file__, "--measure", side, "--workers", ",".join(map(str, workers)), "--shar", str(shar)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=baseline or REPO)
+    if proc.returncode != 0:
+        raise SystemExit(f"{side} failed:\n{proc.stderr[-3000:]}")
+    result: dict[str, float] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
+
+
+def model_rate(steps: int) -> float:
+    """Utterances/s the tiny LALM (model=tiny) trains on, batch 8 (median step, plain loop)."""
+    import torch
+    from bench_lightning_overhead import raw_steps
+    from hydra import compose, initialize_config_module
+    from hydra.utils import instantiate
+
+    with initialize_config_module("lalm_framework.conf", version_base="1.3"):
+        cfg = compose("train", overrides=["model=tiny", "dataset=sample"])
+    torch.manual_seed(0)
+    module = instantiate(cfg.model)
+    dm = instantiate(cfg.dataset, tokenizer=module.tokenizer, feature_extractor=module.feature_extractor)
+    dm.setup("fit")
+    batch = next(iter(dm.train_dataloader()))
+    return len(batch["ids"]) / statistics.median(raw_steps(module, batch, steps)[2:])
+
+
+def padding(seed: int = 0) -> dict[str, float]:
+    """Padding waste of one epoch of the sample train split per batching mode."""
+    from lalm_framework.data.sampling import BatchSpec, CutBatchSampler
+    from lalm_framework.data.sources import FolderSource
+    from lalm_framework.samples import SAMPLE_ROOT
+
+    train = FolderSource(SAMPLE_ROOT, "train").load("train", skip_bad_audio=False, check_audio=True)
+    modes = {
+        "batch_size=8 (no bucketing)": BatchSpec(max_cuts=8, bucketing=False, seed=seed),
+        "batch_size=8, 10 buckets": BatchSpec(max_cuts=8, bucketing=True, seed=seed),
+        "max_duration=16 s, 10 buckets": BatchSpec(max_duration=16.0, bucketing=True, seed=seed),
+        "max_duration=16 s, no bucketing": BatchSpec(max_duration=16.0, bucketing=False, seed=seed),
+    }
+    out = {}
+    for name, spec in modes.items():
+        batches = list(CutBatchSampler(train, spec))
+        padded = sum(max(c.duration for c in b) * len(b) for b in batches)
+        out[name] = 1 - sum(c.duration for b in batches for c in b) / padded
+        out[name + " | batches"] = len(batches)
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--steps", type=int, default=20, help="training steps per round")
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--workers", default="0,1,2")
+    parser.add_argument("--workers", default="0,2")
+    parser.add_argument("--baseline", default="main", help="git ref of the loader to compare with ('' to skip)")
+    parser.add_argument("--steps", type=int, default=30, help="training steps for the model's rate")
+    parser.add_argument("--measure", help=argparse.SUPPRESS)
+    parser.add_argument("--shar", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    workers = [int(w) for w in args.workers.split(",")]
+    if args.measure:
+        print(json.dumps(measure(args.measure, workers, args.shar)))
+        return
+
     import logging
 
-    import torch
-    from hydra.utils import instantiate
-
     logging.getLogger("lalm_framework").setLevel(logging.WARNING)
-    module, dataset_cfg = build(args.batch_size)
-    dm = instantiate(dataset_cfg, tokenizer=module.tokenizer, feature_extractor=module.feature_extractor)
-    dm.setup("fit")
-    it = iter(dm.train_dataloader())
-    batches = [next(it) for _ in range(4)]
-    workers = [int(w) for w in args.workers.split(",")]
-    rates: dict[str, list[float]] = {"model": [], **{f"w{w}": [] for w in workers}, "cached": []}
-    for r in range(args.rounds):
-        order = list(rates)
-        for side in order if r % 2 == 0 else order[::-1]:
-            if side == "model":
-                rates[side].append(model_rate(module, batches, args.steps))
-            elif side == "cached":
-                rates[side].append(loader_rate(module, dataset_cfg, 0, cached=True))
-            else:
-                rates[side].append(loader_rate(module, dataset_cfg, int(side[1:])))
-    med = {k: statistics.median(v) for k, v in rates.items()}
+    from lalm_framework.data.datamodule import LalmDataModule
+    from lalm_framework.data.shar import write_shar
+
+    with tempfile.TemporaryDirectory() as tmp:
+        shar = Path(tmp) / "shar"
+        write_shar(LalmDataModule(train_split="train", val_split=None, test_split=None), shar, ["train"])
+        baseline = extract(args.baseline, Path(tmp)) if args.baseline else None
+        sides = (["baseline"] if baseline else []) + ["folder", "shar"]
+        rates: dict[str, dict[str, list[float]]] = {s: {} for s in sides}
+        for r in range(args.rounds):
+            for side in sides if r % 2 == 0 else sides[::-1]:
+                for key, value in run_side(side, workers, shar, baseline).items():
+                    rates[side].setdefault(key, []).append(value)
+        model = model_rate(args.steps)
+    med = {s: {k: statistics.median(v) for k, v in rs.items()} for s, rs in rates.items()}
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(
-        f"\ndataset=sample train split ({len(dm.datasets['train'])} utterances, <= 4 s each), "
-        f"batch {args.batch_size}, {batches[0]['input_features'].shape[-1]} mel frames, "
-        f"torch threads {torch.get_num_threads()}, cores {os.cpu_count()}, {args.rounds} rounds (medians)"
+        f"\ndataset=sample train split (380 utterances, <= 4 s), batch 8, torch threads "
+        f"{os.environ.get('OMP_NUM_THREADS')}, cores {os.cpu_count()}, load {load:.1f}, {args.rounds} rounds (medians)"
     )
+    print("utterances/s (first pass, no feature cache):")
+    for side in sides:
+        cells = []
+        for w in workers:
+            rate = med[side][f"w{w}"]
+            ratio = f" ({rate / med['baseline'][f'w{w}']:.2f}x baseline)" if baseline else ""
+            cells.append(f"{w} workers {rate:7.1f}{ratio}")
+        label = f"{side} ({args.baseline})" if side == "baseline" else side
+        print(f"  {label:16s} " + " | ".join(cells))
+    cached = med["folder"]["cached"]
+    print(f"model=tiny trains    {model:7.1f} utterances/s (batch 8, plain loop)")
     print(
-        f"model=tiny consumes : {med['model']:7.1f} utterances/s "
-        f"({med['model'] / args.batch_size:.1f} train steps/s x batch {args.batch_size})"
+        f"folder, 0 workers, log-mel cached (epochs >= 2): {cached:7.1f} utterances/s = {cached / model:.1f}x the model"
     )
-    for w in workers:
-        rate = med[f"w{w}"]
-        print(
-            f"loader, {w} worker(s) : {rate:7.1f} utterances/s ({rate / max(w, 1):7.1f} per worker) "
-            f"= {rate / med['model']:.1f} x the model's rate"
-        )
-    print(
-        f"loader, 0 workers, log-mel cached (epochs >= 2, cache_features=true): {med['cached']:7.1f} "
-        f"utterances/s = {med['cached'] / med['model']:.1f} x the model's rate"
-    )
-    # with 0 workers loading and training share one core: time per utterance adds up
-    for name in ("w0", "cached"):
-        both = 1 / (1 / med[name] + 1 / med["model"])
-        print(
-            f"in-process training rate ({name}): {both:6.1f} utterances/s = {both / med['model']:.2f} x the model alone"
-        )
+    for name, rate in (("without cache", med["folder"]["w0"]), ("with cache", cached)):
+        both = 1 / (1 / rate + 1 / model)  # 0 workers: loading and training share one core
+        print(f"  in-process training rate {name:13s}: {both:6.1f} utterances/s = {both / model:.2f}x the model alone")
+    print("padding waste (padded / all frames, batches padded to their longest utterance):")
+    pad = padding()
+    for name, value in pad.items():
+        if not name.endswith("| batches"):
+            print(f"  {name:32s} {100 * value:5.1f}%  ({pad[name + ' | batches']:.0f} batches)")
 
 
 if __name__ == "__main__":

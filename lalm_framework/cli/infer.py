@@ -15,10 +15,10 @@ from pathlib import Path
 EPILOG = """inputs:
   a LibriSpeech-layout split folder (<split>/<spk>/<chapter>/*.flac + *.trans.txt: with references),
   a JSONL manifest (audio/audio_filepath/path + text: with references), any folder of audio
-  files, or single audio files.
+  files, or single audio files; sample:dev (sample:train, sample:test) is a split of the bundled set.
 
 examples:
-  lalm-infer outputs/train/.../checkpoints/last.ckpt lalm_framework/samples/speech/dev
+  lalm-infer outputs/train/.../checkpoints/last.ckpt sample:dev
   lalm-infer last.ckpt test.jsonl --out hyps.jsonl
   lalm-infer last.ckpt clip1.flac clip2.wav --adapter my_adapter/
   lalm-infer my_export/ clip1.flac          (a folder written by lalm-export)

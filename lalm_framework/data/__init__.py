@@ -1,7 +1,7 @@
-"""Audio data: LibriSpeech folders, JSONL manifests, Whisper log-mel, `LalmBatch` collate.
+"""Speech data on Lhotse: folders, JSONL and cut manifests, Shar shards -> Whisper log-mel `LalmBatch`es.
 
 Names are imported lazily: `lalm_framework.data.batch` (the light batch contract) must not pull
-torch or Lightning in through this package.
+torch, Lightning or Lhotse in through this package.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ _EXPORTS = {
     "LalmCollator": "collate",
     "AudioTextDataset": "dataset",
     "Utterance": "utterance",
-    "DurationBucketBatchSampler": "sampler",
+    "CutBatchSampler": "sampling",
+    "LalmCutDataset": "dataset",
     "load_audio": "audio",
     "read_librispeech": "librispeech",
     "read_manifest": "manifest",

@@ -1,26 +1,36 @@
-"""Audio I/O: mono float32 at the model's rate, and a cheap health check per file."""
+"""Audio: a cheap health check per file, and mono float32 at the model's rate through Lhotse.
+
+Every decode (training, validation, `lalm-infer`, files or Shar shards) goes through `cut_audio`,
+so all paths resample and downmix the same way.
+"""
 
 from __future__ import annotations
 
-from math import gcd
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import soundfile as sf
 
+if TYPE_CHECKING:
+    from lhotse.cut import Cut
+
 SAMPLE_RATE = 16000
 
 
-def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """Read `path` as mono float32 in [-1, 1] at `sample_rate` (channels averaged, resampled)."""
-    audio, sr = sf.read(str(path), dtype="float32", always_2d=True)
-    audio = audio.mean(axis=1)
-    if sr != sample_rate:
-        from scipy.signal import resample_poly
+def cut_audio(cut: Cut, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """The audio of `cut` as mono float32 in [-1, 1] at `sample_rate` (channels averaged)."""
+    if cut.sampling_rate != sample_rate:
+        cut = cut.resample(sample_rate)
+    audio = np.asarray(cut.load_audio(), dtype=np.float32)
+    return audio.mean(axis=0) if audio.ndim == 2 else audio
 
-        g = gcd(sr, sample_rate)
-        audio = resample_poly(audio, sample_rate // g, sr // g).astype(np.float32)
-    return audio
+
+def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Read the file `path` as mono float32 in [-1, 1] at `sample_rate` (see `cut_audio`)."""
+    from lhotse import Recording
+
+    return cut_audio(Recording.from_file(str(path)).to_cut(), sample_rate)
 
 
 def audio_problem(path: str | Path) -> tuple[str | None, float | None]:

@@ -1,8 +1,9 @@
-"""Before training: every audio file is checked (header only) and filtered by duration."""
+"""Before training: every audio file is checked (header + tail) and utterances filtered by duration."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from lalm_framework.data.audio import audio_problem
@@ -11,17 +12,17 @@ from lalm_framework.errors import UserError
 
 log = logging.getLogger(__name__)
 _SHOWN = 5  # bad files named in one message
+_THREADS = 8  # header reads wait on the disk, not the CPU: threads overlap them on network filesystems
 
 
 def check_audio_files(
-    utterances: list[Utterance], split: str, skip_bad_audio: bool = False, threads: int = 8
+    utterances: list[Utterance], split: str, skip_bad_audio: bool = False, threads: int = _THREADS
 ) -> list[Utterance]:
     """Utterances whose audio is readable; fills in `duration` from the file header.
 
     A missing or unreadable file raises UserError naming it (the default), or is skipped and
     counted in the log with `skip_bad_audio`.
     """
-    # header reads wait on the disk, not the CPU: threads overlap them on network filesystems
     with ThreadPoolExecutor(max_workers=threads) as pool:
         results = list(pool.map(lambda u: audio_problem(u.audio), utterances))
     good: list[Utterance] = []
@@ -32,6 +33,20 @@ def check_audio_files(
             good.append(utt)
         else:
             bad.append(f"{utt.audio}: {problem}")
+    report_bad_audio(bad, len(utterances), split, skip_bad_audio)
+    return good
+
+
+def bad_audio_files(paths: Sequence[str], threads: int = _THREADS) -> dict[str, str]:
+    """{path: problem} of the files in `paths` that are missing, unreadable or empty."""
+    unique = sorted(set(paths))
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        problems = pool.map(lambda p: audio_problem(p)[0], unique)
+    return {p: problem for p, problem in zip(unique, problems, strict=True) if problem is not None}
+
+
+def report_bad_audio(bad: list[str], total: int, split: str, skip_bad_audio: bool) -> None:
+    """Stop on bad audio (naming the files and the fix), or count the skipped ones in the log."""
     if bad and not skip_bad_audio:
         more = f"\n  ... and {len(bad) - _SHOWN} more" if len(bad) > _SHOWN else ""
         raise UserError(
@@ -42,35 +57,18 @@ def check_audio_files(
         )
     if bad:
         log.warning(
-            "%s: skipped %d bad audio file(s) of %d (skip_bad_audio=true); first: %s",
-            split,
-            len(bad),
-            len(utterances),
-            bad[0],
+            "%s: skipped %d bad audio file(s) of %d (skip_bad_audio=true); first: %s", split, len(bad), total, bad[0]
         )
-    if not good:
-        raise UserError(f"The {split} split has no readable audio ({len(utterances)} files checked).")
-    return good
+    if len(bad) == total:
+        raise UserError(f"The {split} split has no readable audio ({total} files checked).")
 
 
-def filter_by_duration(
-    utterances: list[Utterance], split: str, min_duration: float | None = None, max_duration: float | None = None
-) -> list[Utterance]:
-    """Utterances with min_duration <= duration <= max_duration (unknown durations are kept)."""
-    lo = min_duration if min_duration is not None else 0.0
-    hi = max_duration if max_duration is not None else float("inf")
-    kept = [u for u in utterances if u.duration is None or lo <= u.duration <= hi]
-    if len(kept) < len(utterances):
-        log.info(
-            "%s: %d of %d utterances outside %.2f-%.2f s dropped",
-            split,
-            len(utterances) - len(kept),
-            len(utterances),
-            lo,
-            hi,
-        )
-    if not kept:
+def duration_filter_message(split: str, dropped: int, total: int, lo: float, hi: float) -> None:
+    """Log (or, when nothing is left, raise) the outcome of the utterance-duration filter."""
+    if dropped:
+        log.info("%s: %d of %d utterances outside %.2f-%.2f s dropped", split, dropped, total, lo, hi)
+    if dropped == total:
         raise UserError(
-            f"No {split} utterance is between {lo} and {hi} s long.\nWiden dataset.min_duration / dataset.max_duration."
+            f"No {split} utterance is between {lo} and {hi} s long.\n"
+            "Widen dataset.min_utterance_duration / dataset.max_utterance_duration."
         )
-    return kept

@@ -26,7 +26,7 @@ def check_prompt_template(template: str, where: str = "dataset.prompt_template")
 
 
 class LalmCollator:
-    """Turns examples `{id, audio, text, prompt, task}` into a `LalmBatch`.
+    """Turns examples `{id, key, audio, text, prompt, task}` into a `LalmBatch`.
 
     Labels are IGNORE_INDEX on prompt, audio and padding positions: the loss covers the target
     tokens and the closing eos only.
@@ -57,7 +57,7 @@ class LalmCollator:
         self.max_target_tokens = max_target_tokens
         self.audio_id = audio_id
         self._prompt_cache: dict[str, list[int]] = {}
-        # audio path -> (log-mel, valid frames); features are deterministic, so reuse is exact
+        # audio key (source + span) -> (log-mel, valid frames); features are deterministic, so reuse is exact
         self.feature_cache: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = {} if cache_features else None
 
     def prompt_text(self, prompt: str | None = None, task: str | None = None) -> str:
@@ -89,8 +89,8 @@ class LalmCollator:
         cache = self.feature_cache
         rows: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
         for i, e in enumerate(examples):
-            if cache is not None and e.get("path") in cache:
-                rows[i] = cache[e["path"]]
+            if cache is not None and e.get("key") in cache:
+                rows[i] = cache[e["key"]]
         missing = [i for i in range(len(examples)) if i not in rows]
         if missing:
             fe = self.feature_extractor
@@ -103,15 +103,15 @@ class LalmCollator:
             )
             for j, i in enumerate(missing):
                 rows[i] = (out["input_features"][j].clone(), out["attention_mask"][j].sum())
-                if cache is not None and examples[i].get("path"):
-                    cache[examples[i]["path"]] = rows[i]
+                if cache is not None and examples[i].get("key"):
+                    cache[examples[i]["key"]] = rows[i]
         return (
             torch.stack([rows[i][0] for i in range(len(examples))]),
             torch.stack([rows[i][1] for i in range(len(examples))]),
         )
 
-    def __call__(self, examples: Sequence[dict[str, Any] | None]) -> LalmBatch:
-        examples = [e for e in examples if e is not None]  # unreadable audio under skip_bad_audio
+    def __call__(self, batch: Sequence[dict[str, Any] | None]) -> LalmBatch:
+        examples = [e for e in batch if e is not None]  # unreadable audio under skip_bad_audio
         if not examples:
             raise UserError("A whole batch of audio could not be read; check the data (see the log).")
         features, feature_lengths = self.features(examples)

@@ -1,21 +1,89 @@
-"""A map-style dataset of utterances; audio is decoded in the loader's workers."""
+"""Map-style datasets whose items are decoded in the DataLoader workers (audio, log-mel, tokens).
+
+- `LalmCutDataset`: an item is a batch of cuts (from `CutBatchSampler`) -> a `LalmBatch`;
+- `AudioTextDataset`: an item is one `Utterance` -> one example (`lalm-infer` batches a list).
+Both decode through `load_example`, so training and inference read audio the same way.
+"""
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Container
+from typing import TYPE_CHECKING, Any
 
 from torch.utils.data import Dataset
 
-from lalm_framework.data.audio import SAMPLE_RATE, load_audio
+from lalm_framework.data.audio import SAMPLE_RATE
+from lalm_framework.data.cuts import cut_example, cut_files, utterance_cut
 from lalm_framework.data.utterance import Utterance
 from lalm_framework.errors import UserError
+
+if TYPE_CHECKING:
+    from lhotse import CutSet
+    from lhotse.cut import Cut
+
+    from lalm_framework.data.batch import LalmBatch
+    from lalm_framework.data.collate import LalmCollator
 
 log = logging.getLogger(__name__)
 
 
-class AudioTextDataset(Dataset):
-    """Examples `{id, path, audio (float32 mono), text, prompt, task}` for `LalmCollator`."""
+class DataLoadError(UserError):
+    """A user-data problem found while loading (e.g. audio that cannot be decoded).
+
+    Raised in a DataLoader worker, PyTorch re-raises it in the training process as
+    `DataLoadError("Caught DataLoadError in DataLoader worker ... Traceback ... DataLoadError: <msg>")`:
+    the constructor keeps only `<msg>`, so the user sees one short message.
+    """
+
+    def __init__(self, message: str) -> None:
+        marker = f"{type(self).__name__}: "
+        super().__init__(message.rsplit(marker, 1)[-1] if "Traceback" in message else message)
+
+
+def load_example(
+    cut: Cut, sample_rate: int, skip_bad_audio: bool, cached: Container[str] = ()
+) -> dict[str, Any] | None:
+    """The collator's example of `cut`; None (logged) for undecodable audio under `skip_bad_audio`.
+
+    `cached`: audio keys whose features the collator holds (their audio is not decoded again).
+    """
+    try:
+        return cut_example(cut, sample_rate, cached)
+    except UserError as e:
+        raise DataLoadError(str(e)) from None
+    except Exception as e:
+        where = ", ".join(cut_files(cut)) or f"cut {cut.id}"
+        if skip_bad_audio:
+            log.warning("skipping unreadable audio %s: %s", where, str(e).splitlines()[0][:200])
+            return None
+        raise DataLoadError(
+            f"Cannot decode audio {where}: {str(e).splitlines()[0][:200]}.\n"
+            "Fix or remove the file, or set dataset.skip_bad_audio=true."
+        ) from e
+
+
+class LalmCutDataset(Dataset):  # type: ignore[type-arg]  # indexed by CutSets, not ints
+    """Batches of cuts -> `LalmBatch` (decode, Whisper log-mel, tokenization) in the workers."""
+
+    def __init__(self, collator: LalmCollator, sample_rate: int = SAMPLE_RATE, skip_bad_audio: bool = False) -> None:
+        self.collator = collator
+        self.sample_rate = sample_rate
+        self.skip_bad_audio = skip_bad_audio
+
+    def __getitem__(self, cuts: CutSet) -> LalmBatch:
+        cached = self.collator.feature_cache or {}
+        try:
+            examples = [load_example(c, self.sample_rate, self.skip_bad_audio, cached) for c in cuts]
+            return self.collator([e for e in examples if e is not None])
+        except DataLoadError:
+            raise
+        except UserError as e:  # e.g. a task without a prompt: short in the training process too
+            raise DataLoadError(str(e)) from None
+
+
+class AudioTextDataset(Dataset):  # type: ignore[type-arg]
+    """Examples `{id, key, audio (float32 mono), text, prompt, task}` of utterances, for `LalmCollator`."""
 
     def __init__(
         self, utterances: list[Utterance], sample_rate: int = SAMPLE_RATE, skip_bad_audio: bool = False
@@ -27,19 +95,13 @@ class AudioTextDataset(Dataset):
     def __len__(self) -> int:
         return len(self.utterances)
 
-    @property
-    def durations(self) -> list[float]:
-        return [u.duration or 0.0 for u in self.utterances]
-
     def __getitem__(self, index: int) -> dict[str, Any] | None:
         u = self.utterances[index]
         try:
-            audio = load_audio(u.audio, self.sample_rate)
-        except Exception as e:
+            cut = utterance_cut(u)
+        except UserError as e:
             if self.skip_bad_audio:
-                log.warning("skipping unreadable audio %s: %s", u.audio, e)
+                log.warning("skipping unreadable audio %s: %s", u.audio, str(e).splitlines()[0])
                 return None
-            raise UserError(
-                f"Cannot decode audio {u.audio}: {e}.\nFix or remove the file, or set dataset.skip_bad_audio=true."
-            ) from e
-        return {"id": u.id, "path": u.audio, "audio": audio, "text": u.text, "prompt": u.prompt, "task": u.task}
+            raise DataLoadError(str(e)) from None
+        return load_example(cut, self.sample_rate, self.skip_bad_audio)

@@ -1,8 +1,11 @@
 """JSONL manifests (one JSON object per line: audio path + text) and plain audio files/folders.
 
-Accepted keys: audio path in `audio`, `audio_filepath` or `path` (relative paths are relative
-to the manifest's folder); the target in `text_key` (`text` for ASR, e.g. `description` for
-SpeechCraft-style captions); optional `id`, `duration`, `prompt`, `task`.
+Fields of a line (see docs/data.md):
+- the audio path in `audio`, `audio_filepath` or `path` (relative paths are relative to the
+  manifest's folder);
+- the target text in `text_key` (`text` for ASR, e.g. `description` for SpeechCraft captions);
+- optional `id` (default: `<audio file stem>#<line>`), `duration` (seconds), `prompt`, `task`;
+- any other field is kept with the utterance (on the Lhotse cut's supervision `custom`).
 """
 
 from __future__ import annotations
@@ -10,70 +13,86 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
-from lalm_framework.data.utterance import Utterance
+from lalm_framework.data.textfile import text_lines
+from lalm_framework.data.utterance import Utterance, check_unique_ids
 from lalm_framework.errors import UserError
 
 AUDIO_KEYS = ("audio", "audio_filepath", "path")
 AUDIO_EXTENSIONS = (".flac", ".wav", ".ogg", ".mp3", ".opus")
+EXAMPLE_LINE = '{"audio": "clips/a.flac", "text": "turn on the light", "duration": 1.9}'
 
 
 def read_manifest(path: str | Path, text_key: str = "text", require_text: bool = True) -> list[Utterance]:
-    """Utterances of a JSONL manifest, in file order."""
+    """Utterances of a JSONL manifest, in file order; a bad line raises a UserError naming it."""
     path = Path(path)
     check_manifest_file(path)
     utterances: list[Utterance] = []
-    for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for line_no, line in text_lines(path, "manifest"):
         if not line.strip():
             continue
         where = f"{path}:{line_no}"
         try:
             row = json.loads(line)
         except json.JSONDecodeError as e:
-            raise UserError(f"{where}: not valid JSON ({e.msg}). Each line must be one JSON object.") from None
+            raise UserError(
+                f"{where}: not valid JSON ({e.msg}, column {e.colno}).\nEach line must be one JSON object, "
+                f"e.g. {EXAMPLE_LINE}"
+            ) from None
         if not isinstance(row, dict):
-            raise UserError(f"{where}: expected a JSON object, got {type(row).__name__}.")
+            raise UserError(f"{where}: expected a JSON object, got {type(row).__name__}.\ne.g. {EXAMPLE_LINE}")
         utterances.append(_utterance(row, where, path.parent, text_key, require_text, line_no))
+    check_unique_ids(utterances)
     return utterances
 
 
 def check_manifest_file(path: Path) -> None:
-    """UserError unless `path` is a file with at least one non-blank line."""
+    """UserError unless `path` is a readable UTF-8 file with at least one non-blank line."""
     if not path.is_file():
         raise UserError(
             f"Manifest not found: {path}.\nCheck the dataset's manifest path "
             "(relative paths are taken from the directory you started in)."
         )
-    with open(path, encoding="utf-8") as fh:
-        if not any(line.strip() for line in fh):
-            raise UserError(
-                f'Manifest {path} is empty.\nAdd one JSON object per line, e.g. {{"audio": "a.flac", "text": "hello"}}.'
-            )
+    if not any(line.strip() for _, line in text_lines(path, "manifest")):
+        raise UserError(f"Manifest {path} is empty.\nAdd one JSON object per line, e.g. {EXAMPLE_LINE}")
 
 
-def _utterance(row: dict, where: str, base: Path, text_key: str, require_text: bool, line_no: int) -> Utterance:
+def _utterance(
+    row: dict[str, Any], where: str, base: Path, text_key: str, require_text: bool, line_no: int
+) -> Utterance:
     audio_key = next((k for k in AUDIO_KEYS if k in row), None)
-    if audio_key is None or not isinstance(row[audio_key], str):
+    if audio_key is None or not isinstance(row[audio_key], str) or not row[audio_key].strip():
         raise UserError(
-            f"{where}: no audio path: expected one of the keys {', '.join(AUDIO_KEYS)} "
+            f"{where}: no audio path: expected one of the keys {', '.join(AUDIO_KEYS)} holding a path "
             f"(found {', '.join(row) or 'none'})."
         )
     text = row.get(text_key)
     if text is None and require_text:
         raise UserError(
-            f"{where}: no '{text_key}' field (found {', '.join(row)}).\n"
+            f"{where}: no '{text_key}' field (found {', '.join(row) or 'none'}).\n"
             f"Add it, or set dataset.text_key to the field that holds the target text."
         )
+    if text is not None and not isinstance(text, str):
+        raise UserError(f"{where}: '{text_key}' must be a string, got {json.dumps(text)[:60]}.")
+    for key in ("prompt", "task", "id"):
+        if row.get(key) is not None and not isinstance(row[key], (str, int)):
+            raise UserError(f"{where}: '{key}' must be a string, got {json.dumps(row[key])[:60]}.")
+    duration = row.get("duration")
+    if duration is not None and (isinstance(duration, bool) or not isinstance(duration, (int, float))):
+        raise UserError(f"{where}: 'duration' must be a number of seconds, got {json.dumps(duration)[:60]}.")
     audio = Path(row[audio_key]).expanduser()
     audio = audio if audio.is_absolute() else base / audio
-    duration = row.get("duration")
+    used = {audio_key, text_key, "id", "duration", "prompt", "task"}
     return Utterance(
-        id=str(row.get("id", row.get("utt_id", f"{audio.stem}#{line_no}"))),
+        id=str(row.get("id", f"{audio.stem}#{line_no}")),
         audio=str(audio),
-        text=str(text or ""),
+        text=text or "",
         duration=float(duration) if duration is not None else None,
         prompt=row.get("prompt"),
         task=row.get("task"),
+        extra={k: v for k, v in row.items() if k not in used},
+        where=where,
     )
 
 
@@ -91,3 +110,16 @@ def read_audio_paths(paths: Iterable[str | Path], extensions: Iterable[str] | No
     if not files:
         raise UserError(f"No audio files ({', '.join(exts)}) in {', '.join(map(str, paths))}.")
     return [Utterance(id=f.stem, audio=str(f.resolve()), text="") for f in files]
+
+
+def manifest_row(u: Utterance, base: Path | None = None, text_key: str = "text") -> dict[str, Any]:
+    """The manifest line of `u` (the inverse of `read_manifest`); paths relative to `base` when inside it."""
+    audio = Path(u.audio)
+    if base is not None and audio.is_relative_to(base):
+        audio = audio.relative_to(base)
+    row: dict[str, Any] = {"id": u.id, "audio": str(audio), text_key: u.text}
+    if u.duration is not None:
+        row["duration"] = round(u.duration, 4)
+    row.update({k: v for k, v in (("prompt", u.prompt), ("task", u.task)) if v is not None})
+    row.update(u.extra)
+    return row

@@ -1,4 +1,8 @@
-"""What `lalm-infer` reads: split folders, manifests, audio folders and files (no torch here)."""
+"""What `lalm-infer` reads: split folders, manifests, audio folders and files (no torch here).
+
+`sample:<split>` (e.g. `sample:dev`) names a split of the bundled speech set, wherever the
+command runs from.
+"""
 
 from __future__ import annotations
 
@@ -6,21 +10,39 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from lalm_framework.data.utterance import Utterance
+from lalm_framework.errors import UserError
+
+SAMPLE_PREFIX = "sample:"
+
+
+def resolve_input(raw: str | Path) -> Path:
+    """The path an input names: `sample:<split>` is the bundled set's split folder."""
+    text = str(raw)
+    if not text.startswith(SAMPLE_PREFIX):
+        return Path(text).expanduser()
+    from lalm_framework.samples import SAMPLE_ROOT
+
+    split = text[len(SAMPLE_PREFIX) :]
+    splits = sorted(p.name for p in SAMPLE_ROOT.iterdir() if p.is_dir())
+    if split not in splits:
+        names = ", ".join(SAMPLE_PREFIX + s for s in splits)
+        raise UserError(f"{text}: the bundled set has no split '{split}'; use one of {names}.")
+    return SAMPLE_ROOT / split
 
 
 def read_inputs(inputs: Sequence[str | Path], text_key: str = "text") -> list[Utterance]:
     """Utterances from LibriSpeech-layout split folders (with references), JSONL manifests
     (references when `text_key` is present), other folders and single audio files (none)."""
-    from lalm_framework.data.librispeech import read_librispeech
+    from lalm_framework.data.librispeech import is_librispeech_split, read_librispeech
     from lalm_framework.data.manifest import read_audio_paths, read_manifest
 
     utts: list[Utterance] = []
     plain: list[Path] = []
     for raw in inputs:
-        p = Path(raw).expanduser()
+        p = resolve_input(raw)
         if p.suffix == ".jsonl":
             utts += read_manifest(p, text_key=text_key, require_text=False)
-        elif p.is_dir() and any(p.glob("*/*/*.trans.txt")):
+        elif is_librispeech_split(p):
             utts += read_librispeech(p.parent, p.name)
         else:
             plain.append(p)

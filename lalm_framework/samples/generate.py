@@ -22,6 +22,10 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
 
 SAMPLE_RATE = 16000
 MAX_SECONDS = 4.0
@@ -71,7 +75,7 @@ def random_text(rng: random.Random) -> str:
     return rng.choice(COMMANDS)
 
 
-def synthesize(text: str, voice: str, rate: int, pitch: int, gain: float) -> tuple:
+def synthesize(text: str, voice: str, rate: int, pitch: int, gain: float) -> tuple[np.ndarray, int]:
     """Speak `text` with espeak-ng; sox trims silence, resamples to 16 kHz mono 16 bit."""
     import soundfile as sf
 
@@ -119,7 +123,7 @@ def synthesize(text: str, voice: str, rate: int, pitch: int, gain: float) -> tup
         capture_output=True,
     ).stdout
     audio, sr = sf.read(io.BytesIO(out), dtype="int16")
-    return audio, sr
+    return audio, int(sr)
 
 
 def generate_split(plan: SplitPlan, out: Path, rng: random.Random) -> tuple[int, float]:

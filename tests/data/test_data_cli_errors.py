@@ -62,7 +62,15 @@ def test_unknown_dataset_option_is_named(tmp_path: Path):
         (["dataset=librispeech", "dataset.root={tmp}/nowhere"], "dataset.root: folder not found"),
         (["+dataset.batch_sise=4"], "Did you mean 'batch_size'?"),
         (["dataset.prompt_template=Transcribe:"], "must contain it once"),
-        (["dataset=jsonl", "dataset.num_workers=two"], "dataset.num_workers='two': LalmDataModule expects int"),
+        (
+            ["dataset=jsonl", "dataset.num_workers=two"],
+            "dataset.num_workers='two': give a number of DataLoader workers",
+        ),
+        (["dataset.max_duration=0"], "dataset.max_duration=0: seconds of audio per batch"),
+        (["dataset.batch_size=null"], "both null: set one of them"),
+        (["dataset=lhotse"], "dataset.train_cuts: cut manifest not found"),
+        (["dataset=shar", "dataset.path={tmp}/shards"], "Shar folder not found"),
+        (["+dataset.min_duration=1"], "takes no argument 'min_duration'"),
     ],
 )
 def test_bad_dataset_config_fails_validation(tmp_path: Path, overrides, expected):

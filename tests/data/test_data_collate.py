@@ -72,7 +72,7 @@ def test_template_needs_exactly_one_audio_token(tokenizer, feature_extractor):
 def test_feature_cache_reuses_identical_features(tokenizer, feature_extractor):
     examples = _examples(4)
     for e, (f, _) in zip(examples, sample_utterances("train", 4), strict=True):
-        e["path"] = str(f)
+        e["key"] = str(f)
     plain = LalmCollator(tokenizer, feature_extractor, f"{AUDIO_TOKEN}Transcribe:")
     cached = LalmCollator(tokenizer, feature_extractor, f"{AUDIO_TOKEN}Transcribe:", cache_features=True)
     first = cached(examples[:2])
@@ -83,3 +83,21 @@ def test_feature_cache_reuses_identical_features(tokenizer, feature_extractor):
     assert torch.equal(again["input_features"], ref["input_features"])
     assert torch.equal(again["feature_lengths"], ref["feature_lengths"])
     assert torch.equal(again["input_features"][2:], first["input_features"].flip(0))
+
+
+def test_cached_features_skip_decoding(tokenizer, feature_extractor, monkeypatch):
+    """With cache_features, a later epoch neither decodes the audio again nor changes the batch."""
+    import lalm_framework.data.cuts as cuts_module
+    from lalm_framework.data.dataset import LalmCutDataset
+    from lalm_framework.data.sources import FolderSource
+    from lalm_framework.samples import SAMPLE_ROOT
+
+    cuts = FolderSource(SAMPLE_ROOT, "dev").load("val", False, True).cuts.subset(first=4)
+    decoded = []
+    real = cuts_module.cut_audio
+    monkeypatch.setattr(cuts_module, "cut_audio", lambda cut, sr: decoded.append(cut.id) or real(cut, sr))
+    collate = LalmCollator(tokenizer, feature_extractor, f"{AUDIO_TOKEN}Transcribe:", cache_features=True)
+    dataset = LalmCutDataset(collate, feature_extractor.sampling_rate)
+    first, again = dataset[cuts], dataset[cuts]
+    assert len(decoded) == 4
+    assert torch.equal(first["input_features"], again["input_features"]) and first["ids"] == again["ids"]

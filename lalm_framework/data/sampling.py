@@ -1,0 +1,183 @@
+"""Batches of cuts from Lhotse's samplers: by duration (bucketed) or by count, rank-aware, resumable.
+
+`CutBatchSampler` wraps one Lhotse sampler per epoch (`DynamicBucketingSampler`, or
+`DynamicCutSampler` without bucketing). It lives in the training process, where Lightning sees
+it as the DataLoader's sampler:
+
+- rank-aware: each DDP rank draws the same global batch sequence and keeps every world_size-th
+  batch (Lhotse's scheme), so ranks get disjoint batches and equal step counts;
+- deterministic per (seed, epoch); Lightning's `set_epoch` reaches it;
+- `len()` is the exact number of batches of the current epoch (a dry run over metadata);
+- `state_dict()` holds the epoch and the batches already trained, so a resumed run skips them
+  (Lhotse's own sampler state counts batches the DataLoader prefetched but never trained, so the
+  position comes from Lightning's progress instead; the skip re-draws the same batches, as
+  Lhotse's `load_state_dict` fast-forward does).
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from itertools import islice
+from typing import TYPE_CHECKING, Any
+
+from torch.utils.data import DistributedSampler
+
+if TYPE_CHECKING:
+    from lhotse import CutSet
+    from lhotse.dataset.sampling.base import CutSampler
+
+    from lalm_framework.data.sources import SplitCuts
+
+log = logging.getLogger(__name__)
+
+BINS_ESTIMATE_CUTS = 10000  # cuts read to place the bucket boundaries (Lhotse's default)
+
+
+@dataclass(frozen=True)
+class BatchSpec:
+    """How one split is cut into batches."""
+
+    max_duration: float | None = None  # seconds of audio per batch (longest cut x count)
+    max_cuts: int | None = None  # utterances per batch
+    bucketing: bool = True  # group similar durations (DynamicBucketingSampler)
+    num_buckets: int = 10
+    buffer_size: int = 20000  # cuts held for bucketing/shuffling
+    shuffle: bool = True
+    seed: int = 0
+
+
+def duration_bins(meta: CutSet, spec: BatchSpec, size: int) -> list[float] | None:
+    """Bucket boundaries for `spec` from the first cuts of `meta`; None when not bucketing."""
+    buckets = min(spec.num_buckets, size)
+    if not spec.bucketing or buckets < 2:
+        return None
+    from lhotse.dataset.sampling.base import TimeConstraint
+    from lhotse.dataset.sampling.dynamic_bucketing import estimate_duration_buckets
+
+    constraint = TimeConstraint(max_duration=spec.max_duration, max_cuts=spec.max_cuts)
+    bins: list[float] = estimate_duration_buckets(islice(meta, BINS_ESTIMATE_CUTS), buckets, constraint)
+    return bins
+
+
+def lhotse_sampler(
+    cuts: CutSet, spec: BatchSpec, world_size: int, rank: int, epoch: int, bins: list[float] | None, size: int
+) -> CutSampler:
+    """The Lhotse sampler of one epoch over `cuts`."""
+    from lhotse.dataset import DynamicBucketingSampler, DynamicCutSampler
+
+    common: dict[str, Any] = {
+        "max_duration": spec.max_duration,
+        "max_cuts": spec.max_cuts,
+        "shuffle": spec.shuffle,
+        "drop_last": False,
+        "world_size": world_size,
+        "rank": rank,
+        "seed": spec.seed,
+    }
+    buffer = min(spec.buffer_size, max(size, 1))
+    if size <= buffer:
+        # the whole split is in the buffer, so Lhotse's size heuristic (warned when its bucketer
+        # starts, inside the iteration) does not apply; the filter names this exact buffer size
+        warnings.filterwarnings("ignore", message=f"Your 'buffer_size' setting of {buffer} might be too low")
+    with warnings.catch_warnings():
+        # in-memory CutSets are what small and folder sources are; Lhotse's hint is for huge ones
+        warnings.filterwarnings("ignore", message=".*eagerly read CutSet.*")
+        sampler: CutSampler
+        if bins is not None:
+            sampler = DynamicBucketingSampler(cuts, duration_bins=bins, buffer_size=buffer, sync_buckets=True, **common)
+        else:
+            sampler = DynamicCutSampler(cuts, shuffle_buffer_size=buffer, **common)
+    sampler.set_epoch(epoch)
+    return sampler
+
+
+class CutBatchSampler(DistributedSampler):  # type: ignore[type-arg]  # yields CutSets, not indices
+    """Per-rank batches of cuts (Lhotse `CutSet`s) of one split; see the module docstring.
+
+    A `DistributedSampler` only by type: that tells Lightning the sampler already splits the data
+    across ranks, so it does not wrap it in a second, index-based one. `super().__init__` is not
+    called on purpose (its dataset/len bookkeeping does not apply).
+    """
+
+    def __init__(self, split: SplitCuts, spec: BatchSpec, world_size: int = 1, rank: int = 0) -> None:
+        self.split, self.spec = split, spec
+        self.num_replicas, self.rank = world_size, rank
+        self.epoch = 0
+        self.bins = duration_bins(split.meta, spec, split.size)
+        self._skip = 0  # batches of `epoch` already trained (after a resume)
+        self._restored = False  # a loaded position not yet iterated: set_epoch must not drop it
+        self._yielded = 0
+        self._lengths: dict[int, int] = {}
+
+    @property
+    def fixed_length(self) -> bool:
+        """True when every epoch has the same number of batches (count-based batches)."""
+        whole = self.split.size <= self.spec.buffer_size
+        return not self.spec.shuffle or (self.spec.max_duration is None and (self.bins is None or whole))
+
+    def set_epoch(self, epoch: int) -> None:
+        """Iterate epoch `epoch` next (ignored while a restored position waits for its iteration)."""
+        if self._restored:
+            return
+        if epoch != self.epoch:
+            self._skip = 0
+        self.epoch = epoch
+
+    def _sampler(self, metadata: bool) -> CutSampler:
+        # splits larger than the shuffle buffer are pre-shuffled (cuts or shards) per epoch
+        reorder = self.spec.shuffle and self.split.size > self.spec.buffer_size
+        cuts = self.split.ordered(self.spec.seed + self.epoch if reorder else None, metadata)
+        return lhotse_sampler(cuts, self.spec, self.num_replicas, self.rank, self.epoch, self.bins, self.split.size)
+
+    def __iter__(self) -> Iterator[CutSet]:
+        skip = self._skip
+        self._restored = False
+        self._yielded = skip
+        for i, batch in enumerate(self._sampler(metadata=False)):
+            if i >= skip:
+                self._yielded += 1
+                yield batch
+        self._skip = 0
+
+    def __len__(self) -> int:
+        if self.epoch not in self._lengths:
+            self._lengths = {self.epoch: sum(1 for _ in self._sampler(metadata=True))}
+        return self._lengths[self.epoch]
+
+    # --- resume ------------------------------------------------------------------------------
+    def state_dict(self, trained: int | None = None) -> dict[str, Any]:
+        """Where this rank is: `trained` batches of the current epoch done (default: those yielded).
+
+        Lightning's loaders prefetch: pass the trainer's count of trained batches.
+        """
+        return {
+            "epoch": self.epoch,
+            "batches": self._yielded if trained is None else trained,
+            "world_size": self.num_replicas,
+            "size": self.split.size,
+            "spec": asdict(self.spec),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue the saved epoch after its trained batches (a changed setup restarts the epoch)."""
+        epoch, done = int(state["epoch"]), int(state["batches"])
+        mine = self.state_dict()
+        changed = [k for k in ("world_size", "size", "spec") if state.get(k) != mine[k]]
+        self._restored = False
+        self.set_epoch(epoch)
+        if changed:
+            log.warning(
+                "The checkpoint's data position does not fit this run (%s changed): epoch %d restarts "
+                "from its first batch.",
+                ", ".join(changed),
+                epoch,
+            )
+            done = 0
+        if done >= len(self):  # saved at the end of the epoch: the next one starts afresh
+            self.set_epoch(epoch + 1)
+            done = 0
+        self._skip = self._yielded = done
+        self._restored = True
