@@ -12,6 +12,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from lalm_framework.config.ranges import check_range
 from lalm_framework.errors import UserError
 
 _SCALARS = {int: "int", float: "float", bool: "bool", str: "str"}
@@ -63,6 +64,7 @@ def _check(value: Any, where: str) -> None:
                 f"{where}.{key}={arg!r}: {target.rsplit('.', 1)[-1]} expects {_name(expected)}.\n"
                 f"Pass a value of that type, e.g. {where}.{key}=<{_name(expected)}>."
             )
+        check_range(where, key, arg)
         _check(arg, f"{where}.{key}")
 
 

@@ -9,6 +9,8 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from lalm_framework.config.devices import check_gpus
+from lalm_framework.config.loggers import check_loggers
+from lalm_framework.config.ranges import check_range
 from lalm_framework.errors import UserError
 
 
@@ -32,6 +34,7 @@ def validate(cfg: DictConfig) -> None:
     _check_trainer_node(cfg)
     _check_evaluation(cfg)
     _check_legacy_learning_rate(cfg)
+    check_loggers(cfg.get("logger"))
     check_gpus(cfg.trainer)
 
 
@@ -42,6 +45,7 @@ def _check_trainer_node(cfg: DictConfig) -> None:
         renamed = renamed_trainer_key(f"trainer.{key}")
         if renamed:  # added with +trainer.<key> or from an old config file
             raise UserError(renamed)
+        check_range("trainer", str(key), cfg.trainer.get(key))
     for key, group in (("callbacks", "callbacks.<name>=<node> (the callbacks group)"), ("logger", "logger=<option>")):
         if cfg.trainer.get(key) is not None:
             raise UserError(

@@ -4,8 +4,6 @@ Every row must end with its exit code, at most 15 lines on stderr, no traceback,
 key/file/fix in the message, and (where listed) no trace of a secret. A new case is one row;
 `@name@` in an argument is replaced by what the row's `setup` prepared (files, dirs, locks).
 
-Rows marked `pending=` are cases of issue 11 whose fix belongs to another area: they run (with
-`-m slow`) as strict xfails, so the day the fix lands the row fails until the marker is removed.
 Rows marked `slow=True` fail only inside the job's validation, after torch and Lightning load.
 """
 
@@ -38,7 +36,6 @@ class Case:
     absent: tuple[str, ...] = ()  # must appear nowhere in stdout/stderr
     env: dict[str, str] = field(default_factory=dict)
     cmd: str = "lalm-train"
-    pending: str = ""  # owner of a fix that has not landed: strict xfail (and slow)
     slow: bool = False  # reaches the job's validation (imports torch + Lightning): run with -m slow
 
 
@@ -239,54 +236,54 @@ CASES = [
     ),
     Case("empty-group-choice", (*DIGITS, "model="), ("model", "digits_mlp")),
     Case("list-into-number", (*DIGITS, "trainer.val_check_interval=[1,2]"), ("trainer.val_check_interval",)),
-    Case("batch-size-zero", (*DIGITS, "dataset.batch_size=0"), ("batch_size",), pending="validation of dataset args"),
+    Case("batch-size-zero", (*DIGITS, "dataset.batch_size=0"), ("batch_size",), slow=True),
+    Case(
+        "sweep-count-out-of-range",
+        ("-m", *DIGITS, "trainer.accumulate_grad_batches=0", "lr=0.1,0.2"),
+        ("trainer.accumulate_grad_batches=0", "at least 1"),
+    ),
     Case(
         "wandb-without-key",
         (*DIGITS, "logger=wandb"),
         ("WANDB_API_KEY", "logger="),
         env={"WANDB_MODE": "online", "WANDB_API_KEY": ""},
-        pending="logger checks before launch",
+        slow=True,
     ),
-    # issue 11 items other engineers fix: rows are ready, strict xfail until their branches land
     Case(
         "optuna-tag-on-choice",
         ("-m", *DIGITS, "hydra/sweeper=lalm_optuna", "lr=tag(log, choice(1e-5, 1e-3))"),
         ("tag", "choice"),
-        pending="pool: issue 11 #6",
     ),
     Case(
         "pool-negative-retries",
         ("-m", *DIGITS, "hydra/launcher=lalm_pool", "hydra.launcher.max_retries=-1", "lr=0.1,0.2"),
         ("max_retries",),
-        pending="pool: issue 11 #7",
     ),
     Case(
         "manifest-not-utf8",
         ("dataset=jsonl", "dataset.train_manifest=@manifest@", "dataset.val_manifest=@manifest@", "logger=none"),
         ("@manifest@", "line 1"),
         setup=bad_bytes_manifest,
-        pending="data: issue 11 #9",
+        slow=True,
     ),
     Case(
         "corrupt-ckpt-path",
         (*DIGITS, "trainer.ckpt_path=@ckpt@"),
         ("@ckpt@",),
         setup=garbage_checkpoint,
-        pending="models: issue 11 #10",
+        slow=True,
     ),
     Case(
         "slurm-tools-missing",
         ("-m", *DIGITS, "hydra/launcher=slurm_cpu", "lr=0.1,0.2"),
         ("SLURM", "lalm_pool"),
         env={"PATH": str(VENV_BIN)},
-        pending="slurm: issue 11 #12",
     ),
 ]
 
 
 def _marks(case: Case) -> list[pytest.MarkDecorator]:
-    marks = [pytest.mark.xfail(strict=True, reason=case.pending)] if case.pending else []
-    return marks + ([pytest.mark.slow] if case.slow or case.pending else [])
+    return [pytest.mark.slow] if case.slow else []
 
 
 def _params() -> list[object]:
