@@ -304,12 +304,13 @@ def _inference_inputs(model: Any, datamodule: Any, record: Record) -> list[str] 
     if lalm_module is None or not isinstance(model, lalm_module.LalmModule):
         return None
     fingerprint = record.attempt.get("data") if isinstance(record, RunRecord) else None
+    if fingerprint is None and callable(getattr(datamodule, "data_fingerprint", None)):
+        fingerprint = datamodule.data_fingerprint()
     val = (fingerprint or {}).get("val") or {}
-    sources = val.get("sources") if isinstance(val, dict) else None
-    if not sources and callable(getattr(datamodule, "source", None)):
-        sources = [datamodule.source("val")]  # LalmDataModule: the dev manifest or split folder
-    sources = [str(s) for s in sources or [] if s]
-    return sources or ["<audio folder or manifest.jsonl>"]
+    # lalm-infer reads split folders and JSONL manifests; Lhotse cuts and Shar shards it does not
+    if isinstance(val, dict) and val.get("kind") in ("folder", "jsonl") and val.get("source"):
+        return [str(val["source"])]
+    return ["<audio folder or manifest.jsonl>"]
 
 
 def _objective(cfg: DictConfig, metrics: dict[str, float]) -> float | None:

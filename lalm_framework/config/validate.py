@@ -23,7 +23,7 @@ def validate(cfg: DictConfig) -> None:
             f"Missing mandatory value(s): {keys}.\n"
             f"Set them on the command line (e.g. {missing[0]}=...) or in your config."
         )
-    for group in ("model", "dataset"):
+    for group in ("dataset", "model"):  # the dataset first: the model may embed it (model.tokenizer.dataset)
         node = cfg.get(group)
         if not isinstance(node, DictConfig) or not ({"_target_", "target", "class_name"} & set(node.keys())):
             raise UserError(
@@ -113,10 +113,10 @@ def _run_component_check(group: str, node: DictConfig) -> None:
     from lalm_framework.config.signature import check_arguments, import_target
 
     cls = import_target(to_target_form(node)["_target_"], where=f"{group}._target_")
-    check_arguments(node, where=group)
     check = getattr(cls, "validate_config", None)
-    if callable(check):
+    if callable(check):  # first: the class's own words for its options beat the generic checks
         check(node)
+    check_arguments(node, where=group)
 
 
 def compose_jobs(config: DictConfig, jobs: Sequence[Sequence[str]]) -> list[DictConfig]:

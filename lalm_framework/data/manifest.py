@@ -24,8 +24,14 @@ AUDIO_EXTENSIONS = (".flac", ".wav", ".ogg", ".mp3", ".opus")
 EXAMPLE_LINE = '{"audio": "clips/a.flac", "text": "turn on the light", "duration": 1.9}'
 
 
-def read_manifest(path: str | Path, text_key: str = "text", require_text: bool = True) -> list[Utterance]:
-    """Utterances of a JSONL manifest, in file order; a bad line raises a UserError naming it."""
+def read_manifest(
+    path: str | Path, text_key: str = "text", require_text: bool = True, unique_ids: bool = True
+) -> list[Utterance]:
+    """Utterances of a JSONL manifest, in file order; a bad line raises a UserError naming it.
+
+    `unique_ids=False` (inference: rows are matched to inputs by position, never by id) accepts
+    two lines with one id; training and evaluation key cuts by id and refuse them.
+    """
     path = Path(path)
     check_manifest_file(path)
     utterances: list[Utterance] = []
@@ -43,7 +49,8 @@ def read_manifest(path: str | Path, text_key: str = "text", require_text: bool =
         if not isinstance(row, dict):
             raise UserError(f"{where}: expected a JSON object, got {type(row).__name__}.\ne.g. {EXAMPLE_LINE}")
         utterances.append(_utterance(row, where, path.parent, text_key, require_text, line_no))
-    check_unique_ids(utterances)
+    if unique_ids:
+        check_unique_ids(utterances)
     return utterances
 
 

@@ -41,7 +41,7 @@ def read_inputs(inputs: Sequence[str | Path], text_key: str = "text") -> list[Ut
     for raw in inputs:
         p = resolve_input(raw)
         if p.suffix == ".jsonl":
-            utts += read_manifest(p, text_key=text_key, require_text=False)
+            utts += read_manifest(p, text_key=text_key, require_text=False, unique_ids=False)
         elif is_librispeech_split(p):
             utts += read_librispeech(p.parent, p.name)
         else:

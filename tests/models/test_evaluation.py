@@ -55,9 +55,11 @@ def test_trainer_test_with_ckpt_path_gives_the_wer_of_lalm_infer(ckpt, tmp_path)
     refs = _references(files)
     ids = ["same", "same", None, "same", *[f"u{i}" for i in range(6)]]  # duplicate and missing ids
     manifest = _manifest(tmp_path / "test.jsonl", files, refs, ids)
+    # training and evaluation key cuts by id: they refuse duplicates; lalm-infer takes rows by position
+    unique = _manifest(tmp_path / "test_unique.jsonl", files, refs, [None, *[f"v{i}" for i in range(9)]])
     torch.manual_seed(123)  # other random weights: trainer.test must load the checkpoint's
     module = LalmModule(**tiny_kwargs())
-    dm = LalmDataModule(test_manifest=str(manifest), eval_batch_size=DATA_SETTINGS["eval_batch_size"])
+    dm = LalmDataModule(test_manifest=str(unique), eval_batch_size=DATA_SETTINGS["eval_batch_size"])
     trainer = pl.Trainer(
         logger=False, enable_progress_bar=False, enable_model_summary=False, plugins=[AtomicCheckpointIO()]
     )
