@@ -100,7 +100,9 @@ def _adaptation(cfg: LalmModelConfig, meta: dict[str, Any]) -> str:
 
 def _training(run: dict[str, Any]) -> list[str]:
     lines = ["## Training data", ""]
-    data = run.get("data_fingerprint") or run.get("data")
+    # the runner records the fingerprint per attempt (the data may change between attempts)
+    attempts_with_data = [a["data"] for a in run.get("attempts") or [] if isinstance(a, dict) and a.get("data")]
+    data = run.get("data_fingerprint") or run.get("data") or (attempts_with_data[-1] if attempts_with_data else None)
     dataset = (run.get("config") or {}).get("dataset") or {}
     if data:
         lines += ["```json", json.dumps(data, indent=2, ensure_ascii=False)[:4000], "```"]

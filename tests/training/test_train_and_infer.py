@@ -129,6 +129,8 @@ def test_export_of_a_trained_run_has_a_model_card_from_its_run_json(short_run):
     assert "lalm-train trainer.max_epochs=3 ++dataset.max_utterances=48" in card
     assert f"| dev WER | {100 * record['metrics']['val/wer']:.2f}% |" in card
     assert "train_split: `train`" in card and "## Intended use and limits" in card
+    # the data fingerprint the run recorded (per attempt): the card tells the data apart by hash
+    assert record["attempts"][-1]["data"]["train"]["sha256"] in card
     assert "random-init Whisper-style encoder" in card  # model=tiny: base models named as such
     meta = json.loads((out / "lalm_config.json").read_text())
     assert meta["exported_from"]["run"] == str(run_dir)
