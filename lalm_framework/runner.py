@@ -22,6 +22,7 @@ from lalm_framework.config.resolvers import pin_paths
 from lalm_framework.config.validate import validate
 from lalm_framework.errors import UserError
 from lalm_framework.run_record import AttemptEnded, RankRecord, RunRecord
+from lalm_framework.utils.config import typed_overrides
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +94,7 @@ def _start_record(cfg: DictConfig, job_dir: Path) -> Record:
     if HydraConfig.initialized() and _is_this_job(job_dir):
         from lalm_framework.config.prelaunch import mask_hydra_files
 
-        overrides = list(HydraConfig.get().overrides.task)
+        overrides = typed_overrides(HydraConfig.get().overrides.task)
         # HydraConfig.get() is typed HydraConf but is the live DictConfig node
         mask_hydra_files(cast(DictConfig, HydraConfig.get()), plain)  # also done before launch (prelaunch)
     return RunRecord(job_dir, resolve_path("."), plain, overrides, job_key=job_key(cfg))

@@ -18,6 +18,7 @@ from lalm_framework.config.validate import compose_jobs
 from lalm_framework.errors import UserError, exit_with
 from lalm_framework.redaction import Redactor, for_this_process
 from lalm_framework.run_record import mask_files
+from lalm_framework.utils.config import typed_overrides
 
 
 def expand_basic_sweep(config: DictConfig) -> list[list[str]]:
@@ -25,7 +26,7 @@ def expand_basic_sweep(config: DictConfig) -> list[list[str]]:
     from lalm_framework.compat.private_api import basic_sweep_jobs
 
     params = config.hydra.sweeper.get("params") or {}
-    return basic_sweep_jobs([f"{k}={v}" for k, v in params.items()] + [str(o) for o in config.hydra.overrides.task])
+    return basic_sweep_jobs([f"{k}={v}" for k, v in params.items()] + typed_overrides(config.hydra.overrides.task))
 
 
 def _is_basic_sweeper(config: DictConfig) -> bool:
@@ -75,7 +76,7 @@ class ValidateJobsCallback(Callback):
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         hide_secrets_in_overrides(config)
-        jobs = [list(config.hydra.overrides.task)]
+        jobs = [typed_overrides(config.hydra.overrides.task)]
         if config.get("dry_run"):
             _print_jobs(config, jobs)
             sys.exit(0)
@@ -170,7 +171,7 @@ def hide_secrets_in_overrides(config: DictConfig) -> None:
     """
     from omegaconf import open_dict, read_write
 
-    overrides = [str(o) for o in config.hydra.overrides.task]
+    overrides = typed_overrides(config.hydra.overrides.task)
     masked = Redactor.create(overrides).strings(overrides)
     if masked != overrides:
         with read_write(config.hydra), open_dict(config.hydra):
@@ -184,7 +185,7 @@ def mask_hydra_files(hydra: DictConfig, task: Any) -> None:
     """
     from omegaconf import OmegaConf
 
-    overrides = [str(o) for o in OmegaConf.select(hydra, "overrides.task", default=[]) or []]
+    overrides = typed_overrides(OmegaConf.select(hydra, "overrides.task", default=[]))
     redactor = Redactor.create(task, overrides)
     files: list[Path] = []
     output_dir = OmegaConf.select(hydra, "runtime.output_dir", default=None)

@@ -22,3 +22,15 @@ def plain_dict(node: Mapping[str, Any] | None) -> dict[str, Any]:
         assert isinstance(container, dict)
         return {str(k): v for k, v in container.items()}
     return dict(node)
+
+
+def typed_overrides(overrides: Any) -> list[str]:
+    """Hydra's `overrides.task` as typed: a `${...}` inside an override stays unresolved.
+
+    Iterating the ListConfig would resolve it (against the job's config), so two records of one
+    job would differ. Example: ``typed_overrides(HydraConfig.get().overrides.task)``.
+    """
+    from omegaconf import ListConfig, OmegaConf
+
+    items = OmegaConf.to_container(overrides, resolve=False) if isinstance(overrides, ListConfig) else overrides
+    return [str(o) for o in items or []]

@@ -262,7 +262,7 @@ CASES = [
     Case(
         "manifest-not-utf8",
         ("dataset=jsonl", "dataset.train_manifest=@manifest@", "dataset.val_manifest=@manifest@", "logger=none"),
-        ("@manifest@", "line 1"),
+        ("@manifest@:1", "UTF-8"),
         setup=bad_bytes_manifest,
         slow=True,
     ),

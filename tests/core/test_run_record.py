@@ -42,3 +42,16 @@ def test_run_record_and_no_secret_leak(tmp_path):
             for secret in (SECRET, TYPED):
                 assert secret.encode() not in path.read_bytes(), f"secret leaked into {path}"
     assert SECRET not in proc.stdout + proc.stderr and TYPED not in proc.stdout + proc.stderr
+
+
+def test_overrides_are_recorded_as_typed_not_resolved():
+    """An override holding `${...}` (the Optuna pruning callback's) is kept verbatim: the resumed
+    sweep matches a job's run.json to its trial by these strings."""
+    from omegaconf import OmegaConf
+
+    from lalm_framework.utils.config import typed_overrides
+
+    cfg = OmegaConf.create({"trial": {"n": 3}, "task": ["++cb={n:${trial.n}}", "lr=0.1"]})
+    assert list(cfg.task)[0] == "++cb={n:3}"  # what iterating Hydra's ListConfig gives
+    assert typed_overrides(cfg.task) == ["++cb={n:${trial.n}}", "lr=0.1"]
+    assert typed_overrides(["a=1"]) == ["a=1"] and typed_overrides(None) == []
