@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from sklearn.datasets import load_digits
 
 from tests.core.fingerprint_data import write_split
 from tests.helpers import REPO, run_cli
 
 
+@pytest.mark.slow
 def test_run_record_holds_the_data_fingerprint(tmp_path):
     x, y = load_digits(return_X_y=True)
     write_split(tmp_path / "data", "train", x[:200], y[:200])

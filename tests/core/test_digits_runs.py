@@ -38,6 +38,7 @@ def test_run_ends_with_a_summary_and_logs_each_epoch(trained):
     assert "val/acc=" in log and "Best checkpoint: " in log
 
 
+@pytest.mark.slow
 def test_evaluating_a_checkpoint_uses_its_weights(trained):
     cwd, record, _ = trained
     best = Path(record["attempts"][-1]["best_checkpoint"])

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import REPO, cli_env
 
 APP = Path(__file__).with_name("zen_app.py")
@@ -17,6 +19,7 @@ def _launch(cwd: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(APP), *args], cwd=cwd, env=env, capture_output=True, text=True)
 
 
+@pytest.mark.slow
 def test_zen_configs_run_and_multirun_in_our_tree(tmp_path):
     # before: "Merge error: Builds_Trainer is not a subclass of TrainerConfig", "... not a subclass of TrainConfig"
     proc = _launch(tmp_path, "-m", "trainer=zen_cpu", "experiment=zen_digits", "lr=0.01,0.03")

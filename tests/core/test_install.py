@@ -87,6 +87,7 @@ def _project(tmp_path: Path) -> Path:
     return project
 
 
+@pytest.mark.slow
 def test_wheel_in_fresh_venv(tmp_path):
     dist = tmp_path / "dist"
     _checked([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", dist, REPO])
@@ -100,6 +101,7 @@ def test_wheel_in_fresh_venv(tmp_path):
     _exercise(bin_dir, _project(tmp_path), venv)
 
 
+@pytest.mark.slow
 def test_editable_in_fresh_venv(tmp_path):
     bin_dir = _fresh_venv(tmp_path / "venv")
     _checked([bin_dir / "python", "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "-e", REPO])

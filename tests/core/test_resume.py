@@ -5,12 +5,15 @@ import os
 import signal
 import time
 
+import pytest
+
 from tests.helpers import run_cli, start_cli
 
 EPOCHS = 12
 STEPS_PER_EPOCH = 23  # digits: 1438 train images / batch 64
 
 
+@pytest.mark.slow
 def test_kill_and_rerun_resumes_from_last_ckpt(tmp_path):
     run_dir = tmp_path / "run"
     args = [
@@ -46,6 +49,7 @@ def test_kill_and_rerun_resumes_from_last_ckpt(tmp_path):
     assert (run_dir / ".hydra" / "config.yaml").is_file()
 
 
+@pytest.mark.slow
 def test_explicit_relative_ckpt_path_with_chdir(tmp_path):
     first = tmp_path / "first"
     run_cli("lalm-train", ["experiment=digits", "trainer.max_epochs=1", f"hydra.run.dir={first}"], tmp_path, check=True)
@@ -67,6 +71,7 @@ def test_explicit_relative_ckpt_path_with_chdir(tmp_path):
     assert record["metrics"]["global_step"] == 2 * STEPS_PER_EPOCH
 
 
+@pytest.mark.slow
 def test_two_runs_never_share_a_dir(tmp_path):
     for _ in range(2):
         run_cli("lalm-train", ["experiment=digits", "trainer.max_epochs=1", "logger=none"], tmp_path, check=True)

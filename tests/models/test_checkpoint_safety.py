@@ -138,6 +138,7 @@ def test_our_checkpoints_need_nothing_beyond_the_allow_list(tiny_ckpt, digits_ck
         assert read_checkpoint(ckpt)["state_dict"]
 
 
+@pytest.mark.slow
 def test_the_commands_refuse_it_with_a_short_message(evil, tmp_path):
     # every kind is refused by read_checkpoint (above); the commands are checked with the subtlest
     for file, marker in [evil["inside"]]:

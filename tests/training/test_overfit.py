@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
 from helpers import run_cli
 
 
+@pytest.mark.slow
 def test_overfit_memorises_eight_utterances_to_wer_zero(tmp_path):
     run_dir = tmp_path / "run"
     proc = run_cli(

@@ -86,6 +86,7 @@ def test_validating_the_checkpoint_reproduces_the_dev_wer(short_run):
     assert evaluated["val/wer"] == pytest.approx(trained["metrics"]["val/wer"], abs=1e-6)
 
 
+@pytest.mark.slow
 def test_testing_the_checkpoint_equals_lalm_infer_on_the_test_split(short_run):
     """`train=false test=true trainer.ckpt_path=X` scores X's weights: the WER lalm-infer gets on X."""
     cwd, run_dir, _ = short_run

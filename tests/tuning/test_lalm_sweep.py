@@ -66,6 +66,7 @@ def test_digits_sweep_prunes_through_the_lightning_callback(tmp_path):
     _assert_pruned_not_failed(sweep_dir, 3)
 
 
+@pytest.mark.slow
 def test_tiny_lalm_sweep_with_pruner(tmp_path):
     sweep_dir = _lalm_train(
         tmp_path,

@@ -11,6 +11,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
@@ -21,6 +22,7 @@ def _states(study):
     return [t.state for t in study.trials]
 
 
+@pytest.mark.slow
 def test_pruned_trials_are_not_failures_and_results_are_written(sweep_dir):
     run_toy(
         sweep_dir,
@@ -118,6 +120,7 @@ def _marker_lines(marker: Path, kind: str):
     return [line.split() for line in marker.read_text().splitlines() if line.startswith(kind)]
 
 
+@pytest.mark.slow
 def test_async_trials_start_as_soon_as_a_lalm_pool_worker_frees(sweep_dir, tmp_path):
     marker = tmp_path / "marker.txt"
     # trial 0 runs 8 s; trials 1-3 are short: they run one after another beside it
@@ -142,6 +145,7 @@ def test_async_trials_start_as_soon_as_a_lalm_pool_worker_frees(sweep_dir, tmp_p
     assert [s.name for s in _states(load_study(sweep_dir))] == ["COMPLETE"] * 4
 
 
+@pytest.mark.slow
 def test_killed_sweep_resumes_to_exactly_n_trials_without_rerun_or_overwrite(sweep_dir, tmp_path):
     marker = tmp_path / "marker.txt"
     args = [
