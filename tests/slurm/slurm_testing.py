@@ -83,6 +83,21 @@ def wait_final(cluster: Cluster, job_id: str, timeout_s: float = 60) -> str:
     raise AssertionError(f"job {job_id} not final after {timeout_s} s: {cluster.sacct_states(job_id)}")
 
 
+def final_states(cluster: Cluster, job_id: str, count: int, timeout_s: float = 60) -> list[str]:
+    """`sacct` states of a job or array once `count` allocations show a final state.
+
+    slurmdbd records an array's tasks a moment after the launcher saw them end (a record
+    can be missing on a loaded machine), so read accounting only once it has caught up."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        states = [s.split()[0] for s in cluster.sacct_states(job_id)]
+        if len(states) >= count and all(s in FINAL for s in states):
+            return states
+        if time.monotonic() > deadline:
+            return states  # the caller's assert shows what accounting had
+        time.sleep(0.5)
+
+
 def sweep_env(cluster: Cluster) -> dict[str, str]:
     """Environment of a sweep's launcher process: this cluster, one thread per job, no hub."""
     return cli_env({"SLURM_CONF": str(cluster.slurm_conf)})

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from slurm_testing import Cluster, array_id_of, next_second, run_sweep, start_sweep, wait_until
+from slurm_testing import Cluster, array_id_of, final_states, next_second, run_sweep, start_sweep, wait_until
 
 pytestmark = pytest.mark.slurm
 
@@ -25,7 +25,7 @@ def test_raising_job_ends_failed_in_sacct_with_summary_and_exit_code(slurm_clust
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0, out
     array = array_id_of(out)
-    assert sorted(slurm_cluster.sacct_states(array)) == ["COMPLETED", "FAILED"]  # not COMPLETED twice
+    assert sorted(final_states(slurm_cluster, array, 2)) == ["COMPLETED", "FAILED"]  # not COMPLETED twice
     assert "lalm_slurm summary" in out
     assert "Job #1 (x=3 fail=True) ended FAILED in SLURM" in out and "ValueError: boom at x=3" in out
     err_log = next(tmp_path.glob(f"multirun/*/*/.submitit/{array}_1/{array}_1_0_log.err"))

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from slurm_testing import Cluster, run_sweep, sweep_env
+from slurm_testing import Cluster, final_states, run_sweep, sweep_env
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
@@ -79,7 +79,7 @@ def test_two_node_ddp_job_one_rank_per_node_one_record_same_steps_as_one_process
     assert record["slurm"]["SLURM_NODELIST"] == "lalm-n[1-2]" and record["slurm"]["SLURM_PROCID"] == "0"
     assert len(record["attempts"]) == 1 and record["attempts"][0]["status"] == "completed"
     assert list(job_dir.glob("run.json")) == [job_dir / "run.json"]  # rank 1 wrote none
-    assert slurm_cluster.sacct_states(job_id) == ["COMPLETED"]
+    assert final_states(slurm_cluster, job_id, 1) == ["COMPLETED"]
 
     # the same training in one process with the same global batch (2 ranks x 8 = 16)
     single = subprocess.run(
@@ -112,7 +112,7 @@ def test_multirun_of_two_two_node_jobs_runs_four_ranks(slurm_cluster: Cluster, t
         job_id = _job_id(record)
         placements.append(_ranks(job_dir.parent, job_id))
         assert record["metrics"]["global_step"] == 3
-        assert slurm_cluster.sacct_states(job_id) == ["COMPLETED"]
+        assert final_states(slurm_cluster, job_id, 1) == ["COMPLETED"]
     assert placements == [{0: "lalm-n1", 1: "lalm-n2"}] * 2  # 4 ranks: each job across both nodes
 
 
@@ -151,7 +151,7 @@ def test_requeued_two_node_job_resumes_both_ranks_from_one_checkpoint(slurm_clus
     saved = re.search(r"SIGTERM: saved (\S+) at global step (\d+)", _all_logs(job_dir.parent, job_id))
     assert saved and saved.group(1) == last and 0 < int(saved.group(2)) < epochs * batches
     assert record["metrics"]["global_step"] == epochs * batches  # as far as an uninterrupted run
-    assert slurm_cluster.sacct_states(job_id) == ["COMPLETED"]
+    assert final_states(slurm_cluster, job_id, 1) == ["COMPLETED"]
 
 
 def _all_logs(sweep_dir: Path, job_id: str) -> str:

@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 
 import pytest
-from slurm_testing import Cluster, run_sweep
+from slurm_testing import Cluster, final_states, run_sweep
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
@@ -61,4 +61,4 @@ def test_job_over_its_time_limit_checkpoints_requeues_resumes_and_completes(
     assert all(a["resumed_from"] == last for a in attempts[1:])
     assert [a["status"] for a in attempts] == ["interrupted"] * len(saves) + ["completed"]
     assert record["metrics"]["global_step"] == EPOCHS * BATCHES  # resumed to the uninterrupted final step
-    assert slurm_cluster.sacct_states(job_id) == ["COMPLETED"]
+    assert final_states(slurm_cluster, job_id, 1) == ["COMPLETED"]

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from slurm_testing import Cluster, array_id_of, sweep_env
+from slurm_testing import Cluster, array_id_of, final_states, sweep_env
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
@@ -57,7 +57,7 @@ def test_four_job_sweep_is_one_array_of_completed_jobs_with_metrics(slurm_cluste
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-5000:]
     array = array_id_of(out)
-    assert slurm_cluster.sacct_states(array) == ["COMPLETED"] * 4
+    assert final_states(slurm_cluster, array, 4) == ["COMPLETED"] * 4
     # the metric each job returned to the sweeper, in the summary table
     assert len(re.findall(r"│ COMPLETED │\s+\d+\.\d+ │", out)) == 4, out[-5000:]
     dirs = _job_dirs(tmp_path)
@@ -111,7 +111,7 @@ def test_requeued_training_resumes_from_its_checkpoint_in_the_same_job_dir(
     out = sweep_log.read_text()
     assert sweep.returncode == 0, out[-5000:]
     assert array_id_of(out) == array
-    assert slurm_cluster.sacct_states(array) == ["COMPLETED"] * 3
+    assert final_states(slurm_cluster, array, 3) == ["COMPLETED"] * 3
 
     dirs = _job_dirs(tmp_path)
     assert [d.name for d in dirs] == ["0", "1", "2"]  # the requeued jobs made no second job dir
