@@ -25,6 +25,9 @@ class LalmPoolLauncher(Launcher):
         self.hydra_context: HydraContext | None = None
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        from lalm_framework.launching.job_configs import use_shape_cache
+
+        use_shape_cache(hydra_context)  # the sweeper's check of each batch: one composition per config shape
         self.config = config
         self.task_function = task_function
         self.hydra_context = hydra_context

@@ -8,8 +8,10 @@ from dataclasses import fields
 from typing import Any
 
 from hydra.core.utils import JobReturn
+from hydra.types import HydraContext, TaskFunction
 from hydra_plugins.hydra_submitit_launcher.config import SlurmQueueConf
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher
+from omegaconf import DictConfig
 
 from hydra_plugins.lalm_submitit.config import LalmSlurmQueueConf
 from lalm_framework.launching.protocol import JobSource
@@ -27,6 +29,12 @@ class LalmSlurmLauncher(SlurmLauncher):  # type: ignore[misc]  # hydra-submitit 
     def __init__(self, **params: Any) -> None:
         super().__init__(**{k: v for k, v in params.items() if k not in OWN_OPTIONS})
         self.options = SlurmOptions(**{k: params[k] for k in OWN_OPTIONS})
+
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        from lalm_framework.launching.job_configs import use_shape_cache
+
+        use_shape_cache(hydra_context)  # the sweeper's check of each batch: one composition per config shape
+        super().setup(hydra_context=hydra_context, task_function=task_function, config=config)
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         from lalm_framework.launching import slurm

@@ -145,3 +145,21 @@ def basic_sweep_jobs(arguments: list[str]) -> list[list[str]]:
     parsed = OverridesParser.create().parse_overrides(arguments)
     batches = BasicSweeper.split_arguments(parsed, None)
     return [list(job) for batch in batches for job in batch]
+
+
+def overrides_dirname(overrides: list[Any], config: DictConfig) -> str:
+    """`hydra.job.override_dirname` of a job with these task overrides (parsed `Override`s).
+
+    hydra-core 1.3: the config loader computes it with `get_overrides_dirname` from
+    `hydra._internal.config_loader_impl`; `JobConfigs` sets a job's values into an already
+    composed config and must write the same text Hydra would.
+    """
+    from hydra._internal.config_loader_impl import get_overrides_dirname
+
+    node = config.hydra.job.config.override_dirname
+    return get_overrides_dirname(
+        overrides=overrides,
+        exclude_keys=list(node.exclude_keys),
+        item_sep=str(node.item_sep),
+        kv_sep=str(node.kv_sep),
+    )

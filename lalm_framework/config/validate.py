@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -12,6 +13,9 @@ from lalm_framework.config.devices import check_gpus
 from lalm_framework.config.loggers import check_loggers
 from lalm_framework.config.ranges import check_range
 from lalm_framework.errors import UserError
+
+if TYPE_CHECKING:
+    from hydra.core.config_loader import ConfigLoader
 
 
 def validate(cfg: DictConfig) -> None:
@@ -119,14 +123,21 @@ def _run_component_check(group: str, node: DictConfig) -> None:
     check_arguments(node, where=group)
 
 
-def compose_jobs(config: DictConfig, jobs: Sequence[Sequence[str]]) -> list[DictConfig]:
-    """Compose and validate the config of every job; raise one UserError naming the bad job."""
+def compose_jobs(
+    config: DictConfig, jobs: Sequence[Sequence[str]], loader: ConfigLoader | None = None
+) -> list[DictConfig]:
+    """Compose and validate the config of every job; raise one UserError naming the bad job.
+
+    Jobs of one config shape are composed once (`ShapeCachedLoader`); pass the `loader` of a
+    sweep that checks its jobs one call at a time, so its cache lasts the sweep.
+    """
     from hydra.core.global_hydra import GlobalHydra
 
     from lalm_framework.errors import describe
+    from lalm_framework.launching.job_configs import shape_cached
     from lalm_framework.launching.slurm_resources import check_slurm_resources
 
-    loader = GlobalHydra.instance().config_loader()
+    loader = shape_cached(loader or GlobalHydra.instance().config_loader())
     composed = []
     for idx, overrides in enumerate(jobs):
         try:

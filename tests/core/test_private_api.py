@@ -130,3 +130,16 @@ def test_basic_sweep_expansion_is_hydras_cartesian_order():
         ["a=2", "b=y"],
     ]
     assert private_api.basic_sweeper_class() in Plugins.instance().discover(Sweeper)
+
+
+def test_overrides_dirname_is_the_text_hydra_composes():
+    from hydra import compose, initialize_config_module
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    overrides = ["seed=3", "lr=1e-3", "+extra=a"]
+    with initialize_config_module("lalm_framework.conf", version_base=None):
+        cfg = compose(
+            "train", overrides + ["hydra.job.config.override_dirname.exclude_keys=[seed]"], return_hydra_config=True
+        )
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    assert private_api.overrides_dirname(parsed, cfg) == cfg.hydra.job.override_dirname == "+extra=a,lr=1e-3"
