@@ -17,8 +17,9 @@ it as the DataLoader's sampler:
 from __future__ import annotations
 
 import logging
+import random
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from itertools import islice
 from typing import TYPE_CHECKING, Any
@@ -27,6 +28,7 @@ from torch.utils.data import DistributedSampler
 
 if TYPE_CHECKING:
     from lhotse import CutSet
+    from lhotse.cut import Cut
     from lhotse.dataset.sampling.base import CutSampler
 
     from lalm_framework.data.sources import SplitCuts
@@ -89,9 +91,50 @@ def lhotse_sampler(
         if bins is not None:
             sampler = DynamicBucketingSampler(cuts, duration_bins=bins, buffer_size=buffer, sync_buckets=True, **common)
         else:
-            sampler = DynamicCutSampler(cuts, shuffle_buffer_size=buffer, **common)
+            # the cuts come shuffled (`buffer_shuffled`): Lhotse's own streaming shuffle is not used
+            common["shuffle"] = False
+            sampler = DynamicCutSampler(cuts, **common)
     sampler.set_epoch(epoch)
     return sampler
+
+
+class BufferShuffle:
+    """The cuts of `cuts` in a random order drawn through a buffer of `size` cuts (lazy).
+
+    A split that fits the buffer comes out uniformly shuffled, whether it is in memory or streamed
+    (folder and Shar give the same order for the same seed). Lhotse's `streaming_shuffle` (its
+    samplers' `shuffle=True`) yields the buffer in insertion order when the stream ends before the
+    buffer fills, with each cut only swapped with one random earlier cut: an epoch of the bundled
+    set kept a rank correlation of ~0.45 with the source order (speaker by speaker), and models
+    trained on it generalised worse. A larger split: once the buffer is full, each incoming cut
+    replaces a random one that is yielded (the usual buffer shuffle); the rest is shuffled at the end.
+    """
+
+    def __init__(self, cuts: Iterable[Cut], seed: int, size: int) -> None:
+        self.cuts, self.seed, self.size = cuts, seed, size
+
+    def __iter__(self) -> Iterator[Cut]:
+        rng = random.Random(self.seed)
+        buffer: list[Cut] = []
+        for cut in self.cuts:
+            if len(buffer) < self.size:
+                buffer.append(cut)
+                continue
+            k = rng.randrange(len(buffer))
+            yield buffer[k]
+            buffer[k] = cut
+        rng.shuffle(buffer)
+        yield from buffer
+
+
+def buffer_shuffled(cuts: CutSet, seed: int, size: int) -> CutSet:
+    """`cuts` as a lazy CutSet in `BufferShuffle` order.
+
+    >>> buffer_shuffled(CutSet(list_of_cuts), seed=3, size=20000)  # doctest: +SKIP
+    """
+    from lhotse import CutSet
+
+    return CutSet(BufferShuffle(cuts, seed, size))
 
 
 class CutBatchSampler(DistributedSampler):  # type: ignore[type-arg]  # yields CutSets, not indices
@@ -130,6 +173,8 @@ class CutBatchSampler(DistributedSampler):  # type: ignore[type-arg]  # yields C
         # splits larger than the shuffle buffer are pre-shuffled (cuts or shards) per epoch
         reorder = self.spec.shuffle and self.split.size > self.spec.buffer_size
         cuts = self.split.ordered(self.spec.seed + self.epoch if reorder else None, metadata)
+        if self.spec.shuffle:
+            cuts = buffer_shuffled(cuts, self.spec.seed + self.epoch, self.spec.buffer_size)
         return lhotse_sampler(cuts, self.spec, self.num_replicas, self.rank, self.epoch, self.bins, self.split.size)
 
     def __iter__(self) -> Iterator[CutSet]:
