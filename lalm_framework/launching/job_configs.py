@@ -25,9 +25,11 @@ from hydra.core.config_search_path import ConfigSearchPath
 from hydra.core.object_type import ObjectType
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
+from hydra.errors import ConfigCompositionException
 from hydra.plugins.config_source import ConfigSource
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf.errors import OmegaConfBaseException
 
 from lalm_framework.compat.private_api import overrides_dirname
 
@@ -59,7 +61,11 @@ class JobConfigs:
             if override.is_delete() or self._is_group(override):
                 continue  # the same in every job of the shape
             # `+key` added the key in the composed job already: setting it is what Hydra did
-            OmegaConf.update(known, override.key_or_group, override.value(), merge=True, force_add=override.is_add())
+            key, value = override.key_or_group, override.value()
+            try:
+                OmegaConf.update(known, key, value, merge=True, force_add=override.is_add())
+            except OmegaConfBaseException as e:  # Hydra's own words for a value that does not fit
+                raise ConfigCompositionException(f"Error merging override {override.input_line}") from e
         self._record_overrides(known, parsed)
         return known
 

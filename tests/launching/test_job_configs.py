@@ -59,8 +59,11 @@ def test_bad_values_fail_as_in_hydra(loader_and_config: tuple) -> None:
     loader, config = loader_and_config
     cached = ShapeCachedLoader(loader)
     cached.load_sweep_config(config, ["lr=1e-3"])
-    with pytest.raises(ValidationError):  # a known shape: the value is set with OmegaConf's type check
-        cached.load_sweep_config(config, ["lr=fast"])
+    with pytest.raises(ConfigCompositionException, match="Error merging override lr=fast") as known_shape:
+        cached.load_sweep_config(config, ["lr=fast"])  # a known shape: set with OmegaConf's type check
+    with pytest.raises(ConfigCompositionException, match="Error merging override lr=fast") as hydra:
+        loader.load_sweep_config(config, ["lr=fast"])
+    assert type(known_shape.value.__cause__) is type(hydra.value.__cause__) is ValidationError
     with pytest.raises(ConfigCompositionException):  # a new shape: Hydra composes it
         cached.load_sweep_config(config, ["no_such_key=1"])
 
