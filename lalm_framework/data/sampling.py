@@ -73,7 +73,6 @@ def lhotse_sampler(
     common: dict[str, Any] = {
         "max_duration": spec.max_duration,
         "max_cuts": spec.max_cuts,
-        "shuffle": spec.shuffle,
         "drop_last": False,
         "world_size": world_size,
         "rank": rank,
@@ -89,11 +88,13 @@ def lhotse_sampler(
         warnings.filterwarnings("ignore", message=".*eagerly read CutSet.*")
         sampler: CutSampler
         if bins is not None:
-            sampler = DynamicBucketingSampler(cuts, duration_bins=bins, buffer_size=buffer, sync_buckets=True, **common)
+            # shuffle: random picks inside each bucket (the input order comes from `buffer_shuffled`)
+            sampler = DynamicBucketingSampler(
+                cuts, duration_bins=bins, buffer_size=buffer, sync_buckets=True, shuffle=spec.shuffle, **common
+            )
         else:
             # the cuts come shuffled (`buffer_shuffled`): Lhotse's own streaming shuffle is not used
-            common["shuffle"] = False
-            sampler = DynamicCutSampler(cuts, **common)
+            sampler = DynamicCutSampler(cuts, shuffle=False, **common)
     sampler.set_epoch(epoch)
     return sampler
 

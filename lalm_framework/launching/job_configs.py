@@ -46,6 +46,7 @@ class JobConfigs:
         self.shapes: dict[Shape, DictConfig] = {}
         self._groups: dict[str, bool] = {}
         self.composed = 0  # full compositions (the other jobs were set into one of them)
+        self._master_hydra = list(OmegaConf.to_container(config.hydra.overrides.hydra) or [])
 
     def compose(self, overrides: Sequence[str]) -> DictConfig:
         """The job's config (valid until the next call): Hydra's errors for a job that does not compose."""
@@ -72,10 +73,9 @@ class JobConfigs:
     def _record_overrides(self, job_cfg: DictConfig, parsed: Sequence[Override]) -> None:
         """What Hydra's composition writes about the job's own overrides, for this job."""
         task = [o for o in parsed if not o.is_hydra_override()]
-        master_hydra = list(OmegaConf.to_container(self.config.hydra.overrides.hydra) or [])
         with open_dict(job_cfg.hydra):
             job_cfg.hydra.overrides.task = [o.input_line for o in task]
-            job_cfg.hydra.overrides.hydra = master_hydra + [o.input_line for o in parsed if o.is_hydra_override()]
+            job_cfg.hydra.overrides.hydra = self._master_hydra + [o.input_line for o in parsed if o.is_hydra_override()]
             job_cfg.hydra.job.override_dirname = overrides_dirname(task, job_cfg)
 
     def _shape(self, parsed: Sequence[Override]) -> Shape:

@@ -194,16 +194,18 @@ class OptunaSweep:
         """Compose (and for lalm-train validate) each trial's config before its job starts."""
         from lalm_framework.launching.job_configs import JobConfigs, shape_cached
 
-        validates = _has_callback(self.config, ValidateJobsCallback)
+        if _has_callback(self.config, ValidateJobsCallback):
+            from lalm_framework.config.validate import compose_jobs
+
+            loader = shape_cached(self.hydra_context.config_loader)  # one composition per shape, sweep-long
+
+            def validate(overrides: list[str]) -> None:
+                compose_jobs(self.config, [overrides], loader)
+
+            return validate
         configs = JobConfigs(self.config, self.hydra_context.config_loader)  # one composition per shape
-        loader = shape_cached(self.hydra_context.config_loader)  # the same, for lalm-train's full check
 
         def check(overrides: list[str]) -> None:
-            if validates:
-                from lalm_framework.config.validate import compose_jobs
-
-                compose_jobs(self.config, [overrides], loader)
-                return
             try:
                 configs.compose(overrides)
             except Exception as e:

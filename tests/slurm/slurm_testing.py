@@ -74,13 +74,9 @@ FINAL = ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_F
 
 def wait_final(cluster: Cluster, job_id: str, timeout_s: float = 60) -> str:
     """Wait until `sacct` shows a final state for a (non-array) job; return it."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        states = cluster.sacct_states(job_id)
-        if states and states[0].split()[0] in FINAL:
-            return states[0].split()[0]
-        time.sleep(0.5)
-    raise AssertionError(f"job {job_id} not final after {timeout_s} s: {cluster.sacct_states(job_id)}")
+    states = final_states(cluster, job_id, 1, timeout_s)
+    assert states and states[0] in FINAL, f"job {job_id} not final after {timeout_s} s: {states}"
+    return states[0]
 
 
 def final_states(cluster: Cluster, job_id: str, count: int, timeout_s: float = 60) -> list[str]:
