@@ -88,7 +88,20 @@ def open_storage(url: str) -> Any:
 
         return JournalStorage(JournalFileBackend(str(path)))
     engine_kwargs = {"connect_args": {"timeout": SQLITE_TIMEOUT_S}} if url.startswith("sqlite") else None
-    return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+    except SQLAlchemyError as e:  # a server that is down, refuses the login or lacks the database
+        from lalm_framework.redaction import Redactor
+
+        reason = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
+        mask = Redactor.create().text
+        raise UserError(
+            f"hydra.sweeper.storage={mask(url)}: cannot open the study's database: {mask(reason)}.\n"
+            "Start the database server (or fix host, port, user and database in the URL), "
+            "or use the default SQLite storage (hydra.sweeper.storage=null)."
+        ) from None
 
 
 def dashboard_command(url: str) -> str:
