@@ -22,7 +22,7 @@ from lalm_framework.config.resolvers import pin_paths
 from lalm_framework.config.validate import validate
 from lalm_framework.errors import UserError
 from lalm_framework.run_record import AttemptEnded, RankRecord, RunRecord
-from lalm_framework.utils.config import typed_overrides
+from lalm_framework.utils.plain_data import typed_overrides
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +123,7 @@ def _run_job(cfg: DictConfig, job_dir: Path, record: Record) -> dict[str, float]
     import pytorch_lightning as pl
 
     from lalm_framework.compat.instantiate import instantiate
-    from lalm_framework.training.reporting import DataFingerprint
+    from lalm_framework.trainer_addons.reporting import DataFingerprint
 
     if cfg.seed is not None:
         pl.seed_everything(cfg.seed, workers=True)
@@ -181,7 +181,7 @@ def trainer_arguments(cfg: DictConfig, with_loggers: bool) -> tuple[dict[str, An
     from pytorch_lightning import Trainer
 
     from lalm_framework.compat.instantiate import instantiate
-    from lalm_framework.training.checkpoint_io import AtomicCheckpointIO
+    from lalm_framework.trainer_addons.checkpoint_io import AtomicCheckpointIO
 
     container = OmegaConf.to_container(cfg.trainer, resolve=True)
     assert isinstance(container, dict)
@@ -286,7 +286,7 @@ def _summarise(
     record: Record,
 ) -> None:
     """The run's closing lines (console and the job's log file) and the loggers' checkpoint record."""
-    from lalm_framework.training.reporting import record_checkpoint, summary_lines
+    from lalm_framework.trainer_addons.reporting import record_checkpoint, summary_lines
 
     if not trainer.is_global_zero:
         return

@@ -11,7 +11,7 @@ import hydra
 from omegaconf import DictConfig
 
 from lalm_framework.cli.arguments import prepare_arguments
-from lalm_framework.cli.errors import install as install_short_errors
+from lalm_framework.cli.short_errors import install as install_short_errors
 from lalm_framework.errors import UserError, exit_with
 from lalm_framework.run_record import COMMAND_ENV
 

@@ -18,7 +18,7 @@ from lalm_framework.config.validate import compose_jobs
 from lalm_framework.errors import UserError, exit_with
 from lalm_framework.redaction import Redactor, for_this_process
 from lalm_framework.run_record import mask_files
-from lalm_framework.utils.config import typed_overrides
+from lalm_framework.utils.plain_data import typed_overrides
 
 
 def expand_basic_sweep(config: DictConfig) -> list[list[str]]:

@@ -45,8 +45,8 @@ def export_checkpoint(
 
     `out_dir` must not exist or be empty, unless `overwrite`; it is written completely or not at all.
     """
-    from lalm_framework.inference.loading import load_checkpoint_model
     from lalm_framework.inference.model_card import find_run_record
+    from lalm_framework.inference.trained_model import load_checkpoint_model
 
     checkpoint, out = Path(checkpoint).resolve(), Path(out_dir).resolve()
     check_out_dir(out, checkpoint, overwrite)

@@ -28,8 +28,8 @@ from lalm_framework.models.schema import (
 from lalm_framework.models.spec_augment import spec_augment
 from lalm_framework.models.tokenizer import build_tokenizer, tokenizer_from_files, tokenizer_to_files
 from lalm_framework.models.weights import check_fits
-from lalm_framework.training.checkpoint_io import SOURCE_KEY
-from lalm_framework.training.wer import normalize_all
+from lalm_framework.trainer_addons.checkpoint_io import SOURCE_KEY
+from lalm_framework.trainer_addons.wer import normalize_all
 
 log = logging.getLogger(__name__)
 
@@ -119,9 +119,9 @@ class LalmModule(pl.LightningModule):
         """Before any job starts: field types, model paths that cannot exist, contradicting options."""
         from lalm_framework.compat.legacy import to_target_form
         from lalm_framework.models.llm import check_quantization
-        from lalm_framework.models.loading import check_local_path
+        from lalm_framework.models.pretrained_parts import check_local_path
         from lalm_framework.models.projector import check_projector
-        from lalm_framework.utils.config import plain_dict
+        from lalm_framework.utils.plain_data import plain_dict
 
         # the arguments LalmModule gets: legacy target/params unwrapped, Hydra's own `_keys_` left out
         args = to_target_form(plain_dict(node))

@@ -14,7 +14,7 @@ from omegaconf import DictConfig
 from lalm_framework.errors import UserError
 from lalm_framework.launching.report import error_line
 from lalm_framework.tuning.space import SearchSpace, grid_values
-from lalm_framework.utils.config import plain_dict
+from lalm_framework.utils.plain_data import plain_dict
 
 PRUNER_ATTR = "lalm_pruner"
 SAMPLER_CHOICES = "hydra/sweeper/sampler=tpe|random|cmaes|gp|nsgaii|grid"

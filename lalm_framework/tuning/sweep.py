@@ -92,7 +92,7 @@ class OptunaSweep:
         """The storage asked for; by default a journal file under SLURM (SQLite locks fail on NFS)."""
         if self.settings.storage is not None:
             return self.settings.storage
-        from lalm_framework.launching.slurm_resources import is_slurm_launcher
+        from lalm_framework.launching.slurm.resources import is_slurm_launcher
 
         return "journal" if is_slurm_launcher(self.config.hydra.launcher) else None
 
