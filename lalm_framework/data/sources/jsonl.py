@@ -1,0 +1,50 @@
+"""`source: jsonl`: a JSONL manifest of audio paths + texts (fields: docs/data.md)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from lalm_framework.data.sources.base import UtteranceSource
+from lalm_framework.data.utterance import Utterance
+
+
+@dataclass
+class JsonlSource(UtteranceSource):
+    """`{source: jsonl, path: captions.jsonl, text_key: text}`; rows may carry their own prompt/task.
+
+    >>> JsonlSource(Path("train.jsonl"), task="caption")  # doctest: +SKIP
+    """
+
+    kind = "jsonl"
+    node_keys = {"path": "manifest"}
+
+    manifest: Path
+    text_key: str = "text"
+
+    def __post_init__(self) -> None:
+        from lalm_framework.utils.paths import resolve_path
+
+        self.manifest = resolve_path(self.manifest)
+
+    def describe(self) -> str:
+        return str(self.manifest)
+
+    def utterances(self) -> list[Utterance]:
+        from lalm_framework.data.manifest import read_manifest
+
+        return read_manifest(self.manifest, text_key=self.text_key)
+
+    def files(self) -> list[Path]:
+        return [self.manifest, *super().files()]
+
+    def check(self, where: str) -> None:
+        from lalm_framework.data.manifest import check_manifest_file
+
+        check_manifest_file(self.manifest)
+
+    def infer_input(self) -> str | None:
+        return str(self.manifest)
+
+
+SOURCE = JsonlSource
