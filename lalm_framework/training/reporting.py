@@ -98,7 +98,7 @@ def data_lines(fingerprint: dict[str, Any]) -> list[str]:
             weight = f", weight {src['weight']:g}" if src.get("weight") is not None else ""
             lines.append(
                 f"Train source {i} ({src.get('kind')} {src.get('source')}, task {src.get('task')}{weight}): "
-                f"drew {src['drawn_cuts']} cuts, {src['drawn_hours']:.3f} h"
+                f"drew {src['drawn_cuts']} cuts, {src['drawn_hours']:.3g} h"
             )
     for split, node in fingerprint.items():
         sets = node.get("sets") if isinstance(node, dict) else None

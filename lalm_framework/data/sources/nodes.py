@@ -51,9 +51,10 @@ def source_class(name: Any, where: str) -> type[Source]:
 
 def node_options(cls: type[Source]) -> dict[str, str]:
     """Node key -> dataclass field of `cls` (the kind's own names first, e.g. `path`)."""
-    fields = [f.name for f in dataclasses.fields(cls) if f.init and f.name != "where"]
+    common = ("task", "weight")  # every kind's, listed last
+    fields = [f.name for f in dataclasses.fields(cls) if f.init and f.name not in ("where", *common)]
     renamed = set(cls.node_keys.values())
-    return {**cls.node_keys, **{f: f for f in fields if f not in renamed}}
+    return {**cls.node_keys, **{f: f for f in fields if f not in renamed}, **{f: f for f in common}}
 
 
 def source_from_node(node: Any, where: str) -> Source:
