@@ -52,12 +52,17 @@ class DataFingerprint(pl.Callback):
             self.done = self._report(trainer)
 
     # what training drew from each source changes as it goes: the record follows at each epoch's
-    # end, at the end, and when an attempt stops (a kill between two keeps the last)
+    # end, each checkpoint, the end, and when an attempt stops (a SIGKILL keeps the last)
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._report(trainer)
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._report(trainer)
+
+    def on_save_checkpoint(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        self._report(trainer)  # a killed attempt's record then matches the checkpoint it resumes from
 
     def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
         self._report(trainer)
