@@ -181,6 +181,24 @@ class Source:
         return None
 
 
+@dataclass
+class ManifestFile(Source):
+    """The fields of sources read from one manifest file (`path:` in a node): JSONL, Lhotse cuts."""
+
+    node_keys = {"path": "manifest"}
+
+    manifest: Path
+    text_key: str = "text"  # the field holding the target text
+
+    def __post_init__(self) -> None:
+        from lalm_framework.utils.paths import resolve_path
+
+        self.manifest = resolve_path(self.manifest)
+
+    def describe(self) -> str:
+        return str(self.manifest)
+
+
 class UtteranceSource(Source):
     """Sources listed as `Utterance`s (folders, JSONL): checked, then turned into in-memory cuts."""
 

@@ -5,30 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from lalm_framework.data.sources.base import UtteranceSource
+from lalm_framework.data.sources.base import ManifestFile, UtteranceSource
 from lalm_framework.data.utterance import Utterance
 
 
 @dataclass
-class JsonlSource(UtteranceSource):
+class JsonlSource(UtteranceSource, ManifestFile):
     """`{source: jsonl, path: captions.jsonl, text_key: text}`; rows may carry their own prompt/task.
 
     >>> JsonlSource(Path("train.jsonl"), task="caption")  # doctest: +SKIP
     """
 
     kind = "jsonl"
-    node_keys = {"path": "manifest"}
-
-    manifest: Path
-    text_key: str = "text"
-
-    def __post_init__(self) -> None:
-        from lalm_framework.utils.paths import resolve_path
-
-        self.manifest = resolve_path(self.manifest)
-
-    def describe(self) -> str:
-        return str(self.manifest)
 
     def utterances(self) -> list[Utterance]:
         from lalm_framework.data.manifest import read_manifest

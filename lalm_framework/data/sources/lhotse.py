@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from lalm_framework.data.checks import bad_audio_files, report_bad_audio
 from lalm_framework.data.cuts import cut_files, cut_text
-from lalm_framework.data.sources.base import ManifestCuts, Row, Source, SplitCuts
+from lalm_framework.data.sources.base import ManifestCuts, ManifestFile, Row, SplitCuts
 from lalm_framework.errors import UserError
 
 if TYPE_CHECKING:
@@ -18,25 +18,13 @@ if TYPE_CHECKING:
 
 
 @dataclass
-class CutsSource(Source):
+class CutsSource(ManifestFile):
     """A Lhotse cut manifest (`cuts.jsonl.gz`, e.g. from one of Lhotse's corpus recipes).
 
     >>> CutsSource(Path("cuts_train.jsonl.gz"), text_key="caption")  # doctest: +SKIP
     """
 
     kind = "lhotse"
-    node_keys = {"path": "manifest"}
-
-    manifest: Path
-    text_key: str = "text"
-
-    def __post_init__(self) -> None:
-        from lalm_framework.utils.paths import resolve_path
-
-        self.manifest = resolve_path(self.manifest)
-
-    def describe(self) -> str:
-        return str(self.manifest)
 
     def _cuts(self) -> CutSet:
         from lhotse import CutSet
