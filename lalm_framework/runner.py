@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import sys
 from pathlib import Path
 from typing import Any, cast
 
@@ -286,7 +285,7 @@ def _summarise(
     record: Record,
 ) -> None:
     """The run's closing lines (console and the job's log file) and the loggers' checkpoint record."""
-    from lalm_framework.trainer_addons.reporting import record_checkpoint, summary_lines
+    from lalm_framework.trainer_addons.reporting import data_lines, record_checkpoint, summary_lines
 
     if not trainer.is_global_zero:
         return
@@ -294,24 +293,23 @@ def _summarise(
     infer = _inference_inputs(*parts, record) if best else None
     for line in summary_lines(job_dir, str(cfg.monitor), best, metrics.get(str(cfg.monitor)), infer):
         log.info(line)
+    data = record.attempt.get("data") if isinstance(record, RunRecord) else None
+    for line in data_lines(data or {}):
+        log.info(line)
     if best:
         record.update(best_checkpoint=best[0])
         record_checkpoint(loggers, best[0])
 
 
 def _inference_inputs(model: Any, datamodule: Any, record: Record) -> list[str] | None:
-    """The dev data of an audio LLM run (what `lalm-infer` scores), None for other models."""
-    lalm_module = sys.modules.get("lalm_framework.models.lalm_module")
-    if lalm_module is None or not isinstance(model, lalm_module.LalmModule):
+    """The dev data of an audio LLM run (what `lalm-infer` scores), None for models that do not decode."""
+    from lalm_framework.data.seam import HasInferenceInputs, Transcriber
+
+    if not isinstance(model, Transcriber):
         return None
-    fingerprint = record.attempt.get("data") if isinstance(record, RunRecord) else None
-    if fingerprint is None and callable(getattr(datamodule, "data_fingerprint", None)):
-        fingerprint = datamodule.data_fingerprint()
-    val = (fingerprint or {}).get("val") or {}
+    inputs = datamodule.inference_inputs() if isinstance(datamodule, HasInferenceInputs) else None
     # lalm-infer reads split folders and JSONL manifests; Lhotse cuts and Shar shards it does not
-    if isinstance(val, dict) and val.get("kind") in ("folder", "jsonl") and val.get("source"):
-        return [str(val["source"])]
-    return ["<audio folder or manifest.jsonl>"]
+    return inputs or ["<audio folder or manifest.jsonl>"]
 
 
 def _objective(cfg: DictConfig, metrics: dict[str, float]) -> float | None:

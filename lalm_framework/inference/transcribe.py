@@ -1,4 +1,4 @@
-"""Transcribe with a loaded LALM (see `inference.loading`): one row per input, JSONL, WER.
+"""Transcribe with a loaded LALM (see `inference.trained_model`): one row per input, JSONL, WER.
 
 Lightning-free: works for a LalmModule and for an export loaded by `load_pretrained`.
 """

@@ -10,7 +10,9 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 
+from lalm_framework.compat import private_api
 from lalm_framework.data.batch import LalmBatch
+from lalm_framework.data.seam import HasCheckpointSettings, ModelParts
 from lalm_framework.errors import UserError
 from lalm_framework.models.build import build_lalm
 from lalm_framework.models.schema import (
@@ -198,6 +200,10 @@ class LalmModule(pl.LightningModule):
         max_epochs = self.trainer.max_epochs
         return max_epochs is not None and max_epochs > 0 and self.current_epoch >= max_epochs - 1
 
+    def model_parts(self) -> ModelParts:
+        """What the datamodule builds batches with (`data.seam`)."""
+        return ModelParts(self.tokenizer, self.feature_extractor)
+
     # -- inference --------------------------------------------------------------------------
     @torch.no_grad()
     def transcribe_batch(self, batch: LalmBatch) -> list[str]:
@@ -215,7 +221,8 @@ class LalmModule(pl.LightningModule):
         cfg = self.config
         opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
         # unbounded runs (max_epochs=-1, no max_steps) have no end for the cosine to reach
-        steps = self._trainer.estimated_stepping_batches if self._trainer is not None else math.inf
+        trainer = private_api.attached_trainer(self)
+        steps = trainer.estimated_stepping_batches if trainer is not None else math.inf
         total = max(1, int(steps)) if math.isfinite(steps) else None
         warm, floor = max(0, int(cfg.warmup_steps)), float(cfg.min_lr_ratio)
 
@@ -261,11 +268,11 @@ class LalmModule(pl.LightningModule):
 
     def _data_settings(self) -> dict[str, Any]:
         """How the datamodule prompted and batched, so `lalm-infer` can do the same."""
-        dm = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
-        if dm is None:
+        trainer = private_api.attached_trainer(self)
+        dm = getattr(trainer, "datamodule", None) if trainer is not None else None
+        if not isinstance(dm, HasCheckpointSettings):
             return dict(self.data_settings)
-        keys = ("prompt_template", "prompts", "task", "eval_batch_size")
-        return {k: getattr(dm, k) for k in keys if hasattr(dm, k)}
+        return dm.checkpoint_settings()
 
 
 def saved_hparams(cfg: LalmModelConfig) -> dict[str, Any]:

@@ -48,12 +48,32 @@ class DataFingerprint(pl.Callback):
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         # Lightning calls the datamodule's setup before the callbacks' setup
+        if not self.done:
+            self.done = self._report(trainer)
+
+    # what training drew from each source changes as it goes: the record follows at each epoch's
+    # end, each checkpoint, the end, and when an attempt stops (a SIGKILL keeps the last)
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._report(trainer)
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._report(trainer)
+
+    def on_save_checkpoint(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        self._report(trainer)  # a killed attempt's record then matches the checkpoint it resumes from
+
+    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
+        self._report(trainer)
+
+    def _report(self, trainer: pl.Trainer) -> bool:
         datamodule = getattr(trainer, "datamodule", None)  # set by fit/validate/test(datamodule=...)
         fingerprint = getattr(datamodule, "data_fingerprint", None)
-        if self.done or not trainer.is_global_zero or not callable(fingerprint):
-            return
-        self.done = True
+        if not trainer.is_global_zero or not callable(fingerprint):
+            return False
         self.report(fingerprint())
+        return True
 
 
 def summary_lines(
@@ -71,6 +91,27 @@ def summary_lines(
         lines.append(f"Last {monitor}: {last:.6g}")
     if best is not None and infer_inputs:
         lines.append("Transcribe with it: " + shlex.join(["lalm-infer", best[0], *infer_inputs]))
+    return lines
+
+
+def data_lines(fingerprint: dict[str, Any]) -> list[str]:
+    """What training drew from each train source, and the utterances left out as too long."""
+    lines = []
+    train = fingerprint.get("train") or {}
+    for i, src in enumerate(train.get("sources") or []):
+        if "drawn_cuts" in src:
+            weight = f", weight {src['weight']:g}" if src.get("weight") is not None else ""
+            lines.append(
+                f"Train source {i} ({src.get('kind')} {src.get('source')}, task {src.get('task')}{weight}): "
+                f"drew {src['drawn_cuts']} cuts, {src['drawn_hours']:.3g} h"
+            )
+    for split, node in fingerprint.items():
+        sets = node.get("sets") if isinstance(node, dict) else None
+        for name, entry in (sets or {"": node}).items():
+            if isinstance(entry, dict) and entry.get("long_audio_dropped"):
+                where = f"{split}/{name}" if name else split
+                n = entry["long_audio_dropped"]
+                lines.append(f"{where}: {n} utterances longer than the encoder window dropped (long_audio=drop)")
     return lines
 
 
