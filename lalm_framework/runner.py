@@ -21,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from lalm_framework.config.resolvers import pin_paths
 from lalm_framework.config.validate import validate
 from lalm_framework.errors import UserError
+from lalm_framework.masking import guard
 from lalm_framework.run_record import AttemptEnded, RankRecord, RunRecord
 from lalm_framework.utils.config import typed_overrides
 
@@ -35,6 +36,7 @@ def run(cfg: DictConfig) -> float | None:
 
     if not HydraConfig.initialized():  # a script or notebook: one fresh output dir for this run
         pin_paths(cfg)
+    guard(OmegaConf.to_container(cfg, resolve=False))  # what the job prints and logs, secrets masked
     validate(cfg)
     job_dir = _job_dir(cfg)
     with _owned(cfg, job_dir):

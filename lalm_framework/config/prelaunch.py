@@ -16,7 +16,8 @@ from omegaconf import DictConfig, OmegaConf
 from lalm_framework import job_dir
 from lalm_framework.config.validate import compose_jobs
 from lalm_framework.errors import UserError, exit_with
-from lalm_framework.redaction import Redactor, for_this_process
+from lalm_framework.masking import current, guard
+from lalm_framework.redaction import Redactor
 from lalm_framework.run_record import mask_files
 from lalm_framework.utils.config import typed_overrides
 
@@ -60,7 +61,7 @@ def print_dry_run(config: DictConfig, title: str, lines: Sequence[str]) -> None:
 
 
 def _print_jobs(config: DictConfig, jobs: Sequence[Sequence[str]]) -> None:
-    redactor = for_this_process()
+    redactor = current()
     lines = [f"#{idx}: {redactor.text(' '.join(overrides)) or '(no overrides)'}" for idx, overrides in enumerate(jobs)]
     print_dry_run(config, f"{len(jobs)} job(s)", lines)
 
@@ -75,6 +76,7 @@ class ValidateJobsCallback(Callback):
     """
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        guard(_unresolved_task(config), typed_overrides(config.hydra.overrides.task))
         hide_secrets_in_overrides(config)
         jobs = [typed_overrides(config.hydra.overrides.task)]
         if config.get("dry_run"):
@@ -90,6 +92,7 @@ class ValidateJobsCallback(Callback):
         keep_previous_hydra_dir(run_dir, config.hydra.output_subdir)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        guard(_unresolved_task(config), typed_overrides(config.hydra.overrides.task))
         if not _is_basic_sweeper(config):
             # other sweepers (lalm_optuna) choose their sweep dir later and validate each trial
             # they create; each job still holds its own dir (the runner)
@@ -112,6 +115,7 @@ class ValidateJobsCallback(Callback):
             exit_with(e)
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        guard(_unresolved_task(config), typed_overrides(config.hydra.overrides.task))  # in the job's process
         mask_hydra_files(config.hydra, _unresolved_task(config))
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:

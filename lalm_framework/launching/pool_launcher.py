@@ -26,6 +26,7 @@ from omegaconf import OmegaConf, open_dict
 
 from lalm_framework.compat.private_api import custom_resolvers, install_resolver, job_return_value
 from lalm_framework.errors import full_error_requested
+from lalm_framework.masking import guard
 from lalm_framework.launching.gpu_leases import GpuLeases, resolve_gpus
 from lalm_framework.launching.process_pool import PoolInterrupted, PoolJob, ProcessPool, ProcessResult
 from lalm_framework.launching.protocol import JobSource
@@ -84,6 +85,7 @@ def execute_job(shared: dict[str, Any], job: dict[str, Any]) -> JobReturn:
     log_path = os.path.join(job_dir, LOG_NAME)
     atomic_write(job["where"], log_path)
     redirect_output(log_path)
+    guard(list(job["overrides"]))  # the job's log file (job_output.log), secrets masked
     ret = run_job(
         hydra_context=shared["hydra_context"],
         config=sweep_config,
