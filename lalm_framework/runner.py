@@ -132,7 +132,7 @@ def _run_job(cfg: DictConfig, job_dir: Path, record: Record) -> dict[str, float]
     model = instantiate(cfg.model)
     datamodule = instantiate(cfg.dataset)
     callbacks = [instantiate(c) for c in cfg.callbacks.values() if c]
-    callbacks.append(DataFingerprint(lambda fingerprint: record.update(data=fingerprint)))
+    callbacks.append(DataFingerprint(lambda fingerprint: _same_data_recorded(job_dir, record, fingerprint)))
     loggers = [instantiate(c) for c in cfg.logger.values() if c]
     trainer = _trainer(cfg, callbacks, loggers)
     _apply_legacy_learning_rate(cfg, model, trainer, record)
@@ -165,6 +165,15 @@ def _run_job(cfg: DictConfig, job_dir: Path, record: Record) -> dict[str, float]
     metrics["global_step"] = float(trainer.global_step)
     _summarise(cfg, job_dir, (model, datamodule), trainer, metrics, loggers, record)
     return metrics
+
+
+def _same_data_recorded(job_dir: Path, record: Record, fingerprint: dict[str, Any]) -> None:
+    """Refuse to resume on other data than the dir's earlier attempts had; record this attempt's."""
+    if isinstance(record, RunRecord):
+        from lalm_framework.job_dir import check_same_data
+
+        check_same_data(job_dir, record.data["attempts"][:-1], fingerprint)
+    record.update(data=fingerprint)
 
 
 def _trainer(cfg: DictConfig, callbacks: list[Any], loggers: list[Any]) -> Any:

@@ -129,26 +129,12 @@ def check_before_run(config: DictConfig) -> None:
     `${`) then fails here, without a run dir left behind; the job's own validation repeats both.
     Problems inside `${hydra:...}` values are left to the job, where Hydra sets all of them.
     """
-    import copy
-    import os
-
-    from hydra.core.hydra_config import HydraConfig
-    from omegaconf import open_dict, read_write
     from omegaconf.errors import OmegaConfBaseException
 
     from lalm_framework.config.devices import check_gpus
     from lalm_framework.errors import describe
 
-    job = copy.deepcopy(config)
-    with read_write(job.hydra), open_dict(job.hydra):
-        job.hydra.runtime.output_dir = os.path.abspath(str(job.hydra.run.dir))
-    env_set = {str(k): str(v) for k, v in (job.hydra.job.get("env_set") or {}).items()}
-    saved_env = {k: os.environ.get(k) for k in env_set}
-    hydra_config = HydraConfig.instance()
-    previous = hydra_config.cfg
-    hydra_config.set_config(job)
-    os.environ.update(env_set)  # as run_job will set them for the job
-    try:
+    with job_dir.job_context(config) as job:
         try:
             OmegaConf.to_container(OmegaConf.masked_copy(job, [str(k) for k in job if k != "hydra"]), resolve=True)
         except OmegaConfBaseException as e:
@@ -158,13 +144,6 @@ def check_before_run(config: DictConfig) -> None:
         trainer = job.get("trainer")
         if isinstance(trainer, DictConfig):
             check_gpus(trainer)
-    finally:
-        hydra_config.cfg = previous
-        for key, value in saved_env.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def hide_secrets_in_overrides(config: DictConfig) -> None:
