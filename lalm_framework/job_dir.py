@@ -355,7 +355,9 @@ def _differences(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "
 
 def _short(value: Any) -> str:
     text = json.dumps(value, default=str) if not isinstance(value, str) else value
-    return text if len(text) <= 40 else text[:37] + "..."
+    if len(text) <= 40:
+        return text
+    return "..." + text[-37:] if "/" in text else text[:37] + "..."  # a path differs at its end
 
 
 def remove_leftover_temp_files(directories: list[Path]) -> list[Path]:
