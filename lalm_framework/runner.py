@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from lalm_framework.config.resolvers import pin_paths
 from lalm_framework.config.validate import validate
 from lalm_framework.errors import UserError
+from lalm_framework.masking import guard
 from lalm_framework.run_record import AttemptEnded, RankRecord, RunRecord
 from lalm_framework.utils.plain_data import typed_overrides
 
@@ -34,6 +35,7 @@ def run(cfg: DictConfig) -> float | None:
 
     if not HydraConfig.initialized():  # a script or notebook: one fresh output dir for this run
         pin_paths(cfg)
+    guard(OmegaConf.to_container(cfg, resolve=False))  # what the job prints and logs, secrets masked
     validate(cfg)
     job_dir = _job_dir(cfg)
     with _owned(cfg, job_dir):
@@ -129,7 +131,7 @@ def _run_job(cfg: DictConfig, job_dir: Path, record: Record) -> dict[str, float]
     model = instantiate(cfg.model)
     datamodule = instantiate(cfg.dataset)
     callbacks = [instantiate(c) for c in cfg.callbacks.values() if c]
-    callbacks.append(DataFingerprint(lambda fingerprint: record.update(data=fingerprint)))
+    callbacks.append(DataFingerprint(lambda fingerprint: _same_data_recorded(job_dir, record, fingerprint)))
     loggers = [instantiate(c) for c in cfg.logger.values() if c]
     trainer = _trainer(cfg, callbacks, loggers)
     _apply_legacy_learning_rate(cfg, model, trainer, record)
@@ -162,6 +164,15 @@ def _run_job(cfg: DictConfig, job_dir: Path, record: Record) -> dict[str, float]
     metrics["global_step"] = float(trainer.global_step)
     _summarise(cfg, job_dir, (model, datamodule), trainer, metrics, loggers, record)
     return metrics
+
+
+def _same_data_recorded(job_dir: Path, record: Record, fingerprint: dict[str, Any]) -> None:
+    """Refuse to resume on other data than the dir's earlier attempts had; record this attempt's."""
+    if isinstance(record, RunRecord):
+        from lalm_framework.job_dir import check_same_data
+
+        check_same_data(job_dir, record.data["attempts"][:-1], fingerprint)
+    record.update(data=fingerprint)
 
 
 def _trainer(cfg: DictConfig, callbacks: list[Any], loggers: list[Any]) -> Any:

@@ -27,6 +27,7 @@ from typing import Any
 from optuna.trial import FrozenTrial, TrialState
 
 from lalm_framework.errors import UserError
+from lalm_framework.masking import mask_data, mask_text
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +145,8 @@ def _slurm_jobs(config: Any) -> dict[tuple[str, ...], Any]:
         return {}
     from lalm_framework.launching.slurm import launcher as slurm
 
-    return {tuple(job.overrides): job for job in slurm.earlier_jobs(config)}
+    # trials keep their overrides masked (OVERRIDES): match them masked
+    return {tuple(mask_data(list(job.overrides))): job for job in slurm.earlier_jobs(config)}
 
 
 def _run_records(sweep_dir: Path) -> dict[tuple[str, ...], tuple[Path, dict[str, Any]]]:
@@ -194,7 +196,7 @@ def _tell(study: Any, storage: Any, trial: FrozenTrial, outcome: Any, job_dir: s
     if job_dir:
         storage.set_trial_user_attr(trial_id, JOB_DIR, job_dir)
     if outcome.state == TrialState.FAIL and outcome.reason:
-        storage.set_trial_user_attr(trial_id, FAIL_REASON, outcome.reason)
+        storage.set_trial_user_attr(trial_id, FAIL_REASON, mask_text(outcome.reason))
     values = outcome.values if outcome.state == TrialState.COMPLETE else None
     study.tell(trial.number, values=values, state=outcome.state, skip_if_finished=True)
 

@@ -33,6 +33,7 @@ from lalm_framework.launching.pool.settings import PoolSettings
 from lalm_framework.launching.pool.threads import available_cores, thread_cap_env
 from lalm_framework.launching.pool.worker import PRELOAD_ENV, WARM_UP_ENV, redirect_output
 from lalm_framework.launching.protocol import JobSource, PoolLauncherPlugin
+from lalm_framework.masking import guard
 from lalm_framework.launching.report import JobFailed, JobRow, StatusLine, error_line, summary_table
 from lalm_framework.utils.files import atomic_write
 
@@ -81,6 +82,7 @@ def execute_job(shared: dict[str, Any], job: dict[str, Any]) -> JobReturn:
     log_path = os.path.join(job_dir, LOG_NAME)
     atomic_write(job["where"], log_path)
     redirect_output(log_path)
+    guard(list(job["overrides"]))  # the job's log file (job_output.log), secrets masked
     ret = run_job(
         hydra_context=shared["hydra_context"],
         config=sweep_config,
