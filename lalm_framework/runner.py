@@ -123,10 +123,12 @@ def _run_job(cfg: DictConfig, job_dir: Path, record: Record) -> dict[str, float]
     import pytorch_lightning as pl
 
     from lalm_framework.compat.instantiate import instantiate
+    from lalm_framework.launching.threads import set_job_cpu_threads
     from lalm_framework.training.reporting import DataFingerprint
 
     if cfg.seed is not None:
         pl.seed_everything(cfg.seed, workers=True)
+    set_job_cpu_threads(cfg.trainer.get("accelerator"), cfg.trainer.get("devices"))  # unless OMP_NUM_THREADS=...
     model = instantiate(cfg.model)
     datamodule = instantiate(cfg.dataset)
     callbacks = [instantiate(c) for c in cfg.callbacks.values() if c]

@@ -4,8 +4,9 @@
   they reach the console and the job's log file (`train.log` under lalm-train).
 - `DataFingerprint` (added by the runner): the datamodule's `data_fingerprint()` once its data is
   set up, for run.json. A datamodule MAY define `data_fingerprint(self) -> dict[str, Any]`: per
-  split name ("train", "val", "test"), `{"sources": [paths], "files": int, "bytes": int,
-  "sha256": hash of the sorted utterance list}`; two runs on different data then differ there.
+  split name ("train", "val", "test"), e.g. `{"source": path, "kind": "folder", "utterances": int,
+  "files": int, "bytes": int, "sha256": hash of the sorted utterance list}` (docs/user-guide.md);
+  two runs on different data then differ there.
 - `summary_lines` / `record_checkpoint`: the run's closing lines and the best checkpoint's path
   in the experiment loggers (an MLflow tag, a W&B summary field).
 """
