@@ -22,6 +22,7 @@ from lalm_framework.config.resolvers import pin_paths
 from lalm_framework.config.validate import validate
 from lalm_framework.errors import UserError
 from lalm_framework.run_record import AttemptEnded, RankRecord, RunRecord
+from lalm_framework.utils.console_log import quiet_known_noise
 from lalm_framework.utils.config import typed_overrides
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,8 @@ def run(cfg: DictConfig) -> float | None:
     with _owned(cfg, job_dir):
         record = _start_record(cfg, job_dir)
         try:
-            metrics = _run_job(cfg, job_dir, record)
+            with quiet_known_noise(evaluating=not cfg.train):  # a fixed list of third-party messages
+                metrics = _run_job(cfg, job_dir, record)
         except BaseException as e:
             record.finish(attempt_status(e), {}, error=e)
             raise
@@ -124,6 +126,7 @@ def _run_job(cfg: DictConfig, job_dir: Path, record: Record) -> dict[str, float]
 
     from lalm_framework.compat.instantiate import instantiate
     from lalm_framework.launching.threads import set_job_cpu_threads
+    from lalm_framework.training.console import console_callbacks
     from lalm_framework.training.reporting import DataFingerprint
 
     if cfg.seed is not None:
@@ -133,6 +136,7 @@ def _run_job(cfg: DictConfig, job_dir: Path, record: Record) -> dict[str, float]
     datamodule = instantiate(cfg.dataset)
     callbacks = [instantiate(c) for c in cfg.callbacks.values() if c]
     callbacks.append(DataFingerprint(lambda fingerprint: record.update(data=fingerprint)))
+    callbacks += console_callbacks(cfg.trainer, callbacks)
     loggers = [instantiate(c) for c in cfg.logger.values() if c]
     trainer = _trainer(cfg, callbacks, loggers)
     _apply_legacy_learning_rate(cfg, model, trainer, record)

@@ -35,7 +35,9 @@ def everyday_commands() -> list[list[str]]:
 
 
 def _needs_dry_run(argv: list[str]) -> bool:
-    return argv[0] == "lalm-train" and any(a == d or a.startswith(d) for a in argv[1:] for d in DRY)
+    if argv[0] != "lalm-train" or {"--cfg", "-c", "--help", "-h"} & set(argv):
+        return False  # prints, runs nothing
+    return any(a == d or a.startswith(d) for a in argv[1:] for d in DRY)
 
 
 def _job_dir(cwd: Path) -> Path:
