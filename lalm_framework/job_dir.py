@@ -219,9 +219,7 @@ def resolved_task(cfg: Any) -> dict[str, Any] | None:
     with job_context(cfg) as job:
         try:
             data = {
-                str(k): OmegaConf.to_container(v, resolve=True, enum_to_str=True)
-                if OmegaConf.is_config(v)
-                else v
+                str(k): OmegaConf.to_container(v, resolve=True, enum_to_str=True) if OmegaConf.is_config(v) else v
                 for k, v in ((k, job[k]) for k in job if k != "hydra")
             }
         except (OmegaConfBaseException, ValueError, KeyError):

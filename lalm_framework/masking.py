@@ -24,7 +24,7 @@ import os
 import sys
 import threading
 from collections.abc import Mapping
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 from lalm_framework.redaction import MASK, MIN_LITERAL, Redactor, is_secret_key, secrets_in
 
@@ -102,12 +102,13 @@ def _tree(obj: Any, redactor: Redactor) -> Any:
             return obj if masked == plain else OmegaConf.create(masked)
     if isinstance(obj, Mapping):
         items = {
-            k: MASK if isinstance(v, str) and v and is_secret_key(str(k)) else _tree(v, redactor) for k, v in obj.items()
+            k: MASK if isinstance(v, str) and v and is_secret_key(str(k)) else _tree(v, redactor)
+            for k, v in obj.items()
         }
         if all(items[k] is v for k, v in obj.items()):
             return obj
         try:
-            return type(obj)(items)
+            return cast(Any, type(obj))(items)  # the same mapping type, for OmegaConf-free callers
         except TypeError:
             return items
     if isinstance(obj, (list, tuple)):

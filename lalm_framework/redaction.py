@@ -165,4 +165,3 @@ def _mask_yaml_entry(m: re.Match[str]) -> str:
     if not is_secret_key(m.group(2)) or m.group(3).strip("'\" ") in (MASK, "", "null"):
         return m.group(0)
     return f"{m.group(1)}{m.group(2)}: '{MASK}'"
-

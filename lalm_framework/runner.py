@@ -22,6 +22,7 @@ from lalm_framework.config.validate import validate
 from lalm_framework.errors import UserError
 from lalm_framework.masking import guard
 from lalm_framework.run_record import AttemptEnded, RankRecord, RunRecord
+from lalm_framework.utils.console_log import quiet_known_noise
 from lalm_framework.utils.plain_data import typed_overrides
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,8 @@ def run(cfg: DictConfig) -> float | None:
     with _owned(cfg, job_dir):
         record = _start_record(cfg, job_dir)
         try:
-            metrics = _run_job(cfg, job_dir, record)
+            with quiet_known_noise(evaluating=not cfg.train):  # a fixed list of third-party messages
+                metrics = _run_job(cfg, job_dir, record)
         except BaseException as e:
             record.finish(attempt_status(e), {}, error=e)
             raise
@@ -124,14 +126,18 @@ def _run_job(cfg: DictConfig, job_dir: Path, record: Record) -> dict[str, float]
     import pytorch_lightning as pl
 
     from lalm_framework.compat.instantiate import instantiate
+    from lalm_framework.launching.pool.threads import set_job_cpu_threads
+    from lalm_framework.trainer_addons.console import console_callbacks
     from lalm_framework.trainer_addons.reporting import DataFingerprint
 
     if cfg.seed is not None:
         pl.seed_everything(cfg.seed, workers=True)
+    set_job_cpu_threads(cfg.trainer.get("accelerator"), cfg.trainer.get("devices"))  # unless OMP_NUM_THREADS=...
     model = instantiate(cfg.model)
     datamodule = instantiate(cfg.dataset)
     callbacks = [instantiate(c) for c in cfg.callbacks.values() if c]
     callbacks.append(DataFingerprint(lambda fingerprint: _same_data_recorded(job_dir, record, fingerprint)))
+    callbacks += console_callbacks(cfg.trainer, callbacks)
     loggers = [instantiate(c) for c in cfg.logger.values() if c]
     trainer = _trainer(cfg, callbacks, loggers)
     _apply_legacy_learning_rate(cfg, model, trainer, record)

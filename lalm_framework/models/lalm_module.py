@@ -175,11 +175,7 @@ class LalmModule(pl.LightningModule):
         self.val_wer.reset()
         self.log("val/wer", wer, prog_bar=True, sync_dist=False)
         if not self.trainer.sanity_checking:
-            self._val_epochs += 1
-            self.print(
-                f"epoch {self.current_epoch}: dev WER {100 * float(wer):.1f}% "
-                f"(val/loss {float(self.trainer.callback_metrics.get('val/loss', float('nan'))):.3f})"
-            )
+            self._val_epochs += 1  # the epoch's line on the console: training.reporting.EpochMetricsLog
 
     def test_step(self, batch: LalmBatch, batch_idx: int) -> None:
         """Test loss, and the test WER of greedy transcripts (the same decoding as `lalm-infer`)."""

@@ -4,8 +4,9 @@
   they reach the console and the job's log file (`train.log` under lalm-train).
 - `DataFingerprint` (added by the runner): the datamodule's `data_fingerprint()` once its data is
   set up, for run.json. A datamodule MAY define `data_fingerprint(self) -> dict[str, Any]`: per
-  split name ("train", "val", "test"), `{"sources": [paths], "files": int, "bytes": int,
-  "sha256": hash of the sorted utterance list}`; two runs on different data then differ there.
+  split name ("train", "val", "test"), e.g. `{"source": path, "kind": "folder", "utterances": int,
+  "files": int, "bytes": int, "sha256": hash of the sorted utterance list}` (docs/user-guide.md);
+  two runs on different data then differ there.
 - `summary_lines` / `record_checkpoint`: the run's closing lines and the best checkpoint's path
   in the experiment loggers (an MLflow tag, a W&B summary field).
 """
@@ -24,19 +25,38 @@ log = logging.getLogger(__name__)
 
 
 class EpochMetricsLog(pl.Callback):
-    """Log every scalar metric at the end of each training epoch (rank 0), one line per epoch."""
+    """Log every scalar metric at the end of each training epoch (rank 0), one line per epoch.
+
+    Example line: `epoch 3/79 (step 192): train/loss 1.234  val/loss 1.456  val/wer 21.3%`
+    (error rates, `*wer`/`*cer`, in percent; `metric_text` formats each value).
+    """
+
+    validated = False  # whether this epoch ran validation (else its val/* values are an older epoch's)
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.validated = self.validated or not trainer.sanity_checking
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        validated, self.validated = self.validated, False
         if not trainer.is_global_zero or trainer.sanity_checking:
             return
-        values = []
-        for name, value in sorted(trainer.callback_metrics.items()):
-            try:
-                values.append(f"{name}={float(value):.6g}")
-            except (TypeError, ValueError):
-                continue
+        metrics = sorted(trainer.callback_metrics.items())
+        values = [t for k, v in metrics if (validated or not k.startswith("val")) and (t := metric_text(k, v))]
         if values:
-            log.info("epoch %d (step %d): %s", trainer.current_epoch, trainer.global_step, " ".join(values))
+            # counted from 0 like the progress bar's `Epoch 3/79` and the checkpoints' `epoch003`
+            of = f"/{trainer.max_epochs - 1}" if trainer.max_epochs and trainer.max_epochs > 0 else ""
+            log.info("epoch %d%s (step %d): %s", trainer.current_epoch, of, trainer.global_step, "  ".join(values))
+
+
+def metric_text(name: str, value: Any) -> str | None:
+    """`val/wer 21.3%`, `val/loss 1.456`; None for a value that is not a number."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    if name.rsplit("/", 1)[-1].endswith(("wer", "cer")):
+        return f"{name} {100 * number:.1f}%"
+    return f"{name} {number:.4g}"
 
 
 class DataFingerprint(pl.Callback):

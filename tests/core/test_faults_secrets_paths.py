@@ -93,7 +93,6 @@ def test_no_secret_in_a_tiny_run_its_checkpoints_and_its_export(tmp_path):
     assert meta["model"]["llm"]["config"]["hidden_size"] == 96
     # the masked checkpoint still loads and exports a working model
     from lalm_framework.inference.pretrained import load_pretrained
-
     from lalm_framework.samples import SAMPLE_ROOT
 
     audio = sorted(p for p in (SAMPLE_ROOT / "dev").rglob("*") if p.suffix in (".wav", ".flac"))[:1]
@@ -109,7 +108,12 @@ def test_a_failing_user_callback_prints_its_message_masked(tmp_path):
     assert f"upload to https://bob:{MASK}@host failed (token {MASK})" in proc.stderr, proc.stderr[-2000:]
     assert_nothing_leaked(proc.stdout + proc.stderr, run)
     # HYDRA_FULL_ERROR=1: the whole traceback, masked as well
-    full = run_cli("lalm-train", [*args[:2], *args[3:], f"hydra.run.dir={tmp_path / 'full'}"], tmp_path, env={**ENV, "HYDRA_FULL_ERROR": "1"})
+    full = run_cli(
+        "lalm-train",
+        [*args[:2], *args[3:], f"hydra.run.dir={tmp_path / 'full'}"],
+        tmp_path,
+        env={**ENV, "HYDRA_FULL_ERROR": "1"},
+    )
     assert full.returncode == 1 and "Traceback" in full.stderr and "on_train_start" in full.stderr
     assert_nothing_leaked(full.stdout + full.stderr, tmp_path / "full")
 

@@ -33,8 +33,8 @@ from lalm_framework.launching.pool.settings import PoolSettings
 from lalm_framework.launching.pool.threads import available_cores, thread_cap_env
 from lalm_framework.launching.pool.worker import PRELOAD_ENV, WARM_UP_ENV, redirect_output
 from lalm_framework.launching.protocol import JobSource, PoolLauncherPlugin
-from lalm_framework.masking import guard
 from lalm_framework.launching.report import JobFailed, JobRow, StatusLine, error_line, summary_table
+from lalm_framework.masking import guard
 from lalm_framework.utils.files import atomic_write
 
 log = logging.getLogger(__name__)
