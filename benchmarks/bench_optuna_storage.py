@@ -7,13 +7,14 @@ tell, user attributes: what `lalm_optuna` does per trial) with 4 trials in fligh
 workers, and each "job" reporting 3 intermediate values through the same storage, N trials (default
 1000) with no processes; seconds per trial over the trials just before n = 10, 100 and N.
 
-sweep: the whole thing end to end: one sweep of `--sweep-trials` sleep-0 trials (default 100), 4 workers of the real `lalm_pool`
-launcher, the toy app (examples/optuna_curves, one epoch, random sampler: its cost does not grow
-with the study, so what grows is the storage and the controller). Each trial appends its start
-time to a marker file; the time per trial at study size n is the mean gap between consecutive
-trial starts over the window of trials just before n (throughput at that size: ask, launch,
-report, tell, record). Printed per storage: seconds per trial at 10, 100 and N trials, the growth
-from 10 to N (goal <= 1.5x: flat), and each storage's time per trial against SQLite's.
+sweep: the whole thing end to end: one sweep of `--sweep-trials` sleep-0 trials (default 100), 4
+workers of the real `lalm_pool` launcher, the toy app (examples/optuna_curves, one epoch, random
+sampler: its cost does not grow with the study, so what grows is the storage and the controller).
+Each trial appends its start time to a marker file; the time per trial at study size n is the mean
+gap between consecutive trial starts over the window of trials just before n (throughput at that
+size: ask, launch, report, tell, record). Printed per storage: seconds per trial at 10, 100 and N
+trials, the growth from 10 to N (goal <= 1.5x: flat), and each storage's time per trial against
+SQLite's.
 
 PostgreSQL: a real server started on loopback for the run (Debian's `postgresql` package, see
 tests/tuning/postgres_server.py), skipped with a note where it is not installed.

@@ -35,6 +35,10 @@ def pg_bindir() -> Path | None:
 
 def cannot_run_here() -> str | None:
     """Why no server can be started here, or None."""
+    try:
+        import psycopg2  # noqa: F401
+    except ImportError:
+        return "psycopg2 is not installed (pip install 'lalm-framework[postgres]')"
     if pg_bindir() is None:
         return "PostgreSQL is not installed (Debian: apt-get install postgresql; .ci/run does)"
     if os.geteuid() == 0:
@@ -76,8 +80,21 @@ def postgres_server() -> Iterator[str]:
     )
     options = f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=off -c max_connections=200"
     subprocess.run(
-        _as_server_user([str(bindir / "pg_ctl"), "-D", str(data), "-l", str(root / "server.log"), "-o", options, "-w",
-                         "-t", str(START_TIMEOUT_S), "start"]),
+        _as_server_user(
+            [
+                str(bindir / "pg_ctl"),
+                "-D",
+                str(data),
+                "-l",
+                str(root / "server.log"),
+                "-o",
+                options,
+                "-w",
+                "-t",
+                str(START_TIMEOUT_S),
+                "start",
+            ]
+        ),
         **run,
     )
     try:
@@ -87,8 +104,11 @@ def postgres_server() -> Iterator[str]:
         )
         yield f"postgresql+psycopg2://{user}@127.0.0.1:{port}/{DATABASE}"
     finally:
-        subprocess.run(_as_server_user([str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"]),
-                       capture_output=True, timeout=60)
+        subprocess.run(
+            _as_server_user([str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"]),
+            capture_output=True,
+            timeout=60,
+        )
         for _ in range(50):  # the server's last files close a moment after pg_ctl returns
             if not (data / "postmaster.pid").exists():
                 break
