@@ -1,0 +1,87 @@
+"""`source: lhotse`: a Lhotse cut manifest, one supervision per cut (its text is the target)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from lalm_framework.data.checks import bad_audio_files, report_bad_audio
+from lalm_framework.data.cuts import cut_files, cut_text
+from lalm_framework.data.sources.base import ManifestCuts, ManifestFile, Row, SplitCuts
+from lalm_framework.errors import UserError
+
+if TYPE_CHECKING:
+    from lhotse import CutSet
+    from lhotse.cut import Cut
+
+
+@dataclass
+class CutsSource(ManifestFile):
+    """A Lhotse cut manifest (`cuts.jsonl.gz`, e.g. from one of Lhotse's corpus recipes).
+
+    >>> CutsSource(Path("cuts_train.jsonl.gz"), text_key="caption")  # doctest: +SKIP
+    """
+
+    kind = "lhotse"
+
+    def _cuts(self) -> CutSet:
+        from lhotse import CutSet
+
+        if not self.manifest.is_file():
+            raise UserError(f"Cut manifest not found: {self.manifest}.\nCheck the source's path.")
+        cuts = CutSet(ManifestCuts([self.manifest]))
+        return cuts if self.text_key == "text" else cuts.map(_text_from(self.text_key, self.manifest))
+
+    def rows(self) -> list[Row]:
+        return [(c.id, ",".join(cut_files(c)), cut_text(c)) for c in self._cuts()]
+
+    def files(self) -> list[Path]:
+        return [self.manifest, *(Path(f) for c in self._cuts() for f in cut_files(c))]
+
+    def load(self, name: str, skip_bad_audio: bool, check_audio: bool) -> SplitCuts:
+        cuts = self._cuts()
+        ids: set[str] = set()
+        files: list[str] = []
+        n = 0
+        for c in cuts:  # one pass: every line parses, has one text, ids are unique
+            cut_text(c)
+            if c.id in ids:
+                raise UserError(f"{self.manifest}: cut id {c.id!r} is used twice; cut ids must be unique.")
+            ids.add(c.id)
+            files += cut_files(c)
+            n += 1
+        if n == 0:
+            raise UserError(f"Cut manifest {self.manifest} holds no cuts.")
+        split = SplitCuts(name, self.describe(), cuts, n)
+        if check_audio and files:
+            bad = bad_audio_files(files)
+            report_bad_audio([f"{p}: {why}" for p, why in bad.items()], len(set(files)), name, skip_bad_audio)
+            if bad:
+                split = split.filtered(lambda c: not any(f in bad for f in cut_files(c)))
+        return split
+
+    def check(self, where: str) -> None:
+        if not self.manifest.is_file():
+            raise UserError(f"{where}: cut manifest not found: {self.manifest}.")
+
+
+def _text_from(key: str, manifest: Path) -> Callable[[Cut], Cut]:
+    """Make the supervision's `custom[key]` its text (for `text_key` on Lhotse manifests)."""
+
+    def move(cut: Cut) -> Cut:
+        for s in cut.supervisions:
+            value = (s.custom or {}).get(key)
+            if not isinstance(value, str):
+                raise UserError(
+                    f"{manifest}: cut {cut.id!r} has no '{key}' in its supervision's custom fields.\n"
+                    "Set dataset.text_key to a field every supervision has (text is the default)."
+                )
+            s.text = value
+        return cut
+
+    return move
+
+
+SOURCE = CutsSource
