@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 SPLIT_LABELS = {"val": "dev", "test": "test"}
 
@@ -31,9 +31,21 @@ def metric_key(split: str, name: str, metric: str) -> str:
     return f"{split}/{name}/{metric}" if name else f"{split}/{metric}"
 
 
+def split_metrics(metrics: Mapping[str, float], split: str) -> dict[str, dict[str, float]]:
+    """`{set name: {metric: value}}` of the `<split>/...` keys (the unnamed set: name "")."""
+    out: dict[str, dict[str, float]] = {}
+    for key, value in metrics.items():
+        head, _, rest = key.partition("/")
+        if head != split or not rest:
+            continue
+        name, _, metric = rest.rpartition("/")
+        out.setdefault(name, {})[metric] = float(value)
+    return out
+
+
 def batch_tasks(batch: Mapping[str, Any]) -> list[str]:
     """Each example's task (a batch without `tasks`: all "transcribe")."""
-    tasks = cast(Mapping[str, Any], batch).get("tasks")
+    tasks = batch.get("tasks")
     return [str(t) for t in tasks] if tasks else ["transcribe"] * len(batch["ids"])
 
 
