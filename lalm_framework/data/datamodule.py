@@ -216,15 +216,26 @@ class LalmDataModule(pl.LightningDataModule):
         return list(self.eval_sets["test"])
 
     def checkpoint_settings(self) -> dict[str, Any]:
-        """How this datamodule prompted and batched, for the checkpoint (`lalm-infer` does the same)."""
-        return {
-            "prompt_template": self.prompt_template,
-            "prompts": self.prompts,
-            "task": self.task,
-            "eval_batch_size": self.eval_batch_size,
-            "normalizer": self.normalizer,
-            "metrics": self.metrics,
-        }
+        """How this datamodule prompted and batched, for the checkpoint (`lalm-infer` does the same).
+
+        Plain containers only (a config's lists would not load from a weights-only checkpoint).
+        """
+        from omegaconf import OmegaConf
+
+        from lalm_framework.utils.plain_data import plain_dict
+
+        return plain_dict(
+            OmegaConf.create(
+                {
+                    "prompt_template": self.prompt_template,
+                    "prompts": self.prompts,
+                    "task": self.task,
+                    "eval_batch_size": self.eval_batch_size,
+                    "normalizer": self.normalizer,
+                    "metrics": self.metrics,
+                }
+            )
+        )
 
     def inference_inputs(self) -> list[str] | None:
         """`lalm-infer` arguments for the validation sets, None when one is not a folder or manifest."""
