@@ -71,3 +71,50 @@ def test_beam_search_is_real_and_differs_from_greedy(tiny_module):
     assert len(beams) == len(greedy) == 8
     assert beams != greedy  # some input decodes otherwise
     assert tiny_module.transcribe_batch(batch) == greedy  # num_beams=1 is greedy again
+
+
+def test_the_card_of_a_non_last_checkpoint_shows_its_own_metrics(tmp_path):
+    """Two epochs, a checkpoint each: the export of epoch 0 shows epoch 0's dev metrics, not the last."""
+    import pytorch_lightning as pl
+    import torch
+    from pytorch_lightning.callbacks import Callback, ModelCheckpoint
+    from tiny_lalm import tiny_kwargs
+
+    from lalm_framework.data.datamodule import LalmDataModule
+    from lalm_framework.inference.export import export_checkpoint
+    from lalm_framework.models.lalm_module import LalmModule
+    from lalm_framework.trainer_addons.checkpoint_io import AtomicCheckpointIO
+
+    seen: list[dict[str, float]] = []
+
+    class Keep(Callback):
+        def on_validation_end(self, trainer, pl_module):
+            if not trainer.sanity_checking:
+                seen.append({k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")})
+
+    torch.manual_seed(0)
+    module = LalmModule(**tiny_kwargs())
+    dm = LalmDataModule(train_split="train", val_split="dev", max_utterances=8, batch_size=4, num_workers=0)
+    trainer = pl.Trainer(
+        max_epochs=2,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        plugins=[AtomicCheckpointIO()],
+        callbacks=[
+            ModelCheckpoint(
+                dirpath=tmp_path, filename="e{epoch}", auto_insert_metric_name=False, save_top_k=-1, monitor=None
+            ),
+            Keep(),
+        ],
+    )
+    trainer.fit(module, datamodule=dm)
+    assert len(seen) == 2 and seen[0]["val/loss"] != seen[1]["val/loss"]
+    first, last = sorted(tmp_path.glob("*.ckpt"))
+    export_checkpoint(first, tmp_path / "x")
+    card = (tmp_path / "x" / "README.md").read_text()
+    assert f"| dev | WER | {100 * seen[0]['val/wer']:.2f}% |" in card
+    assert f"| dev | loss | {seen[0]['val/loss']:.4f} |" in card
+    assert f"{seen[1]['val/loss']:.4f}" not in card
+    assert "at the validation of epoch 0" in card
