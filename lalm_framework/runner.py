@@ -161,6 +161,8 @@ def _run_job(cfg: DictConfig, job_dir: Path, record: Record) -> dict[str, float]
     if (cfg.validate or cfg.test) and not cfg.train:
         record.update(evaluated=eval_ckpt)
         log.info("Evaluating %s", eval_ckpt or "the untrained weights (evaluate_untrained=true)")
+    elif (cfg.validate or cfg.test) and (best := _best_checkpoint(trainer, cfg.monitor)) is not None:
+        record.update(evaluated=best[0])  # the file "best" names: its own metrics (lalm-export's card)
     if cfg.validate:
         trainer.validate(model, datamodule=datamodule, ckpt_path=eval_ckpt)
         metrics.update(_scalars(trainer.callback_metrics))
@@ -302,7 +304,12 @@ def _summarise(
     record: Record,
 ) -> None:
     """The run's closing lines (console and the job's log file) and the loggers' checkpoint record."""
-    from lalm_framework.trainer_addons.reporting import data_lines, record_checkpoint, summary_lines
+    from lalm_framework.trainer_addons.reporting import (
+        best_metrics_lines,
+        data_lines,
+        record_checkpoint,
+        summary_lines,
+    )
 
     if not trainer.is_global_zero:
         return
@@ -310,12 +317,28 @@ def _summarise(
     infer = _inference_inputs(*parts, record) if best else None
     for line in summary_lines(job_dir, str(cfg.monitor), best, metrics.get(str(cfg.monitor)), infer):
         log.info(line)
+    if best:
+        tested = {k: v for k, v in metrics.items() if k.startswith("test/")} if cfg.test else {}
+        validation = _saved_validation(best[0])
+        for line in best_metrics_lines(validation, tested):
+            log.info(line)
+        if validation or tested:
+            record.update(best_checkpoint_metrics={**((validation or {}).get("metrics") or {}), **tested})
     data = record.attempt.get("data") if isinstance(record, RunRecord) else None
     for line in data_lines(data or {}):
         log.info(line)
     if best:
         record.update(best_checkpoint=best[0])
         record_checkpoint(loggers, best[0])
+
+
+def _saved_validation(checkpoint: str) -> dict[str, Any] | None:
+    """The validation metrics a checkpoint keeps (LalmModule's), None for other models' checkpoints."""
+    from lalm_framework.models.lalm_module import CHECKPOINT_METRICS_KEY
+    from lalm_framework.trainer_addons.checkpoint_io import read_checkpoint
+
+    saved = read_checkpoint(checkpoint).get(CHECKPOINT_METRICS_KEY)
+    return saved if isinstance(saved, dict) else None
 
 
 def _inference_inputs(model: Any, datamodule: Any, record: Record) -> list[str] | None:

@@ -11,6 +11,10 @@ are the one-source form of the same schema (`flat_sources`), resolved as before:
 else `<split>_cuts`, else `<split>_manifest`, else `root` + `<split>_split` (no root: the bundled
 set). When any split names a manifest or cut file, splits without one have no data.
 
+Evaluation: each set is scored with its task's metrics (`normalizer`, `metrics`: see
+`lalm_framework.scoring`): transcribe -> WER (+ CER for unspaced scripts), caption -> BLEU, answer
+-> exact match; the settings travel in checkpoints so `lalm-infer` scores the same way.
+
 Batches: at most `batch_size` utterances and/or `max_duration` seconds of audio, from Lhotse's
 `DynamicBucketingSampler` (`bucketing`, `num_buckets`) or `DynamicCutSampler`; rank-aware under
 DDP, deterministic per seed and epoch, and resumable mid-epoch (`sampling.CutBatchSampler`).
@@ -47,6 +51,7 @@ from lalm_framework.data.sources import (
 )
 from lalm_framework.data.sources.nodes import eval_sets, train_sources
 from lalm_framework.errors import UserError
+from lalm_framework.scoring import DEFAULT_NORMALIZER, check_scoring, metrics_option
 from lalm_framework.utils.paths import resolve_path
 
 if TYPE_CHECKING:
@@ -131,8 +136,11 @@ class LalmDataModule(pl.LightningDataModule):
         mix: dict[str, Any] | None = None,
         long_audio: Literal["refuse", "drop", "chunk"] = "refuse",
         chat_template: bool | None = None,
+        normalizer: str = DEFAULT_NORMALIZER,
+        metrics: dict[str, list[str]] | None = None,
     ) -> None:
         super().__init__()
+        check_scoring(normalizer, metrics)
         for template in [prompt_template] if isinstance(prompt_template, str) else dict(prompt_template).values():
             check_prompt_template(template)
         check_prompts(prompts)
@@ -174,6 +182,8 @@ class LalmDataModule(pl.LightningDataModule):
             self.eval_sets = {s: eval_sets(v, f"dataset.{s}") for s, v in (("val", val), ("test", test))}
         self.mix = MixSpec.from_node(mix)
         self.long_audio = long_audio
+        # how evaluation scores generated text (`lalm_framework.scoring`); kept in checkpoints
+        self.normalizer, self.metrics = normalizer, metrics_option(metrics)
         self.chat_template = chat_template
         self.prompt_template = prompt_template
         self.prompts = dict(DEFAULT_PROMPTS if prompts is None else prompts)
@@ -206,13 +216,26 @@ class LalmDataModule(pl.LightningDataModule):
         return list(self.eval_sets["test"])
 
     def checkpoint_settings(self) -> dict[str, Any]:
-        """How this datamodule prompted and batched, for the checkpoint (`lalm-infer` does the same)."""
-        return {
-            "prompt_template": self.prompt_template,
-            "prompts": self.prompts,
-            "task": self.task,
-            "eval_batch_size": self.eval_batch_size,
-        }
+        """How this datamodule prompted and batched, for the checkpoint (`lalm-infer` does the same).
+
+        Plain containers only (a config's lists would not load from a weights-only checkpoint).
+        """
+        from omegaconf import OmegaConf
+
+        from lalm_framework.utils.plain_data import plain_dict
+
+        return plain_dict(
+            OmegaConf.create(
+                {
+                    "prompt_template": self.prompt_template,
+                    "prompts": self.prompts,
+                    "task": self.task,
+                    "eval_batch_size": self.eval_batch_size,
+                    "normalizer": self.normalizer,
+                    "metrics": self.metrics,
+                }
+            )
+        )
 
     def inference_inputs(self) -> list[str] | None:
         """`lalm-infer` arguments for the validation sets, None when one is not a folder or manifest."""

@@ -137,7 +137,12 @@ def write_export(module: Any, dest: Path, merge: bool, checkpoint: Path, run: di
         "feature_extractor": _jsonable(module.feature_extractor.to_dict()),
         "prompt": dict(module.data_settings),
         "base_models": {"encoder": module.config.encoder.path, "llm": module.config.llm.path},
-        "exported_from": {"checkpoint": str(checkpoint), "run": (run or {}).get("job_dir")},
+        # where the weights stand in training, and what they measured (the model card's metrics)
+        "exported_from": {
+            "checkpoint": str(checkpoint),
+            "run": (run or {}).get("job_dir"),
+            **dict(getattr(module, "checkpoint_record", None) or {}),
+        },
     }
     meta = mask_data(meta)  # exports are made to be shared: no secret of the training config in them
     (dest / CONFIG_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

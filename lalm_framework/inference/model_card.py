@@ -41,7 +41,7 @@ def model_card(cfg: LalmModelConfig, meta: dict[str, Any], run: dict[str, Any] |
         f"- LLM: {_part(cfg.llm.path, cfg.llm.config, cfg.llm.freeze, 'Llama')}{_adaptation(cfg, meta)}",
         f"- Projector: {cfg.projector.kind}, {cfg.projector.stack} encoder frames per LLM embedding",
         f"- Prompt: `{prompt.get('prompt_template', '?')}` with {json.dumps(prompt.get('prompts', {}))}",
-        f"- Decoding: greedy, at most {cfg.generation.max_new_tokens} new tokens",
+        f"- Decoding: {_decoding(cfg.generation.num_beams)}, at most {cfg.generation.max_new_tokens} new tokens",
         "",
     ]
     if run is None:
@@ -53,7 +53,8 @@ def model_card(cfg: LalmModelConfig, meta: dict[str, Any], run: dict[str, Any] |
             "",
         ]
     else:
-        lines += _training(run)
+        lines += _training(run, meta["exported_from"])
+    lines += _metrics(meta["exported_from"], run)
     lines += _usage(meta)
     lines += [
         "## Intended use and limits",
@@ -98,7 +99,11 @@ def _adaptation(cfg: LalmModelConfig, meta: dict[str, Any]) -> str:
     return f"; {'; '.join(notes)}" if notes else ""
 
 
-def _training(run: dict[str, Any]) -> list[str]:
+def _decoding(num_beams: int) -> str:
+    return "greedy" if num_beams <= 1 else f"beam search ({num_beams} beams)"
+
+
+def _training(run: dict[str, Any], source: dict[str, Any]) -> list[str]:
     lines = ["## Training data", ""]
     # the runner records the fingerprint per attempt (the data may change between attempts)
     attempts_with_data = [a["data"] for a in run.get("attempts") or [] if isinstance(a, dict) and a.get("data")]
@@ -126,20 +131,72 @@ def _training(run: dict[str, Any]) -> list[str]:
         f"- Git commit: {commit}",
         "- Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items() if k in _VERSIONS),
         f"- Attempts: {len(attempts)}, last {attempts[-1].get('status', '?') if attempts else '?'}; "
-        f"steps: {int((run.get('metrics') or {}).get('global_step', 0))}",
-        "",
-        "## Metrics",
+        f"steps: {_steps(run, source)}",
         "",
     ]
-    metrics = run.get("metrics") or {}
-    named = [("dev WER", "val/wer"), ("test WER", "test/wer"), ("dev loss", "val/loss"), ("test loss", "test/loss")]
-    rows = [(label, metrics[key]) for label, key in named if isinstance(metrics.get(key), (int, float))]
-    if rows:
-        lines += ["| metric | value |", "|---|---|"]
-        lines += [f"| {label} | {100 * v:.2f}% |" if "WER" in label else f"| {label} | {v:.4f} |" for label, v in rows]
-    else:
-        lines.append("No dev/test metrics were recorded.")
-    return lines + [""]
+    return lines
+
+
+def _steps(run: dict[str, Any], source: dict[str, Any]) -> str:
+    """The exported checkpoint's step (epoch) in the run, and the run's own end when it differs."""
+    run_steps = int((run.get("metrics") or {}).get("global_step", 0))
+    step, epoch = source.get("global_step"), source.get("epoch")
+    if step is None:
+        return f"{run_steps} (the run's; this checkpoint's own step is not recorded)"
+    ended = "" if int(step) == run_steps else f" (the run went on to step {run_steps})"
+    return f"{int(step)} (epoch {epoch}) when this checkpoint was saved{ended}"
+
+
+def _metrics(source: dict[str, Any], run: dict[str, Any] | None) -> list[str]:
+    """The exported checkpoint's own metrics, each with where it comes from.
+
+    Dev metrics: the validation before the checkpoint was saved, kept inside the checkpoint.
+    Test metrics: run.json's, when that run tested this very file after training (`evaluated`).
+    A run's final metrics are never shown as another checkpoint's.
+    """
+    from lalm_framework.scoring import format_metric
+    from lalm_framework.trainer_addons.eval_sets import SPLIT_LABELS, split_metrics
+
+    lines = ["## Metrics", ""]
+    rows: list[tuple[str, str, float]] = []
+    notes: list[str] = []
+    validation = source.get("validation") or {}
+    if validation.get("metrics"):
+        rows += [("val", *kv) for kv in validation["metrics"].items()]
+        at = f"epoch {validation.get('epoch')}, step {validation.get('global_step')}"
+        same = validation.get("global_step") == source.get("global_step")
+        notes.append(
+            f"dev: measured on these weights at the validation of {at}, stored inside `"
+            f"{Path(str(source.get('checkpoint'))).name}`"
+            + ("" if same else f" (the checkpoint was saved later, at step {source.get('global_step')})")
+        )
+    tested = _tested_here(source, run)
+    if tested:
+        rows += [("test", k, v) for k, v in tested.items()]
+        notes.append("test: from the run's run.json; that run tested this checkpoint after training")
+    if not rows:
+        why = "it holds no validation metrics (saved before any validation, or by an older lalm-framework)"
+        return lines + [f"No metrics of this checkpoint are known: {why}.", ""]
+    lines += ["| set | metric | value |", "|---|---|---|"]
+    for split in ("val", "test"):
+        groups = split_metrics({k: v for s, k, v in rows if s == split}, split)
+        for name, values in groups.items():
+            label = f"{SPLIT_LABELS[split]} {name or ('(all sets)' if len(groups) > 1 else '')}".rstrip()
+            for metric, value in sorted(values.items(), key=lambda kv: (kv[0] == "loss", kv[0])):
+                shown = format_metric(metric, value)
+                lines.append(f"| {label} | {shown.rsplit(' ', 1)[0]} | {shown.rsplit(' ', 1)[1]} |")
+    return lines + [""] + [f"- {n}." for n in notes] + [""]
+
+
+def _tested_here(source: dict[str, Any], run: dict[str, Any] | None) -> dict[str, float]:
+    """run.json's `test/...` metrics when that run evaluated this checkpoint file (else none)."""
+    attempts = (run or {}).get("attempts") or []
+    evaluated = attempts[-1].get("evaluated") if attempts and isinstance(attempts[-1], dict) else None
+    here = source.get("checkpoint")
+    if not evaluated or not here or Path(str(evaluated)).resolve() != Path(str(here)).resolve():
+        return {}
+    metrics = (run or {}).get("metrics") or {}
+    return {k: float(v) for k, v in metrics.items() if k.startswith("test/") and isinstance(v, (int, float))}
 
 
 _VERSIONS = ("lalm-framework", "torch", "pytorch-lightning", "transformers", "peft", "bitsandbytes")

@@ -1,4 +1,4 @@
-"""Transcribe with a loaded LALM (see `inference.trained_model`): one row per input, JSONL, WER.
+"""Transcribe with a loaded LALM (see `inference.trained_model`): one row per input, JSONL, scores.
 
 Lightning-free: works for a LalmModule and for an export loaded by `load_pretrained`.
 """
@@ -20,7 +20,6 @@ from lalm_framework.data.batch import LalmBatch
 from lalm_framework.data.utterance import Utterance
 from lalm_framework.errors import UserError
 from lalm_framework.models.schema import GenerationConfig
-from lalm_framework.trainer_addons.wer import corpus_wer
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +51,8 @@ def transcribe(
     skip_bad_audio: bool = False,
     progress: bool = True,
 ) -> list[dict[str, Any]]:
-    """Hypotheses for `utterances`: [{id, audio, hypothesis, reference?}], one row per input, in order.
+    """Hypotheses for `utterances`: [{id, audio, duration, hypothesis, reference?, task?}], one row per
+    input, in order.
 
     Each row carries its own input's id, audio path and reference, whatever the ids (duplicates,
     generated ids). Prompt and batch size default to what the model was trained/validated with (stored
@@ -103,9 +103,12 @@ def transcribe(
                 hypotheses[int(key)] = hyp
     rows: list[dict[str, Any]] = []
     for i, u in enumerate(utterances):
-        row: dict[str, Any] = {"id": u.id, "audio": u.audio, "hypothesis": hypotheses.get(i)}
+        row: dict[str, Any] = {"id": u.id, "audio": u.audio, "duration": keyed[i].duration}
+        row["hypothesis"] = hypotheses.get(i)
         if u.text:
             row["reference"] = u.text
+        if u.task:
+            row["task"] = u.task
         if i not in hypotheses:
             row["error"] = "unreadable audio (skipped)"
         rows.append(row)
@@ -119,12 +122,35 @@ def _default_data_settings() -> dict[str, Any]:
     return {"prompt_template": DEFAULT_TEMPLATE, "prompts": DEFAULT_PROMPTS, "task": "transcribe"}
 
 
-def wer_of(rows: Iterable[dict[str, Any]]) -> float | None:
-    """Corpus WER of the rows that have a reference and a hypothesis (None when none has)."""
+def scores_of(
+    rows: Iterable[dict[str, Any]], data_settings: dict[str, Any] | None = None, task: str | None = None
+) -> dict[str, float]:
+    """The metrics of the rows that have a reference and a hypothesis, as evaluation in training
+    computes them (`scoring.score` with the model's `normalizer` and `metrics`), plus, over the
+    `transcribe` rows, WER and CER both normalized and raw (`wer`, `cer`, `wer_raw`, `cer_raw`)."""
+    from lalm_framework.scoring import DEFAULT_NORMALIZER, metric_value, score
+
+    settings = data_settings or {}
     scored = [r for r in rows if r.get("reference") and r.get("hypothesis") is not None]
     if not scored:
-        return None
-    return corpus_wer([r["hypothesis"] for r in scored], [r["reference"] for r in scored])
+        return {}
+    default_task = task or settings.get("task") or "transcribe"
+    hyps, refs = [r["hypothesis"] for r in scored], [r["reference"] for r in scored]
+    tasks = [r.get("task") or default_task for r in scored]
+    normalizer = str(settings.get("normalizer") or DEFAULT_NORMALIZER)
+    out = score(hyps, refs, tasks, normalizer, settings.get("metrics"))
+    spoken = [i for i, t in enumerate(tasks) if t == "transcribe"]
+    if spoken:
+        h, r = [hyps[i] for i in spoken], [refs[i] for i in spoken]
+        for m in ("wer", "cer"):
+            out.setdefault(m, metric_value(m, h, r, normalizer))
+            out[f"{m}_raw"] = metric_value(m, h, r, "none")
+    return out
+
+
+def wer_of(rows: Iterable[dict[str, Any]], data_settings: dict[str, Any] | None = None) -> float | None:
+    """Corpus WER of the rows that have a reference and a hypothesis (None when none has)."""
+    return scores_of(rows, data_settings).get("wer")
 
 
 def write_jsonl(rows: Iterable[dict[str, Any]], out: str | Path) -> Path:

@@ -1,4 +1,11 @@
-"""The LightningModule of an audio LLM: builds the parts from config, trains, reports dev/test WER."""
+"""The LightningModule of an audio LLM: builds the parts from config, trains, scores each dev/test set.
+
+Each evaluation set (the datamodule's `val_set_names` / `test_set_names`, one loader each) is
+scored with its task's metric (`lalm_framework.scoring`, the datamodule's `normalizer` and
+`metrics`): `val/<name>/wer`, `val/<name>/loss`, ... (the one unnamed set: `val/wer`, `val/loss`).
+Every checkpoint keeps the metrics of the validation before it (`CHECKPOINT_METRICS_KEY`), so an
+export of a non-last checkpoint can show that checkpoint's own numbers.
+"""
 
 from __future__ import annotations
 
@@ -31,7 +38,7 @@ from lalm_framework.models.spec_augment import spec_augment
 from lalm_framework.models.tokenizer import build_tokenizer, tokenizer_from_files, tokenizer_to_files
 from lalm_framework.models.weights import check_fits
 from lalm_framework.trainer_addons.checkpoint_io import SOURCE_KEY
-from lalm_framework.trainer_addons.wer import normalize_all
+from lalm_framework.trainer_addons.eval_sets import SetOutputs, batch_tasks, metric_key, set_names
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +46,8 @@ log = logging.getLogger(__name__)
 DATA_SETTINGS_KEY = "lalm_data_settings"
 # hyperparameter keys of a LALM checkpoint (how `lalm-infer` tells it from other models')
 HPARAM_KEYS = ("encoder", "projector", "llm", "lora", "tokenizer")
+# checkpoint entry: the metrics of the last validation before the save ({"epoch", "global_step", "metrics"})
+CHECKPOINT_METRICS_KEY = "lalm_eval_metrics"
 
 
 class LalmModule(pl.LightningModule):
@@ -102,11 +111,11 @@ class LalmModule(pl.LightningModule):
 
         self.model, self.feature_extractor = build_lalm(self.config, self.tokenizer)
 
-        from torchmetrics.text import WordErrorRate
-
-        self.val_wer = WordErrorRate()
-        self.test_wer = WordErrorRate()
         self.data_settings: dict[str, Any] = {}
+        # per split, per loader: what the sets produced this epoch (scored at the epoch's end)
+        self._outputs: dict[str, dict[int, SetOutputs]] = {"val": {}, "test": {}}
+        self._last_validation: dict[str, Any] | None = None  # saved with each checkpoint
+        self.checkpoint_record: dict[str, Any] = {}  # set when a checkpoint is loaded
         self._val_epochs = 0
         # frozen weights of pretrained parts are not saved (they reload from their path)
         self.strict_loading = not self.model.reload_prefixes
@@ -161,32 +170,64 @@ class LalmModule(pl.LightningModule):
         self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["ids"]))
         return loss
 
-    def validation_step(self, batch: LalmBatch, batch_idx: int) -> None:
-        n = len(batch["ids"])
-        self.log("val/loss", self(batch).loss, prog_bar=True, batch_size=n, sync_dist=True)
-        if self._wer_this_epoch():
-            self.val_wer.update(normalize_all(self.transcribe_batch(batch)), normalize_all(batch["texts"]))
+    def validation_step(self, batch: LalmBatch, batch_idx: int, dataloader_idx: int = 0) -> None:
+        self._evaluation_step("val", batch, dataloader_idx, decode=self._wer_this_epoch())
 
     def on_validation_epoch_end(self) -> None:
-        if not self._wer_this_epoch():
-            self._val_epochs += not self.trainer.sanity_checking
-            return
-        wer = self.val_wer.compute()
-        self.val_wer.reset()
-        self.log("val/wer", wer, prog_bar=True, sync_dist=False)
+        metrics = self._evaluation_epoch_end("val")
         if not self.trainer.sanity_checking:
-            self._val_epochs += 1  # the epoch's line on the console: training.reporting.EpochMetricsLog
+            # the epoch's line on the console: trainer_addons.reporting.EpochMetricsLog
+            self._val_epochs += 1
+            self._last_validation = {
+                "epoch": int(self.current_epoch),
+                "global_step": int(self.global_step),
+                "metrics": metrics,
+            }
 
-    def test_step(self, batch: LalmBatch, batch_idx: int) -> None:
-        """Test loss, and the test WER of greedy transcripts (the same decoding as `lalm-infer`)."""
-        self.log("test/loss", self(batch).loss, batch_size=len(batch["ids"]), sync_dist=True)
-        self.test_wer.update(normalize_all(self.transcribe_batch(batch)), normalize_all(batch["texts"]))
+    def test_step(self, batch: LalmBatch, batch_idx: int, dataloader_idx: int = 0) -> None:
+        """Test loss, and the set's metrics on generated text (the same decoding as `lalm-infer`)."""
+        self._evaluation_step("test", batch, dataloader_idx, decode=True)
 
     def on_test_epoch_end(self) -> None:
-        wer = self.test_wer.compute()
-        self.test_wer.reset()
-        self.log("test/wer", wer, sync_dist=False)
-        self.print(f"test WER {100 * float(wer):.2f}%")
+        metrics = self._evaluation_epoch_end("test")
+        from lalm_framework.scoring import format_metric
+
+        for key, value in metrics.items():
+            if not key.endswith("/loss"):
+                self.print(format_metric(key, value))
+
+    def _evaluation_step(self, split: str, batch: LalmBatch, dataloader_idx: int, decode: bool) -> None:
+        n = len(batch["ids"])
+        outputs = self._outputs[split].setdefault(dataloader_idx, SetOutputs())
+        outputs.add_loss(self(batch).loss, n)
+        if decode:
+            outputs.add_texts(self.transcribe_batch(batch), batch["texts"], batch_tasks(batch))
+
+    def _evaluation_epoch_end(self, split: str) -> dict[str, float]:
+        """Score each set of `split` (all ranks together), log its metrics, return them."""
+        from lalm_framework.scoring import DEFAULT_NORMALIZER, score
+
+        settings = self._data_settings()
+        normalizer = str(settings.get("normalizer") or DEFAULT_NORMALIZER)
+        produced, self._outputs[split] = self._outputs[split], {}
+        names = set_names(self.trainer, split)
+        metrics: dict[str, float] = {}
+        examples, loss_sum = 0, 0.0
+        for i, name in enumerate(names):
+            out = produced.get(i, SetOutputs()).gathered()  # every rank, each set in order
+            if out.loss is not None:
+                metrics[metric_key(split, name, "loss")] = out.loss
+                examples, loss_sum = examples + out.examples, loss_sum + out.loss * out.examples
+            if out.hypotheses:
+                scores = score(out.hypotheses, out.references, out.tasks, normalizer, settings.get("metrics"))
+                metrics.update({metric_key(split, name, m): v for m, v in scores.items()})
+        if len(names) > 1 and examples:
+            metrics[f"{split}/loss"] = loss_sum / examples  # all sets together (a monitor for `val/loss`)
+        first_wer = metric_key(split, names[0], "wer") if names else None
+        for key, value in metrics.items():
+            shown = key in (f"{split}/loss", first_wer) and split == "val"
+            self.log(key, value, prog_bar=shown, sync_dist=False)  # the same value on every rank
+        return metrics
 
     def _wer_this_epoch(self) -> bool:
         every = self.config.wer_every_n_val
@@ -238,6 +279,8 @@ class LalmModule(pl.LightningModule):
         data = self._data_settings()
         if data:
             checkpoint[DATA_SETTINGS_KEY] = data
+        if self._last_validation is not None:
+            checkpoint[CHECKPOINT_METRICS_KEY] = self._last_validation
         if self._tokenizer_files:
             checkpoint.setdefault("hyper_parameters", {})["tokenizer_files"] = self._tokenizer_files
         keep = set(self.model.weights_to_save())
@@ -251,6 +294,13 @@ class LalmModule(pl.LightningModule):
         required = [f"model.{k}" for k in self.model.weights_to_save()]
         check_fits(self.state_dict(), checkpoint["state_dict"], f"Checkpoint {source}", required, self._fit_hint())
         self.data_settings = dict(checkpoint.get(DATA_SETTINGS_KEY) or {})
+        self._last_validation = checkpoint.get(CHECKPOINT_METRICS_KEY)  # a resumed run's, until it validates
+        # where the loaded weights stand, and what they measured (lalm-export's model card)
+        self.checkpoint_record = {
+            "epoch": checkpoint.get("epoch"),
+            "global_step": checkpoint.get("global_step"),
+            "validation": self._last_validation,
+        }
 
     def _fit_hint(self) -> str:
         bases = [

@@ -91,7 +91,7 @@ class TokenizerConfig:
 
 @dataclass
 class GenerationConfig:
-    """Greedy decoding for dev WER and `lalm-infer`."""
+    """Decoding of dev/test metrics and `lalm-infer`: greedy (`num_beams: 1`) or beam search via `generate`."""
 
     max_new_tokens: int = 32
     num_beams: int = 1

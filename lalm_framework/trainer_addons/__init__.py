@@ -2,5 +2,5 @@
 
 - `checkpoint_io`: checkpoints written atomically and read safely (a CheckpointIO plugin).
 - `reporting`: callbacks and lines that tell the user and run.json what a run did.
-- `wer`: the word error rate the model logs and `lalm-infer` reports.
+- `eval_sets`: the named evaluation sets of a run, their metric names and outputs.
 """

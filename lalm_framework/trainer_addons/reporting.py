@@ -114,6 +114,35 @@ def summary_lines(
     return lines
 
 
+def best_metrics_lines(validation: dict[str, Any] | None, tested: dict[str, float]) -> list[str]:
+    """The best checkpoint's own metrics, one line per evaluation set.
+
+    `validation`: what the checkpoint keeps of the validation before it was saved
+    (`{"epoch", "global_step", "metrics"}`); `tested`: the `test/...` metrics of testing it.
+    Example: `  dev clean (epoch 51, step 2496): WER 29.91%  loss 0.4760`.
+    """
+    lines = []
+    if validation and validation.get("metrics"):
+        when = f" (epoch {validation.get('epoch')}, step {validation.get('global_step')})"
+        lines += _set_lines(validation["metrics"], "val", when)
+    lines += _set_lines(tested, "test", "")
+    return lines
+
+
+def _set_lines(metrics: dict[str, float], split: str, when: str) -> list[str]:
+    from lalm_framework.scoring import format_metric
+    from lalm_framework.trainer_addons.eval_sets import SPLIT_LABELS, split_metrics
+
+    lines = []
+    groups = split_metrics(metrics, split)
+    for name, values in groups.items():
+        # the error rates and scores first, the loss last
+        shown = sorted(values.items(), key=lambda kv: (kv[0] == "loss", kv[0]))
+        label = f"{SPLIT_LABELS[split]} {name or ('(all sets)' if len(groups) > 1 else '')}".rstrip()
+        lines.append(f"  {label}{when}: " + "  ".join(format_metric(k, v) for k, v in shown))
+    return lines
+
+
 def data_lines(fingerprint: dict[str, Any]) -> list[str]:
     """What training drew from each train source, and the utterances left out as too long."""
     lines = []

@@ -99,3 +99,37 @@ def test_a_user_mix_trains_from_the_config_dir(tmp_path: Path, sets: str):
     if sets == "two":
         metrics = record["metrics"]
         assert {"val/clean/wer", "val/other/wer", "test/clean/wer", "test/other/wer"} <= set(metrics)
+
+
+def test_lalm_infer_on_named_sets_equals_testing_the_checkpoint(tmp_path: Path):
+    """Two named sets: one JSONL each and a table; each set's WER is `train=false test=true`'s test/<name>/wer."""
+    root, captions = _corpus(tmp_path)
+    val = f"  clean: {{source: librispeech, root: {root}, split: dev-clean}}\n"
+    conf = tmp_path / "conf" / "dataset"
+    conf.mkdir(parents=True)
+    (conf / "my_mix.yaml").write_text(MY_MIX.format(root=root, captions=captions, val=val))
+    base = ["--config-dir", str(tmp_path / "conf"), "dataset=my_mix", "logger=none"]
+    proc = run_cli(
+        "lalm-train", [*base, "trainer.max_epochs=1", f"hydra.run.dir={tmp_path / 'run'}"], cwd=tmp_path, timeout=600
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ckpt = json.loads((tmp_path / "run" / "run.json").read_text())["attempts"][-1]["best_checkpoint"]
+    proc = run_cli(
+        "lalm-train",
+        [*base, "train=false", "test=true", f"trainer.ckpt_path={ckpt}", f"hydra.run.dir={tmp_path / 'eval'}"],
+        cwd=tmp_path,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    tested = json.loads((tmp_path / "eval" / "run.json").read_text())["metrics"]
+    out = tmp_path / "infer"
+    sets = [f"clean={root / 'test-clean'}", f"other={root / 'test-other'}"]
+    proc = run_cli("lalm-infer", [ckpt, *sets, "--out", str(out), "--no-progress"], cwd=tmp_path, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert sorted(p.name for p in out.iterdir()) == ["clean.jsonl", "other.jsonl", "results.json", "results.md"]
+    assert "| set | WER (normalized) | CER (normalized) | WER (raw) | CER (raw) |" in proc.stdout
+    results = json.loads((out / "results.json").read_text())
+    for name in ("clean", "other"):
+        assert results[name]["utterances"] == 4 and results[name]["hours"] > 0 and results[name]["rtfx"] > 0
+        assert results[name]["scores"]["wer"] == pytest.approx(tested[f"test/{name}/wer"], abs=1e-6)
+        assert len((out / f"{name}.jsonl").read_text().splitlines()) == 4

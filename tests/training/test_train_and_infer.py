@@ -128,7 +128,9 @@ def test_export_of_a_trained_run_has_a_model_card_from_its_run_json(short_run):
     card = (out / "README.md").read_text()
     record = json.loads((run_dir / "run.json").read_text())
     assert "lalm-train trainer.max_epochs=3 ++dataset.max_utterances=48" in card
-    assert f"| dev WER | {100 * record['metrics']['val/wer']:.2f}% |" in card
+    # last.ckpt: its own dev metrics, stored inside it, and where they come from
+    assert f"| dev | WER | {100 * record['metrics']['val/wer']:.2f}% |" in card
+    assert "stored inside `last.ckpt`" in card
     assert "train_split: `train`" in card and "## Intended use and limits" in card
     # the data fingerprint the run recorded (per attempt): the card tells the data apart by hash
     assert record["attempts"][-1]["data"]["train"]["sha256"] in card
