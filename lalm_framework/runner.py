@@ -136,7 +136,12 @@ def _run_job(cfg: DictConfig, job_dir: Path, record: Record) -> dict[str, float]
     model = instantiate(cfg.model)
     datamodule = instantiate(cfg.dataset)
     callbacks = [instantiate(c) for c in cfg.callbacks.values() if c]
-    callbacks.append(DataFingerprint(lambda fingerprint: _same_data_recorded(job_dir, record, fingerprint)))
+    callbacks.append(
+        DataFingerprint(
+            lambda fingerprint: _same_data_recorded(job_dir, record, fingerprint),
+            fallback=lambda: _dataset_paths_version(cfg),
+        )
+    )
     callbacks += console_callbacks(cfg.trainer, callbacks)
     loggers = [instantiate(c) for c in cfg.logger.values() if c]
     trainer = _trainer(cfg, callbacks, loggers)
@@ -172,6 +177,15 @@ def _run_job(cfg: DictConfig, job_dir: Path, record: Record) -> dict[str, float]
     metrics["global_step"] = float(trainer.global_step)
     _summarise(cfg, job_dir, (model, datamodule), trainer, metrics, loggers, record)
     return metrics
+
+
+def _dataset_paths_version(cfg: DictConfig) -> dict[str, Any]:
+    """The data version of a datamodule without `data_fingerprint()`: the paths its config names."""
+    from lalm_framework.compat.legacy import to_target_form
+    from lalm_framework.utils.path_versions import config_paths_fingerprint
+
+    node = to_target_form(OmegaConf.to_container(cfg.dataset, resolve=True))
+    return config_paths_fingerprint(node if isinstance(node, dict) else {})
 
 
 def _same_data_recorded(job_dir: Path, record: Record, fingerprint: dict[str, Any]) -> None:
@@ -219,7 +233,7 @@ def trainer_arguments(cfg: DictConfig, with_loggers: bool) -> tuple[dict[str, An
 
 def _apply_legacy_learning_rate(cfg: DictConfig, model: Any, trainer: Any, record: Record) -> None:
     """`base_learning_rate`/`scale_lr` beside a legacy `target`/`params` model: set `model.learning_rate`."""
-    from lalm_framework.compat.legacy import legacy_learning_rate
+    from lalm_framework.compat.legacy import learning_rate_keys, legacy_learning_rate
 
     batch_size = _batch_size(cfg)
     lr = legacy_learning_rate(
@@ -232,7 +246,8 @@ def _apply_legacy_learning_rate(cfg: DictConfig, model: Any, trainer: Any, recor
     if lr is not None:
         model.learning_rate = lr
         record.update(learning_rate=lr)
-        log.info("model.learning_rate = %g (from model.base_learning_rate, scale_lr=%s)", lr, cfg.model.scale_lr)
+        scale = learning_rate_keys(cfg.model)[1]
+        log.info("model.learning_rate = %g (from model.base_learning_rate, scale_lr=%s)", lr, scale)
 
 
 def _batch_size(cfg: DictConfig) -> int | None:

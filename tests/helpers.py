@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 VENV_BIN = Path(sys.executable).parent
@@ -49,3 +50,26 @@ def start_cli(cmd: str, args: Sequence[str], cwd: Path, env: dict[str, str] | No
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
+
+
+@contextlib.contextmanager
+def read_only_place(tmp: Path) -> Iterator[Path]:
+    """A directory no one may write: a read-only tmpfs as root (root ignores modes), else mode 555."""
+    import pytest
+
+    ro = tmp / "ro"
+    ro.mkdir()
+    if os.geteuid() != 0:
+        ro.chmod(0o555)
+        try:
+            yield ro
+        finally:
+            ro.chmod(0o755)
+        return
+    mount = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(ro)], capture_output=True)
+    if mount.returncode != 0:
+        pytest.skip(f"cannot mount a read-only tmpfs as root here: {mount.stderr.decode().strip()}")
+    try:
+        yield ro
+    finally:
+        subprocess.run(["umount", str(ro)], check=True)

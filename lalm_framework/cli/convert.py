@@ -1,8 +1,10 @@
 """`lalm-convert-config`: rewrite a legacy `target`/`params` YAML file to Hydra `_target_` form.
 
-Every level is converted. Keys beside `target`/`params` (e.g. `base_learning_rate`, `scale_lr`)
-have no place in `_target_` form (they would become constructor arguments): the command then
-writes nothing, names them and exits 1. `lalm-train` reads such files as they are.
+Every level is converted. `base_learning_rate`/`scale_lr` beside `target` become
+`_base_learning_rate_`/`_scale_lr_` beside `_target_`, which lalm-train reads the same way. Other
+keys beside `target`/`params` have no place in `_target_` form (they would become constructor
+arguments): the command then writes nothing, names them and exits 1. `lalm-train` reads such
+files as they are.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ def convert_file(src: Path) -> str:
 
     from lalm_framework.compat.legacy import to_target_form
 
-    return OmegaConf.to_yaml(OmegaConf.create(to_target_form(OmegaConf.load(src))))
+    return OmegaConf.to_yaml(OmegaConf.create(to_target_form(OmegaConf.load(src), learning_rate=True)))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -41,8 +43,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(
             f"Error: {args.src}: not converted; these keys sit beside target/params, where _target_ form "
             f"would pass them to the constructor: {', '.join(left)}.\n"
-            "lalm-train and lalm_framework.instantiate read the file as it is (base_learning_rate/scale_lr set "
-            "the learning rate; other such keys are ignored). To convert, move or delete them first.\n"
+            "lalm-train and lalm_framework.instantiate read the file as it is (such keys are ignored)."
+            " To convert, move or delete them first.\n"
         )
         return 1
     text = convert_file(args.src)

@@ -70,9 +70,11 @@ def _run(args: argparse.Namespace) -> None:
     from lalm_framework.config.signature import check_arguments, import_target
     from lalm_framework.data.datamodule import LalmDataModule
     from lalm_framework.data.shar import write_shar
+    from lalm_framework.job_dir import check_writable
     from lalm_framework.utils.paths import resolve_path
 
     out = resolve_path(out_dir)
+    check_writable(out, "output folder", "give lalm-prepare-data another OUT_DIR (its last argument)")
     # paths a lalm-train run would have (data paths resolve against the launch directory)
     paths = [f"paths.root_dir={os.getcwd()}", f"paths.output_dir={out}"]
     cfg = compose(overrides=paths + list(overrides), config_dir=args.config_dir)

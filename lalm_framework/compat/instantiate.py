@@ -9,7 +9,9 @@ parameters (or optimizer), which exist only once the component is built. The rul
   blogs write it so);
 - with `_partial_: true` it arrives as a `functools.partial` to call with the parameters
   (lightning-hydra-template writes it so);
-- the node being built itself (e.g. `instantiate(cfg.optimizer, params=...)`) is always built.
+- the node being built itself (e.g. `instantiate(cfg.optimizer, params=...)`) is always built;
+- under a node with `_recursive_: false` nothing is held: Hydra hands its nested nodes over as
+  configs, exactly as the user's module expects them (`+model._recursive_=false`).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from lalm_framework.compat.legacy import to_target_form
+from lalm_framework.compat.legacy import to_target_form, without_learning_rate_keys
 
 AS_CONFIG = f"{__name__}.as_config"
 
@@ -30,8 +32,8 @@ def instantiate(cfg: Any, **kwargs: Any) -> Any:
     if isinstance(cfg, DictConfig):
         # resolve interpolations against the full config before the node leaves it
         cfg = OmegaConf.to_container(cfg, resolve=True)
-    node = to_target_form(cfg)
-    if isinstance(node, dict):
+    node = without_learning_rate_keys(to_target_form(cfg))
+    if isinstance(node, dict) and not _not_recursive(node):
         node = {k: _hold_optimizers(v) if not k.startswith("_") else v for k, v in node.items()}
     return hydra_instantiate(node, **kwargs)
 
@@ -48,11 +50,15 @@ def _hold_optimizers(value: Any) -> Any:
     """`value` with every optimizer/scheduler node lacking `_partial_` wrapped to arrive unbuilt."""
     if isinstance(value, list):
         return [_hold_optimizers(v) for v in value]
-    if not isinstance(value, dict):
-        return value
+    if not isinstance(value, dict) or _not_recursive(value):
+        return value  # `_recursive_: false`: Hydra passes its nested nodes on as configs already
     if "_partial_" not in value and is_optimizer_target(value.get("_target_")):
         return {"_target_": AS_CONFIG, "_recursive_": False, "node": value}
     return {k: _hold_optimizers(v) if not str(k).startswith("_") else v for k, v in value.items()}
+
+
+def _not_recursive(node: dict[str, Any]) -> bool:
+    return node.get("_recursive_", True) in (False, "false", "False")
 
 
 def is_optimizer_target(target: Any) -> bool:

@@ -16,6 +16,7 @@ it as the DataLoader's sampler:
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import warnings
@@ -123,17 +124,74 @@ def lhotse_sampler(
     with warnings.catch_warnings():
         # in-memory CutSets are what small and folder sources are; Lhotse's hint is for huge ones
         warnings.filterwarnings("ignore", message=".*eagerly read CutSet.*")
-        sampler: CutSampler
+        sampler: Any
         if bins is not None:
             # shuffle: random picks inside each bucket (the input order comes from `buffer_shuffled`)
-            sampler = DynamicBucketingSampler(
+            sampler = _bounded(DynamicBucketingSampler)(
                 cuts, duration_bins=bins, buffer_size=buffer, sync_buckets=True, shuffle=spec.shuffle, **common
             )
         else:
             # the cuts come shuffled (`buffer_shuffled`): Lhotse's own streaming shuffle is not used
-            sampler = DynamicCutSampler(cuts, shuffle=False, **common)
+            sampler = _bounded(DynamicCutSampler)(cuts, shuffle=False, **common)
+    sampler.hard_max_duration = spec.max_duration
     sampler.set_epoch(epoch)
     return sampler
+
+
+def padded_seconds(batch: Iterable[Cut]) -> float:
+    """Seconds of audio in `batch` once every cut is padded to its longest: what `max_duration` bounds."""
+    durations = [c.duration for c in batch]
+    return max(durations, default=0.0) * len(durations)
+
+
+def within_duration(batch: CutSet, max_duration: float | None) -> list[CutSet]:
+    """`batch` as batches whose padded seconds are at most `max_duration` (in `batch`'s order).
+
+    Lhotse closes a batch only after adding the cut that crosses the limit (its check assumes the
+    next cut is no longer than the longest so far), so a batch of Lhotse's can exceed
+    `max_duration` by one cut: that cut (the latest one longer than the others) then goes to a
+    batch of its own. A single cut longer than `max_duration` stays a batch of one.
+    """
+    from lhotse import CutSet
+
+    cuts = list(batch)
+    if max_duration is None or padded_seconds(cuts) <= max_duration:
+        return [batch]
+    out: list[list[Cut]] = [[]]
+    for cut in cuts:
+        if out[-1] and padded_seconds([*out[-1], cut]) > max_duration:
+            out.append([])
+        out[-1].append(cut)
+    return [CutSet.from_cuts(part) for part in out]
+
+
+class _HardDurationBound:
+    """Mixin for Lhotse samplers: every batch's padded seconds within `max_duration` (`within_duration`).
+
+    Applied to each batch Lhotse draws before its rank split, so every rank still sees the same
+    global sequence and the same number of steps.
+    """
+
+    hard_max_duration: float | None = None
+    _pending: list[CutSet]
+
+    def _next_batch(self) -> CutSet:
+        pending: list[CutSet] | None = getattr(self, "_pending", None)
+        if pending:
+            return pending.pop(0)
+        parts = within_duration(super()._next_batch(), self.hard_max_duration)  # type: ignore[misc]
+        self._pending = parts[1:]
+        return parts[0]
+
+    def __iter__(self) -> Any:
+        self._pending = []
+        return super().__iter__()  # type: ignore[misc]
+
+
+@functools.cache
+def _bounded(cls: type[CutSampler]) -> type[CutSampler]:
+    """`cls` (a Lhotse sampler class) with `max_duration` as a hard bound (`_HardDurationBound`)."""
+    return type(f"Bounded{cls.__name__}", (_HardDurationBound, cls), {})
 
 
 class BufferShuffle:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lalm_framework.errors import UserError, describe
-from lalm_framework.utils.files import atomic_write
+from lalm_framework.utils.files import atomic_write, follow_umask
 
 if TYPE_CHECKING:
     from lalm_framework.data.datamodule import LalmDataModule
@@ -69,6 +69,7 @@ def write_shar(
                 f"Writing the {split} shards failed: {describe(e) or f'{type(e).__name__}: {e}'}\n"
                 "Fix the audio it names (or set dataset.skip_bad_audio=true to leave it out)."
             ) from None
+        follow_umask(tmp)  # mkdtemp's folder is owner-only; Shar is for shared file systems
         tmp.rename(out / split)
         index[split] = {
             "cuts": cuts.size,

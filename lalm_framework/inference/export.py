@@ -27,6 +27,8 @@ from typing import Any
 
 from lalm_framework.errors import UserError
 from lalm_framework.inference.pretrained import CONFIG_FILE, FORMAT, VERSION
+from lalm_framework.job_dir import check_writable
+from lalm_framework.utils.files import follow_umask
 
 
 @dataclass
@@ -80,14 +82,13 @@ def check_out_dir(out: Path, checkpoint: Path, overwrite: bool) -> None:
             f"{out} exists and is not empty; earlier outputs are never overwritten. "
             "Choose another output folder, or pass --overwrite to replace it."
         )
+    # the export is built beside `out` and renamed into place: its parent must take new entries
+    check_writable(out.parent, "folder of the export", "another OUT_DIR for lalm-export")
 
 
 def _publish(staging: Path, out: Path) -> None:
     """Move the finished export into place (replacing an old one only after the new one is complete)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    for p in [staging, *staging.rglob("*")]:  # mkdtemp and safetensors create owner-only files
-        p.chmod((0o777 if p.is_dir() else 0o666) & ~umask)
+    follow_umask(staging)  # mkdtemp and safetensors create owner-only files
     if out.exists():
         old = out.with_name(f".{out.name}.old-{os.getpid()}")
         out.rename(old)

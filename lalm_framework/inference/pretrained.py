@@ -99,7 +99,7 @@ def read_export_config(root: Path) -> dict[str, Any]:
 
 def load_pretrained(path: str | Path, device: str = "cpu") -> PretrainedLalm:
     """The model of an export folder, in eval mode on `device`, ready for `transcribe`."""
-    from transformers import AutoTokenizer, WhisperFeatureExtractor
+    from transformers import WhisperFeatureExtractor
 
     from lalm_framework.models.build import build_lalm
     from lalm_framework.models.schema import QuantizationConfig, model_config
@@ -116,12 +116,35 @@ def load_pretrained(path: str | Path, device: str = "cpu") -> PretrainedLalm:
         cfg.lora = dataclasses.replace(cfg.lora, enabled=False)
     # which parameters would train does not matter here (and merged layers have other names)
     cfg.freeze, cfg.unfreeze = [], []
-    tokenizer = AutoTokenizer.from_pretrained(str(root / meta.get("tokenizer", "tokenizer")))
+    tokenizer = export_tokenizer(root / str(meta.get("tokenizer", "tokenizer")))
     model, _ = build_lalm(cfg, tokenizer)
     _load_weights(model, root, weights)
     feature_extractor = WhisperFeatureExtractor.from_dict(dict(meta["feature_extractor"]))
     out = PretrainedLalm(model, tokenizer, feature_extractor, cfg, dict(meta.get("prompt") or {}))
     return out.eval().to(device)
+
+
+def export_tokenizer(folder: Path) -> Any:
+    """The tokenizer saved in an export's `folder`; UserError naming the folder or file when it is
+    missing or damaged (transformers would read a missing folder as a hub id)."""
+    from transformers import AutoTokenizer
+
+    again = "Export the model again (lalm-export CHECKPOINT OUT_DIR) or copy the folder over completely."
+    if not folder.is_dir() or not any(folder.iterdir()):
+        raise UserError(f"The export's tokenizer folder {folder} is missing or empty. {again}")
+    for file in sorted(folder.glob("*.json")):  # name the damaged file, not only the folder
+        try:
+            json.loads(file.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as e:
+            raise UserError(f"The export's tokenizer file {file} is not valid JSON ({e}). {again}") from None
+    try:
+        return AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+    except Exception as e:  # tokenizers' own parser, sentencepiece, a missing file: a damaged folder
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        files = ", ".join(sorted(p.name for p in folder.iterdir()))
+        raise UserError(
+            f"Cannot read the export's tokenizer in {folder} ({files}): {type(e).__name__}: {first}. {again}"
+        ) from None
 
 
 def _load_weights(model: LALM, root: Path, weights: dict[str, Any]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -9,7 +10,7 @@ from transformers import WhisperConfig, WhisperFeatureExtractor
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
 from lalm_framework.models.pretrained_parts import from_pretrained_or_error
-from lalm_framework.models.schema import EncoderConfig
+from lalm_framework.models.schema import EncoderConfig, part_config
 
 # A Whisper *decoder* stub: an encoder-only config still validates these ids against vocab_size.
 DECODER_STUB = dict(
@@ -23,9 +24,16 @@ DECODER_STUB = dict(
 )
 
 
-def build_audio_encoder(cfg: EncoderConfig) -> WhisperEncoder:
-    """A Whisper encoder from `cfg.path` (local dir / hub id) or, if it is null, from `cfg.config`."""
+def build_audio_encoder(cfg: EncoderConfig | Mapping[str, Any] | None = None, **fields: Any) -> WhisperEncoder:
+    """A Whisper encoder from `cfg.path` (local dir / hub id) or, if it is null, from `cfg.config`.
+
+    Takes an `EncoderConfig` (or a mapping of its fields) or the fields as keywords:
+
+    >>> build_audio_encoder(path=None, config={"d_model": 32, "encoder_layers": 1}, freeze=True)  # doctest: +SKIP
+    """
     from lalm_framework.models.llm import torch_dtype
+
+    cfg = part_config(EncoderConfig, cfg, fields, "encoder")
 
     dtype = torch_dtype(cfg.dtype)
     encoder: WhisperEncoder

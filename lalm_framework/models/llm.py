@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ from transformers import PreTrainedTokenizerBase
 
 from lalm_framework.errors import UserError
 from lalm_framework.models.pretrained_parts import from_pretrained_or_error
-from lalm_framework.models.schema import LlmConfig, LoraConfig, QuantizationConfig
+from lalm_framework.models.schema import LlmConfig, LoraConfig, QuantizationConfig, part_config
 
 log = logging.getLogger(__name__)
 
@@ -42,13 +43,19 @@ def check_quantization(cfg: LlmConfig) -> None:
         )
 
 
-def build_llm(tokenizer: PreTrainedTokenizerBase, cfg: LlmConfig) -> Any:
+def build_llm(
+    tokenizer: PreTrainedTokenizerBase, cfg: LlmConfig | Mapping[str, Any] | None = None, **fields: Any
+) -> Any:
     """A causal LM from `cfg.path` (local dir / hub id), or a random-init Llama from `cfg.config`.
+
+    `cfg`: an `LlmConfig`, a mapping of its fields, or the fields as keywords
+    (`build_llm(tok, path=None, config={"hidden_size": 32}, freeze=False)`).
 
     The vocabulary follows `tokenizer` (a pretrained model's embeddings grow if the tokenizer
     gained tokens such as the audio placeholder). `quantization.load_in_4bit` loads `path` in
     4-bit via bitsandbytes and prepares it for k-bit training (QLoRA).
     """
+    cfg = part_config(LlmConfig, cfg, fields, "llm")
     check_quantization(cfg)
     four_bit = cfg.quantization.load_in_4bit
     model: Any
@@ -122,8 +129,12 @@ def _bnb_config(quant: QuantizationConfig) -> Any:
     )
 
 
-def add_lora(model: Any, cfg: LoraConfig) -> Any:
-    """Wrap `model` with peft LoRA adapters; everything else is frozen except `modules_to_save`."""
+def add_lora(model: Any, cfg: LoraConfig | Mapping[str, Any] | None = None, **fields: Any) -> Any:
+    """Wrap `model` with peft LoRA adapters; everything else is frozen except `modules_to_save`.
+
+    `cfg`: a `LoraConfig`, a mapping of its fields, or the fields as keywords (`add_lora(llm, r=4, alpha=8)`).
+    """
+    cfg = part_config(LoraConfig, cfg, fields, "lora")
     from peft import LoraConfig as PeftLoraConfig
     from peft import get_peft_model
 

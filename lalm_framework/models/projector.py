@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import torch
 from torch import nn
 
-from lalm_framework.models.schema import ProjectorConfig
+from lalm_framework.models.schema import ProjectorConfig, part_config
 
 
 class Projector(nn.Module):
@@ -13,10 +16,16 @@ class Projector(nn.Module):
 
     kind="mlp": concatenate `stack` consecutive frames, then Linear-GELU-Linear.
     kind="conv": a Conv1d with kernel = stride = `stack` (learned pooling), then GELU-Linear.
+    `cfg`: a `ProjectorConfig`, a mapping of its fields, or the fields as keywords:
+
+    >>> Projector(in_dim=32, out_dim=64, kind="mlp", stack=4)  # doctest: +SKIP
     """
 
-    def __init__(self, in_dim: int, out_dim: int, cfg: ProjectorConfig) -> None:
+    def __init__(
+        self, in_dim: int, out_dim: int, cfg: ProjectorConfig | Mapping[str, Any] | None = None, **fields: Any
+    ) -> None:
         super().__init__()
+        cfg = part_config(ProjectorConfig, cfg, fields, "projector")
         check_projector(cfg)
         self.stack, self.kind = cfg.stack, cfg.kind
         hidden = cfg.hidden_size or out_dim

@@ -164,6 +164,25 @@ def as_config(cls: type[T], values: Mapping[str, Any] | T | None, where: str) ->
     return obj
 
 
+def part_config(cls: type[T], cfg: Mapping[str, Any] | T | None, fields: Mapping[str, Any], where: str) -> T:
+    """The `cls` config of a building block called with a config (`cfg`) or with keyword `fields`.
+
+    The building blocks (encoder, projector, LLM, LoRA, tokenizer, LALM) take either; `_target_`
+    and legacy `target`/`params` configs call them with keywords:
+
+    >>> part_config(EncoderConfig, None, {"path": None, "freeze": True}, "encoder").freeze
+    True
+    """
+    from lalm_framework.errors import UserError
+
+    if cfg is not None and fields:
+        raise UserError(f"{where}: pass a config or keyword arguments ({', '.join(fields)}), not both.")
+    values = dict(fields)
+    if "dtype" in values and not isinstance(values["dtype"], str):  # a torch.dtype, as older builders took
+        values["dtype"] = str(values["dtype"]).removeprefix("torch.")
+    return as_config(cls, cfg if cfg is not None else values, where)
+
+
 def to_plain(config: Any) -> dict[str, Any]:
     """A config dataclass as plain dicts/lists/scalars (checkpoints, JSON): no omegaconf types."""
     plain = dataclasses.asdict(config)

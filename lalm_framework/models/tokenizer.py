@@ -15,7 +15,7 @@ from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedToken
 from lalm_framework.data.batch import AUDIO_TOKEN
 from lalm_framework.errors import UserError
 from lalm_framework.models.pretrained_parts import from_pretrained_or_error
-from lalm_framework.models.schema import TokenizerConfig
+from lalm_framework.models.schema import TokenizerConfig, part_config
 
 log = logging.getLogger(__name__)
 
@@ -107,12 +107,20 @@ def bundled_corpus() -> list[str]:
     return [str(SAMPLE_ROOT / "train" / "**" / "*.trans.txt")]
 
 
-def build_tokenizer(cfg: TokenizerConfig, llm_path: str | None = None) -> PreTrainedTokenizerBase:
+def build_tokenizer(
+    cfg: TokenizerConfig | Mapping[str, Any] | None = None, llm_path: str | None = None, **fields: Any
+) -> PreTrainedTokenizerBase:
     """The model's tokenizer: `cfg.path`, else the LLM's own (`llm_path`), else a small BPE.
+
+    `cfg`: a `TokenizerConfig`, a mapping of its fields, or the fields as keywords
+    (`build_tokenizer(corpus=["train/*.txt"], vocab_size=256)`).
 
     The BPE learns from `cfg.corpus` if given, else from the training transcripts of
     `cfg.dataset`, else from the bundled sample set (see `TokenizerConfig`).
     """
+    if cfg is None and "dataset" not in fields:
+        fields = {**fields, "dataset": None}  # the schema's default names the run's dataset node
+    cfg = part_config(TokenizerConfig, cfg, fields, "tokenizer")
     if cfg.path:
         return load_pretrained_tokenizer(cfg.path, "model.tokenizer.path")
     if llm_path:

@@ -6,7 +6,8 @@
   set up, for run.json. A datamodule MAY define `data_fingerprint(self) -> dict[str, Any]`: per
   split name ("train", "val", "test"), e.g. `{"source": path, "kind": "folder", "utterances": int,
   "files": int, "bytes": int, "sha256": hash of the sorted utterance list}` (docs/user-guide.md);
-  two runs on different data then differ there.
+  two runs on different data then differ there. Without one, the runner's `fallback` gives the
+  files and folders the dataset config names (`lalm_framework.utils.path_versions`).
 - `summary_lines` / `record_checkpoint`: the run's closing lines and the best checkpoint's path
   in the experiment loggers (an MLflow tag, a W&B summary field).
 """
@@ -62,8 +63,12 @@ def metric_text(name: str, value: Any) -> str | None:
 class DataFingerprint(pl.Callback):
     """Hand the datamodule's `data_fingerprint()` to `report` once, after its data is set up (rank 0)."""
 
-    def __init__(self, report: Callable[[dict[str, Any]], None]) -> None:
+    def __init__(
+        self, report: Callable[[dict[str, Any]], None], fallback: Callable[[], dict[str, Any]] | None = None
+    ) -> None:
         self.report = report
+        self.fallback = fallback  # for datamodules without data_fingerprint(): computed once
+        self._fallback_value: dict[str, Any] | None = None
         self.done = False
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
@@ -90,9 +95,16 @@ class DataFingerprint(pl.Callback):
     def _report(self, trainer: pl.Trainer) -> bool:
         datamodule = getattr(trainer, "datamodule", None)  # set by fit/validate/test(datamodule=...)
         fingerprint = getattr(datamodule, "data_fingerprint", None)
-        if not trainer.is_global_zero or not callable(fingerprint):
+        if not trainer.is_global_zero:
             return False
-        self.report(fingerprint())
+        if callable(fingerprint):
+            self.report(fingerprint())
+            return True
+        if self.fallback is None:
+            return False
+        if self._fallback_value is None:
+            self._fallback_value = self.fallback()
+        self.report(self._fallback_value)
         return True
 
 

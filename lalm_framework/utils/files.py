@@ -26,13 +26,39 @@ def leftover_temp_files(directory: Path) -> list[Path]:
     return sorted(p for p in directory.glob(f".*{TEMP_MARK}*") if p.is_file() and not p.is_symlink())
 
 
+def current_umask() -> int:
+    """The process's umask (read from /proc where it can be, without changing it even briefly)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o077)  # elsewhere: set and restore (a moment with a stricter mask is harmless)
+    os.umask(mask)
+    return mask
+
+
+def follow_umask(root: Path) -> None:
+    """Give `root` and everything under it the modes a plain `open`/`mkdir` would have given.
+
+    `tempfile.mkdtemp`/`mkstemp` create owner-only folders and files; outputs built in them and
+    renamed into place (shards, exports) are meant to be read by others as the umask allows.
+    """
+    mask = current_umask()
+    for p in [root, *root.rglob("*")] if root.is_dir() else [root]:
+        if not p.is_symlink():
+            p.chmod((0o777 if p.is_dir() else 0o666) & ~mask)
+
+
 def atomic_write(
     path: str | Path, content: str | bytes | Callable[[IO[bytes]], None], fsync: bool = False, masked: bool = False
 ) -> None:
     """Write `content` (text, bytes, or a function writing to a binary file) to `path` atomically.
 
-    A temporary file in the same directory is renamed over `path`; `fsync` also survives a
-    machine crash (checkpoints), at the cost of a disk flush. `masked`: secrets in text
+    A temporary file in the same directory is renamed over `path`, with the mode the umask gives
+    a new file (not `mkstemp`'s owner-only one); `fsync` also survives a machine crash
+    (checkpoints), at the cost of a disk flush. `masked`: secrets in text
     `content` are masked first (`lalm_framework.masking`); not for user data (transcripts).
     """
     path = Path(path)
@@ -43,6 +69,7 @@ def atomic_write(
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix(path))
     try:
+        os.fchmod(fd, 0o666 & ~current_umask())
         with os.fdopen(fd, "wb") as f:
             if callable(content):
                 content(f)

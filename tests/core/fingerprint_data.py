@@ -20,7 +20,9 @@ def write_split(root: Path, split: str, x: np.ndarray, y: np.ndarray) -> None:
         np.savez(root / split / f"{i:05d}.npz", x=image, y=label)
 
 
-class FileDigitsDataModule(pl.LightningDataModule):
+class PlainFileDigits(pl.LightningDataModule):
+    """Without `data_fingerprint()`, as most users' own datamodules are."""
+
     def __init__(self, root: str, batch_size: int = 64) -> None:
         super().__init__()
         self.root = Path(root)
@@ -36,6 +38,14 @@ class FileDigitsDataModule(pl.LightningDataModule):
     def _files(self, split: str) -> list[Path]:
         return sorted((self.root / split).glob("*.npz"))
 
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(self.sets["train"], batch_size=self.batch_size, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return DataLoader(self.sets["val"], batch_size=self.batch_size)
+
+
+class FileDigitsDataModule(PlainFileDigits):
     def data_fingerprint(self) -> dict[str, Any]:
         out = {}
         for split in SPLITS:
@@ -48,9 +58,3 @@ class FileDigitsDataModule(pl.LightningDataModule):
                 "sha256": digest.hexdigest(),
             }
         return out
-
-    def train_dataloader(self) -> DataLoader:
-        return DataLoader(self.sets["train"], batch_size=self.batch_size, shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return DataLoader(self.sets["val"], batch_size=self.batch_size)

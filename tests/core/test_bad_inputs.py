@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import VENV_BIN, run_cli
+from tests.helpers import VENV_BIN, read_only_place, run_cli
 
 Setup = Callable[[Path], contextlib.AbstractContextManager[dict[str, str]]]
 SECRET = "hf_" + "Zq7" * 11  # a Hugging Face token shape, typed literally on the command line
@@ -44,21 +43,8 @@ class Case:
 
 @contextlib.contextmanager
 def read_only_dir(tmp: Path) -> Iterator[dict[str, str]]:
-    """A directory no one may write: a read-only tmpfs as root (root ignores modes), else mode 555."""
-    ro = tmp / "ro"
-    ro.mkdir()
-    if os.geteuid() != 0:
-        ro.chmod(0o555)
+    with read_only_place(tmp) as ro:
         yield {"ro": str(ro)}
-        ro.chmod(0o755)
-        return
-    mount = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(ro)], capture_output=True)
-    if mount.returncode != 0:
-        pytest.skip(f"cannot mount a read-only tmpfs as root here: {mount.stderr.decode().strip()}")
-    try:
-        yield {"ro": str(ro)}
-    finally:
-        subprocess.run(["umount", str(ro)], check=True)
 
 
 @contextlib.contextmanager

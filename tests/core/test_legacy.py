@@ -89,9 +89,42 @@ def test_converter_names_what_it_cannot_convert(tmp_path):
     src.write_text(WITH_SIBLINGS)
     proc = run_cli("lalm-convert-config", [str(src), "-o", str(tmp_path / "out.yaml")], tmp_path)
     assert proc.returncode == 1  # before: exit 0 with the top level left unconverted
-    for key in ("base_learning_rate", "scale_lr", "params.encoder.note"):
-        assert key in proc.stderr, proc.stderr
+    assert "params.encoder.note" in proc.stderr, proc.stderr
+    assert "base_learning_rate" not in proc.stderr and "scale_lr" not in proc.stderr  # those have names there
     assert not (tmp_path / "out.yaml").exists()
+
+
+# seed 000's own model/qlora.yaml shape: only the learning-rate keys beside target/params
+SEED_QLORA = textwrap.dedent("""
+    base_learning_rate: 1.0e-3
+    scale_lr: true
+    target: tests.core.ldm_models.LdmDigitsClassifier
+    params:
+      hidden: 16
+""")
+
+
+def test_converter_maps_the_learning_rate_keys_and_lalm_train_reads_both_forms_alike(tmp_path):
+    # before: refused ("these keys sit beside target/params: base_learning_rate, scale_lr")
+    (tmp_path / "conf" / "model").mkdir(parents=True)
+    legacy = tmp_path / "conf" / "model" / "legacy.yaml"
+    legacy.write_text(SEED_QLORA)
+    converted = tmp_path / "conf" / "model" / "converted.yaml"
+    run_cli("lalm-convert-config", [str(legacy), "-o", str(converted)], tmp_path, check=True)
+    node = OmegaConf.load(converted)
+    assert node._target_ == "tests.core.ldm_models.LdmDigitsClassifier" and node.hidden == 16
+    assert node._base_learning_rate_ == 1e-3 and node._scale_lr_ is True
+    assert "base_learning_rate" not in node and "target" not in node
+    assert legacy_learning_rate(node, 64, 2, 1, 1) == legacy_learning_rate(OmegaConf.load(legacy), 64, 2, 1, 1)
+    assert instantiate(node).hparams.hidden == 16  # the reserved keys are not constructor arguments
+    rates = []
+    for name in ("legacy", "converted"):
+        args = ["--config-dir", "conf", "experiment=digits", f"model={name}", "trainer.max_epochs=1"]
+        args += ["trainer.limit_train_batches=2", "trainer.accumulate_grad_batches=2", "logger=none"]
+        run_cli("lalm-train", [*args, f"hydra.run.dir={name}"], tmp_path, env={"PYTHONPATH": str(REPO)}, check=True)
+        record = json.loads((tmp_path / name / "run.json").read_text())
+        rates.append(record["attempts"][-1]["learning_rate"])
+    assert rates[0] == rates[1] == pytest.approx(2 * 64 * 1e-3)
 
 
 def test_lalm_train_builds_a_legacy_model_file_and_scales_its_learning_rate(tmp_path):

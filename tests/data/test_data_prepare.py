@@ -123,3 +123,39 @@ def test_sample_alias_reads_the_bundled_split_from_anywhere(tmp_path: Path, monk
     assert all(u.text for u in utts)
     with pytest.raises(UserError, match="use one of sample:dev, sample:test, sample:train"):
         read_inputs(["sample:validation"])
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o002])
+def test_shar_output_follows_the_umask(tmp_path: Path, umask: int):
+    # Shar is for shared file systems: split folders were 0700 and lalm_shar.json 0600 whatever the umask
+    import os
+
+    from lalm_framework.data.datamodule import LalmDataModule
+    from lalm_framework.data.shar import write_shar
+
+    write_manifest(tmp_path / "data", n=3, name="train.jsonl")
+    old = os.umask(umask)
+    try:
+        write_shar(LalmDataModule(train_manifest=str(tmp_path / "data" / "train.jsonl")), tmp_path / "shards")
+    finally:
+        os.umask(old)
+    out = tmp_path / "shards"
+    modes = {p.relative_to(out).as_posix(): p.stat().st_mode & 0o777 for p in [out, *out.rglob("*")]}
+    assert modes["train"] == 0o777 & ~umask and modes["lalm_shar.json"] == 0o666 & ~umask, modes
+    assert all(m == (0o777 if (out / p).is_dir() else 0o666) & ~umask for p, m in modes.items()), modes
+
+
+def test_prepare_data_output_path_is_a_file(tmp_path: Path, monkeypatch, capsys):
+    # before: a FileExistsError traceback from mkdir
+    from lalm_framework.cli.prepare_data import main
+
+    (tmp_path / "shards.txt").write_text("a list of shards, not a folder\n")
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "dir" / "file").write_text("x")
+    monkeypatch.chdir(tmp_path)
+    for out in ("shards.txt", "dir/file/sub"):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["dataset=sample", "--splits", "val", out])
+        err = capsys.readouterr().err
+        assert exit_info.value.code == 1 and "Traceback" not in err and len(err.strip().splitlines()) <= 15, err
+        assert out.split("/")[0] in err and "folder" in err, err

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import cli_env, run_cli
+from helpers import cli_env, read_only_place, run_cli
 from tiny_lalm import randomize_lora, sample_files, save_checkpoint, speech_batch, tiny_kwargs
 
 from lalm_framework.errors import UserError
@@ -289,3 +289,39 @@ def test_the_export_command_is_light_until_it_runs(tmp_path):
     assert proc.returncode == 0 and proc.stdout.strip() == "[]", proc.stderr[-2000:]
     help_text = run_cli("lalm-export", ["--help"], cwd=tmp_path, timeout=60).stdout
     assert "--merge" in help_text and "--overwrite" in help_text and "load_pretrained" in help_text
+
+
+@pytest.mark.parametrize("damage", ["missing", "empty", "garbage-json", "not-a-tokenizer"])
+def test_a_damaged_export_tokenizer_is_named(tiny_export, tmp_path, damage):
+    # before: a missing tokenizer/ was read as a hub id (78 lines, "Repo id must be in the form"),
+    # garbage tokenizer.json a raw JSONDecodeError
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_export, broken)
+    tok = broken / "tokenizer"
+    if damage == "missing":
+        shutil.rmtree(tok)
+    elif damage == "empty":
+        shutil.rmtree(tok)
+        tok.mkdir()
+    elif damage == "garbage-json":
+        (tok / "tokenizer.json").write_bytes(b"\x00garbage{" * 6)
+    else:
+        (tok / "tokenizer.json").write_text('{"model": {"type": "NoSuchModel"}}')
+    where = "tokenizer.json" if damage == "garbage-json" else "tokenizer"
+    with pytest.raises(UserError, match="Export the model again") as info:
+        load_pretrained(broken)
+    assert str(tok if damage != "garbage-json" else tok / "tokenizer.json") in str(info.value)
+    assert where in str(info.value) and len(str(info.value).splitlines()) <= 3
+    proc = run_cli("lalm-infer", [str(broken), _files(1)[0]], cwd=tmp_path, timeout=300)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert "Export the model again" in proc.stderr and len(proc.stderr.strip().splitlines()) <= 15
+
+
+def test_export_into_a_read_only_place_is_one_message(tiny_ckpt, tmp_path):
+    # before: an OSError traceback from mkdtemp, after the model had loaded
+    with read_only_place(tmp_path) as place:
+        ro = str(place)
+        proc = run_cli("lalm-export", [str(tiny_ckpt), f"{ro}/out"], cwd=tmp_path, timeout=120)
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+        assert ro in proc.stderr and "OUT_DIR" in proc.stderr and len(proc.stderr.strip().splitlines()) <= 15
+        assert not list(Path(ro).iterdir())

@@ -133,3 +133,59 @@ def test_spec_augment_masks_only_inside_the_valid_frames():
     assert changed_frames[0].any() and changed_frames[1, :40].any()
     no_masks = SpecAugmentConfig(freq_masks=0, freq_width=10, time_masks=0, time_width=0.2)
     assert torch.equal(spec_augment(feats, torch.tensor([100, 40]), no_masks), feats)
+
+
+def test_building_blocks_take_keyword_arguments_from_legacy_and_target_configs():
+    # seed 000's model file builds the encoder with `target: ...build_audio_encoder` and keyword
+    # params; before: TypeError("build_audio_encoder() got an unexpected keyword argument 'path'")
+    from omegaconf import OmegaConf
+    from tiny_lalm import TINY_ENCODER, TINY_LLAMA
+
+    from lalm_framework import instantiate
+    from lalm_framework.models.build import build_lalm
+    from lalm_framework.models.lalm import LALM
+
+    legacy = OmegaConf.create(
+        {
+            "encoder": {
+                "target": "lalm_framework.models.audio_encoder.build_audio_encoder",
+                "params": {"path": None, "config": dict(TINY_ENCODER), "freeze": True},
+            },
+            "projector": {
+                "target": "lalm_framework.models.projector.Projector",
+                "params": {"in_dim": 32, "out_dim": 32, "kind": "conv", "stack": 2},
+            },
+            "llm": {
+                "_target_": "lalm_framework.models.llm.build_llm",
+                "tokenizer": {"_target_": "lalm_framework.models.tokenizer.build_tokenizer", "vocab_size": 128},
+                "config": dict(TINY_LLAMA),
+                "freeze": True,
+            },
+        }
+    )
+    encoder = instantiate(legacy.encoder)
+    assert encoder.config.d_model == 32 and not any(p.requires_grad for p in encoder.parameters())
+    projector = instantiate(legacy.projector)
+    assert projector.kind == "conv" and projector.stack == 2
+    llm = instantiate(legacy.llm)
+    assert llm.config.hidden_size == 32 and not any(p.requires_grad for p in llm.parameters())
+    from lalm_framework.models.audio_encoder import build_audio_encoder
+    from lalm_framework.models.llm import add_lora
+
+    assert build_audio_encoder(config=dict(TINY_ENCODER), dtype=torch.bfloat16).dtype == torch.bfloat16
+    lora = add_lora(instantiate(legacy.llm), r=2, alpha=4, dropout=0.0)
+    assert any("lora_A" in n for n, _ in lora.named_parameters())
+    model, extractor = instantiate(
+        {
+            "_target_": "lalm_framework.models.build.build_lalm",
+            "encoder": {"config": dict(TINY_ENCODER)},
+            "projector": {"stack": 4},
+            "llm": {"config": dict(TINY_LLAMA)},
+            "tokenizer": {"vocab_size": 128},
+        }
+    )
+    assert isinstance(model, LALM) and extractor.feature_size == TINY_ENCODER["num_mel_bins"]
+    with pytest.raises(UserError, match="not both"):
+        build_lalm({"projector": {"stack": 4}}, projector={"stack": 2})
+    with pytest.raises(UserError, match=r"projector\.stack"):
+        Projector(8, 8, stack="many")
