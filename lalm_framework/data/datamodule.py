@@ -19,12 +19,12 @@ from __future__ import annotations
 import inspect
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import pytorch_lightning as pl
 
 from lalm_framework.data.batch import AUDIO_TOKEN
-from lalm_framework.data.checks import duration_filter_message
+from lalm_framework.data.checks import DurationRange, duration_filter_message
 from lalm_framework.data.collate import LalmCollator, check_prompt_template
 from lalm_framework.data.dataset import LalmCutDataset
 from lalm_framework.data.loading import CutLoader, default_num_workers, make_dataloader
@@ -38,11 +38,9 @@ from lalm_framework.data.sources import (
     SplitCuts,
     describe_sources,
 )
+from lalm_framework.data.steps import needs_batch_count
 from lalm_framework.errors import UserError
 from lalm_framework.utils.paths import resolve_path
-
-if TYPE_CHECKING:
-    from lhotse.cut import Cut
 
 log = logging.getLogger(__name__)
 
@@ -239,14 +237,11 @@ class LalmDataModule(pl.LightningDataModule):
         lo = self.min_utterance_duration or 0.0
         hi = min(limits) if limits else float("inf")
 
-        def keep(cut: Cut) -> bool:
-            return bool(lo <= cut.duration <= hi)
-
-        kept = cuts.filtered(keep)
+        kept = cuts.filtered(DurationRange(lo, hi))
         duration_filter_message(split, cuts.size - kept.size, cuts.size, lo, hi)
         if self.max_utterances is not None:
             kept = kept.filtered(lambda cut: True, first=self.max_utterances)
-        hours = sum(c.duration for c in kept.meta) / 3600
+        hours = kept.hours()
         log.info("%s: %d utterances (%.2f h) from %s", split, kept.size, hours, kept.description)
         return kept
 
@@ -291,7 +286,8 @@ class LalmDataModule(pl.LightningDataModule):
         )
         trainer = self.trainer
         world, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
-        sampler = CutBatchSampler(self.datasets[split], spec, world, rank)
+        counted = True if needs_batch_count(trainer, split) else None  # else: counted when small
+        sampler = CutBatchSampler(self.datasets[split], spec, world, rank, counted)
         assert self.collator is not None
         dataset = LalmCutDataset(self.collator, self.feature_extractor.sampling_rate, self.skip_bad_audio)
         workers = self.num_workers

@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lalm_framework.data.checks import bad_audio_files, check_audio_files, report_bad_audio
-from lalm_framework.data.cuts import cut_files, cut_text, cuts_of, make_cut, utterance_cut
+from lalm_framework.data.catalog import Catalog, CutEntry, catalog
+from lalm_framework.data.checks import DurationRange, bad_audio_files, check_audio_files, report_bad_audio
+from lalm_framework.data.cuts import cut_files, cut_text, cuts_of, librispeech_cut, make_cut, utterance_cut
 from lalm_framework.data.textfile import text_lines
 from lalm_framework.data.utterance import Utterance
 from lalm_framework.errors import UserError
@@ -43,6 +44,7 @@ class SplitCuts:
     size: int
     shards: list[dict[str, Path]] = field(default_factory=list)  # Shar: {"cuts": ..., "recording": ...}
     keep: Callable[[Cut], bool] | None = None  # lazy filter applied to every view
+    catalog: Catalog | None = None  # lazy sources: per-cut metadata without reading the manifests
 
     @property
     def meta(self) -> CutSet:
@@ -70,11 +72,41 @@ class SplitCuts:
 
     def filtered(self, keep: Callable[[Cut], bool], first: int | None = None) -> SplitCuts:
         """The cuts that pass `keep`, at most the `first` n of them (counted once, here)."""
-        kept = [c.id for c in self.meta if keep(c)]
+        kept = self._catalog_kept(keep)
+        if kept is None:
+            kept = [c.id for c in self.meta if keep(c)]
+        if len(kept) == self.size and (first is None or first >= self.size):
+            return self  # nothing dropped: no filter to apply to every cut of every epoch
         ids = KeepIds(kept[:first] if first is not None else kept, self.keep)
         if not self.cuts.is_lazy:
             return SplitCuts(self.name, self.description, self.cuts.filter(ids), len(ids.ids))
-        return SplitCuts(self.name, self.description, self.cuts, len(ids.ids), self.shards, keep=ids)
+        return SplitCuts(self.name, self.description, self.cuts, len(ids.ids), self.shards, ids, self.catalog)
+
+    def _catalog_kept(self, keep: Callable[[Cut], bool]) -> list[str] | None:
+        """The ids `filtered` keeps, from the catalog's durations (None: the cuts must be read)."""
+        entries = self._catalog_entries()
+        if entries is None or not isinstance(keep, DurationRange):
+            return None
+        return [i for i, d in entries if keep.keeps(d)]
+
+    def _catalog_entries(self) -> list[tuple[str, float]] | None:
+        """(id, duration) of the cuts of this split, from its catalog (None without one)."""
+        cat, keep = self.catalog, self.keep
+        if cat is None or not (keep is None or (isinstance(keep, KeepIds) and keep.also is None)):
+            return None
+        ids = keep.ids if isinstance(keep, KeepIds) else None
+        return [(i, d) for i, d in zip(cat.ids, cat.durations, strict=True) if ids is None or i in ids]
+
+    def durations(self) -> list[float]:
+        """The duration of each cut, in order (from the catalog when there is one)."""
+        entries = self._catalog_entries()
+        if entries is not None:
+            return [d for _, d in entries]
+        return [c.duration for c in self.meta]
+
+    def hours(self) -> float:
+        """The split's audio, in hours."""
+        return sum(self.durations()) / 3600
 
 
 class KeepIds:
@@ -164,7 +196,7 @@ class UtteranceSource(Source):
     def load(self, name: str, skip_bad_audio: bool, check_audio: bool) -> SplitCuts:
         utts = self.utterances()
         if check_audio:
-            utts = check_audio_files(utts, name, skip_bad_audio=skip_bad_audio)
+            utts = check_audio_files(utts, name, skip_bad_audio=skip_bad_audio, record=self.describe())
         cuts = self.to_cuts(utts)
         return SplitCuts(name, self.describe(), cuts, len(cuts))
 
@@ -195,6 +227,9 @@ class FolderSource(UtteranceSource):
         from lhotse.recipes.librispeech import parse_utterance
 
         def to_cut(u: Utterance) -> Cut:
+            checked = librispeech_cut(u)  # the same cut, from this process's audio check
+            if checked is not None:
+                return checked
             parsed = parse_utterance(Path(u.audio).parents[2], f"{u.id} {u.text}", {})
             if parsed is None or parsed[0].sources[0].source != u.audio:  # id not <spk>-<chapter>-<n>
                 return utterance_cut(u)
@@ -240,29 +275,38 @@ class CutsSource(Source):
         cuts = CutSet(ManifestCuts([self.manifest]))
         return cuts if self.text_key == "text" else cuts.map(_text_from(self.text_key, self.manifest))
 
+    def catalog(self) -> Catalog:
+        """Every cut's id, duration, text and files (one pass that checks each line, then cached)."""
+        if not self.manifest.is_file():
+            raise UserError(f"Cut manifest not found: {self.manifest}.\nCheck dataset.<split>_cuts.")
+        return catalog([self.manifest], f"cuts:{self.text_key}", self._cuts, _file_entry)
+
     def rows(self) -> list[Row]:
-        return [(c.id, ",".join(cut_files(c)), cut_text(c)) for c in self._cuts()]
+        cat = self.catalog()
+        return list(zip(cat.ids, cat.audio, cat.texts, strict=True))
+
+    def texts(self) -> list[str]:
+        return list(self.catalog().texts)
 
     def files(self) -> list[Path]:
-        return [self.manifest, *(Path(f) for c in self._cuts() for f in cut_files(c))]
+        return [self.manifest, *(Path(f) for fs in self.catalog().files for f in fs)]
 
     def load(self, name: str, skip_bad_audio: bool, check_audio: bool) -> SplitCuts:
         cuts = self._cuts()
-        ids: set[str] = set()
-        files: list[str] = []
-        n = 0
-        for c in cuts:  # one pass: every line parses, has one text, ids are unique
-            cut_text(c)
-            if c.id in ids:
-                raise UserError(f"{self.manifest}: cut id {c.id!r} is used twice; cut ids must be unique.")
-            ids.add(c.id)
-            files += cut_files(c)
-            n += 1
+        cat = self.catalog()  # every line parses and has one text
+        n = len(cat)
+        if len(set(cat.ids)) != n:
+            seen: set[str] = set()
+            for i in cat.ids:
+                if i in seen:
+                    raise UserError(f"{self.manifest}: cut id {i!r} is used twice; cut ids must be unique.")
+                seen.add(i)
         if n == 0:
             raise UserError(f"Cut manifest {self.manifest} holds no cuts.")
-        split = SplitCuts(name, self.describe(), cuts, n)
+        files = [f for fs in cat.files for f in fs]
+        split = SplitCuts(name, self.describe(), cuts, n, catalog=cat)
         if check_audio and files:
-            bad = bad_audio_files(files)
+            bad = bad_audio_files(files, record=self.describe())
             report_bad_audio([f"{p}: {why}" for p, why in bad.items()], len(set(files)), name, skip_bad_audio)
             if bad:
                 split = split.filtered(lambda c: not any(f in bad for f in cut_files(c)))
@@ -301,8 +345,16 @@ class SharSource(Source):
 
         return CutSet(ManifestCuts([s["cuts"] for s in self.shards()]))
 
+    def catalog(self) -> Catalog:
+        """Every cut's id, duration, text and recording id (one pass over the shards' manifests, then cached)."""
+        return catalog([s["cuts"] for s in self.shards()], "shar", self._meta, _shar_entry)
+
     def rows(self) -> list[Row]:
-        return [(c.id, str(c.recording.id), cut_text(c)) for c in self._meta()]
+        cat = self.catalog()
+        return list(zip(cat.ids, cat.audio, cat.texts, strict=True))
+
+    def texts(self) -> list[str]:
+        return list(self.catalog().texts)
 
     def files(self) -> list[Path]:
         return [p for s in self.shards() for p in s.values()]
@@ -310,11 +362,21 @@ class SharSource(Source):
     def load(self, name: str, skip_bad_audio: bool, check_audio: bool) -> SplitCuts:
         shards = self.shards()
         meta = self._meta()
-        n = sum(1 for c in meta if cut_text(c) is not None)
+        cat = self.catalog()
+        n = len(cat)
         if n == 0:
             raise UserError(f"The Shar shards in {self.directory} hold no cuts.")
         # audio was checked when the shards were written; decoding errors surface while loading
-        return SplitCuts(name, self.describe(), meta, n, shards)
+        return SplitCuts(name, self.describe(), meta, n, shards, catalog=cat)
+
+
+def _file_entry(cut: Cut) -> CutEntry:
+    files = cut_files(cut)
+    return CutEntry(cut.id, cut.duration, cut_text(cut), ",".join(files), tuple(files))
+
+
+def _shar_entry(cut: Cut) -> CutEntry:
+    return CutEntry(cut.id, cut.duration, cut_text(cut), str(cut.recording.id), ())
 
 
 def _text_from(key: str, manifest: Path) -> Callable[[Cut], Cut]:
@@ -352,12 +414,13 @@ def describe_sources(sources: dict[str, Source | None]) -> dict[str, Any]:
             continue
         files = src.files()
         rows = src.rows()
+        sizes = {p: p.stat().st_size for p in set(files) if p.is_file()}  # a file read by many cuts: one stat
         out[split] = {
             "source": src.describe(),
             "kind": type(src).__name__.removesuffix("Source").lower(),
             "utterances": len(rows),
             "files": len(files),
-            "bytes": sum(p.stat().st_size for p in files if p.is_file()),
+            "bytes": sum(sizes.get(p, 0) for p in files),
             "sha256": rows_digest(rows),
         }
     return out

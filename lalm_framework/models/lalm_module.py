@@ -11,6 +11,7 @@ import pytorch_lightning as pl
 import torch
 
 from lalm_framework.data.batch import LalmBatch
+from lalm_framework.data.steps import stepping_batches
 from lalm_framework.errors import UserError
 from lalm_framework.models.build import build_lalm
 from lalm_framework.models.schema import (
@@ -215,7 +216,7 @@ class LalmModule(pl.LightningModule):
         cfg = self.config
         opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
         # unbounded runs (max_epochs=-1, no max_steps) have no end for the cosine to reach
-        steps = self._trainer.estimated_stepping_batches if self._trainer is not None else math.inf
+        steps = stepping_batches(self._trainer) if self._trainer is not None else math.inf
         total = max(1, int(steps)) if math.isfinite(steps) else None
         warm, floor = max(0, int(cfg.warmup_steps)), float(cfg.min_lr_ratio)
 
