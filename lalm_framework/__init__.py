@@ -56,7 +56,7 @@ def short_errors() -> None:
     One line before calling your app: the problem and the fix in a few lines, no traceback
     (HYDRA_FULL_ERROR=1 still shows it). Genuine crashes keep Hydra's own report.
     """
-    from lalm_framework.cli.errors import install
+    from lalm_framework.cli.short_errors import install
 
     install()
 

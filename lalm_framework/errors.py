@@ -359,9 +359,9 @@ def full_error_requested() -> bool:
 
 def exit_with_message(message: str) -> NoReturn:
     """Print a user mistake the one way all commands do, and exit 1."""
-    from lalm_framework.redaction import for_this_process
+    from lalm_framework.masking import mask_text
 
-    sys.stderr.write(f"Error: {for_this_process().text(message)}\n{FULL_ERROR_HINT}\n")
+    sys.stderr.write(f"Error: {mask_text(message)}\n{FULL_ERROR_HINT}\n")
     sys.exit(1)
 
 

@@ -4,9 +4,12 @@
   the life of the job: a second process that wants the same dir gets a short error naming the
   holder. The lock is an OS file lock (`flock`), so a killed holder releases it at once.
 - `check_same_job(dir, cfg)`: a dir that already holds a job's record may only be resumed by the
-  same job, i.e. the same task config (overrides and config files, before interpolations are
-  resolved; secrets masked). Anything else is refused: resuming it would mix two jobs'
-  checkpoints, logs and records. `job_key(cfg)` is the fingerprint stored in `run.json`.
+  same job, i.e. one that computes the same: the same task config RESOLVED (environment variables
+  interpolated, `paths.root_dir` = the launch dir that relative paths resolve against; secrets
+  masked; the job dir itself left out). Anything else is refused: resuming it would mix two
+  jobs' checkpoints, logs and records. `job_key(cfg)` is the fingerprint stored in `run.json`.
+- `check_same_data(attempts, fingerprint)`: once the job's data is set up (before a checkpoint
+  is restored), its data fingerprint must equal the one the dir's earlier attempts recorded.
 - `remove_leftover_temp_files(dirs)`: once the lock is held, temp files of interrupted atomic
   writes (`.last.ckpt.tmp-*`, `.run.json.tmp-*`) can only be leftovers of a killed writer.
 """
@@ -156,15 +159,111 @@ def task_config(cfg: Any) -> dict[str, Any]:
 NOT_THE_JOB = (("trainer", "ckpt_path"),)
 
 
-def job_key(cfg: Any) -> str:
-    """The fingerprint of a job: its task config, unresolved, secrets masked (minus `NOT_THE_JOB`)."""
-    data = task_config(cfg)
+# keys of this form hash the resolved config; older records hold a bare hash of the unresolved one
+KEY_VERSION = "r2:"
+JOB_DIR_MARK = "<job dir>"
+
+
+def job_key(cfg: Any) -> str | None:
+    """The fingerprint of a job: its task config resolved, secrets masked, minus `NOT_THE_JOB`;
+    the job dir's own path is left out (a resumed job's dir may be named relatively or not).
+
+    None when the config cannot be resolved here (no job context yet): the job checks itself.
+    """
+    resolved = resolved_task(cfg)
+    if resolved is None:
+        return None
+    output_dir = (resolved.get("paths") or {}).get("output_dir") if isinstance(resolved.get("paths"), dict) else None
+    data = _without_job_dir(_minus_not_the_job(resolved), str(output_dir) if output_dir else None)
+    return KEY_VERSION + _hash(data)
+
+
+def _legacy_key(cfg: Any) -> str:
+    """The key of records written before resolved keys (`KEY_VERSION`): the unresolved config."""
+    return _hash(_minus_not_the_job(task_config(cfg)))
+
+
+def _hash(data: Any) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _minus_not_the_job(data: dict[str, Any]) -> dict[str, Any]:
     for section, key in NOT_THE_JOB:
         node = data.get(section)
         if isinstance(node, dict):
             node.pop(key, None)
-    text = json.dumps(data, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return data
+
+
+def _without_job_dir(obj: Any, output_dir: str | None) -> Any:
+    if not output_dir:
+        return obj
+    if isinstance(obj, dict):
+        return {k: _without_job_dir(v, output_dir) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_without_job_dir(v, output_dir) for v in obj]
+    return obj.replace(output_dir, JOB_DIR_MARK) if isinstance(obj, str) else obj
+
+
+def resolved_task(cfg: Any) -> dict[str, Any] | None:
+    """The task config with every interpolation resolved, secrets masked; None when it cannot be.
+
+    A config that still holds its `hydra` node (before launch) resolves as its job will: Hydra's
+    runtime output dir set, `hydra.job.env_set` applied (`job_context`).
+    """
+    from omegaconf import DictConfig, OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    if not isinstance(cfg, DictConfig):
+        return task_config(cfg)
+    with job_context(cfg) as job:
+        try:
+            data = {
+                str(k): OmegaConf.to_container(v, resolve=True, enum_to_str=True) if OmegaConf.is_config(v) else v
+                for k, v in ((k, job[k]) for k in job if k != "hydra")
+            }
+        except (OmegaConfBaseException, ValueError, KeyError):
+            return None
+    masked = Redactor.create(data).data(data)
+    assert isinstance(masked, dict)
+    return masked
+
+
+@contextlib.contextmanager
+def job_context(config: Any) -> Iterator[Any]:
+    """A copy of `config` for resolving it as its job will, before the job runs.
+
+    With a `hydra` node: the copy's runtime output dir set (run mode: `hydra.run.dir`), Hydra's
+    config pointing at it, and `hydra.job.env_set` in the environment, all undone after.
+    """
+    import copy
+
+    from omegaconf import DictConfig, OmegaConf, open_dict, read_write
+
+    if not isinstance(config, DictConfig) or "hydra" not in config:
+        yield config
+        return
+    from hydra.core.hydra_config import HydraConfig
+
+    job = copy.deepcopy(config)
+    if OmegaConf.is_missing(job.hydra.runtime, "output_dir"):
+        with read_write(job.hydra), open_dict(job.hydra):
+            job.hydra.runtime.output_dir = os.path.abspath(str(job.hydra.run.dir))
+    env_set = {str(k): str(v) for k, v in (job.hydra.job.get("env_set") or {}).items()}
+    saved_env = {k: os.environ.get(k) for k in env_set}
+    hydra_config = HydraConfig.instance()
+    previous = hydra_config.cfg
+    hydra_config.set_config(job)
+    os.environ.update(env_set)  # as run_job will set them for the job
+    try:
+        yield job
+    finally:
+        hydra_config.cfg = previous
+        for key, value in saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def check_same_job(directory: Path, cfg: Any, checkpoint_dir: Path | None = None) -> None:
@@ -183,12 +282,18 @@ def check_same_job(directory: Path, cfg: Any, checkpoint_dir: Path | None = None
             )
         return
     saved_key = record.get("job_key")
-    if saved_key is None or saved_key == job_key(cfg):
+    if saved_key is None:
         return  # a record from before job keys existed resumes as before
+    if str(saved_key).startswith(KEY_VERSION):
+        key = job_key(cfg)
+        if key is None or key == saved_key:
+            return  # None: not resolvable here (before launch); the job checks again
+    elif saved_key == _legacy_key(cfg):
+        return
     # Hydra's saved config of the last attempt is still in place when `lalm-train` checks before
     # launching; inside a job it was rewritten already, and the record's resolved config tells
     changes = _differences(_saved_task_config(directory), task_config(cfg)) or _differences(
-        record.get("config") or {}, _resolved(cfg)
+        record.get("config") or {}, resolved_task(cfg) or {}
     )
     listing = "; ".join(changes[:MAX_DIFFERENCES]) + (" ..." if len(changes) > MAX_DIFFERENCES else "")
     raise UserError(
@@ -197,6 +302,29 @@ def check_same_job(directory: Path, cfg: Any, checkpoint_dir: Path | None = None
         "Drop hydra.run.dir to get a fresh dir, rerun with the same overrides and config to resume, or start"
         f" from its checkpoint in a new dir: trainer.ckpt_path={directory}/checkpoints/last.ckpt."
     )
+
+
+def check_same_data(directory: Path, attempts: list[dict[str, Any]], fingerprint: dict[str, Any]) -> None:
+    """UserError when `fingerprint` (this attempt's data) differs from the data of the dir's
+    earlier attempts: the same config may name other data (a changed folder, a relative path
+    from another launch dir), and resuming would continue a model on other data."""
+    previous = next((a["data"] for a in reversed(attempts) if isinstance(a.get("data"), dict)), None)
+    if previous is None or _comparable(previous) == _comparable(fingerprint):
+        return
+    changes = _differences(previous, _comparable(fingerprint))
+    listing = "; ".join(changes[:MAX_DIFFERENCES]) + (" ..." if len(changes) > MAX_DIFFERENCES else "")
+    raise UserError(
+        f"'{directory}' holds a job trained on other data, so this run may not resume it"
+        f" (data changed: {listing}).\n"
+        "Drop hydra.run.dir to get a fresh dir, point the config back at the data it used, or start from its"
+        f" checkpoint in a new dir: trainer.ckpt_path={directory}/checkpoints/last.ckpt."
+    )
+
+
+def _comparable(fingerprint: dict[str, Any]) -> dict[str, Any]:
+    """The fingerprint as run.json holds it (JSON types: tuples are lists)."""
+    loaded: dict[str, Any] = json.loads(json.dumps(fingerprint, default=str))
+    return loaded
 
 
 def _saved_task_config(directory: Path) -> dict[str, Any]:
@@ -208,19 +336,6 @@ def _saved_task_config(directory: Path) -> dict[str, Any]:
         return task_config(OmegaConf.load(path))
     except Exception:  # unreadable or absent: the differences are then not listed, the refusal stands
         return {}
-
-
-def _resolved(cfg: Any) -> dict[str, Any]:
-    from omegaconf import DictConfig, OmegaConf
-
-    try:
-        data = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
-    except Exception:  # an interpolation that cannot resolve here: no listing, the refusal stands
-        return {}
-    assert isinstance(data, dict)
-    masked = Redactor.create(data).data({str(k): v for k, v in data.items() if k != "hydra"})
-    assert isinstance(masked, dict)
-    return masked
 
 
 def _differences(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "") -> list[str]:
@@ -238,7 +353,9 @@ def _differences(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "
 
 def _short(value: Any) -> str:
     text = json.dumps(value, default=str) if not isinstance(value, str) else value
-    return text if len(text) <= 40 else text[:37] + "..."
+    if len(text) <= 40:
+        return text
+    return "..." + text[-37:] if "/" in text else text[:37] + "..."  # a path differs at its end
 
 
 def remove_leftover_temp_files(directories: list[Path]) -> list[Path]:

@@ -95,7 +95,7 @@ def env_secrets(environ: Mapping[str, str] | None = None) -> list[str]:
 
 
 def secrets_in(obj: Any) -> list[str]:
-    """Secret values named by keys inside `obj` (nested dicts/lists) or `key=value` strings in it."""
+    """Secret values named by keys inside `obj` (nested dicts/lists), `key=value` strings and URL passwords in it."""
     found: list[str] = []
 
     def visit(node: Any) -> None:
@@ -110,6 +110,7 @@ def secrets_in(obj: Any) -> list[str]:
                 visit(v)
         elif isinstance(node, str):
             found.extend(value for key, value in _ASSIGNMENT.findall(node) if is_secret_key(key))
+            found.extend(m.group(2) for m in _URL_PASSWORD.finditer(node))  # also where it shows without the URL
 
     visit(obj)
     return found
@@ -164,10 +165,3 @@ def _mask_yaml_entry(m: re.Match[str]) -> str:
     if not is_secret_key(m.group(2)) or m.group(3).strip("'\" ") in (MASK, "", "null"):
         return m.group(0)
     return f"{m.group(1)}{m.group(2)}: '{MASK}'"
-
-
-def for_this_process() -> Redactor:
-    """The redactor for what this command may print: environment secrets and its own command line."""
-    import sys
-
-    return Redactor.create(list(sys.argv[1:]))

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from lalm_framework.errors import UserError
+from lalm_framework.masking import current, learn
 from lalm_framework.redaction import Redactor
 
 RECORD_NAME = "run.json"
@@ -149,7 +150,7 @@ class RunRecord:
         heartbeat_s: float = HEARTBEAT_S,
     ) -> None:
         self.path = job_dir / RECORD_NAME
-        self.redactor = Redactor.create(config, overrides)
+        learn(config, overrides)  # this process masks them everywhere from now on
         previous = load_record(job_dir) or {}
         attempts: list[dict[str, Any]] = previous.get("attempts", [])
         close_dead_attempts(attempts, _mtime(self.path))
@@ -188,7 +189,7 @@ class RunRecord:
 
     def masked_config(self) -> dict[str, Any]:
         """The job's resolved config as plain data, secrets masked (what loggers may see)."""
-        masked: dict[str, Any] = self.redactor.data(self.data["config"])
+        masked: dict[str, Any] = current().data(self.data["config"])
         return masked
 
     def finish(
@@ -216,7 +217,7 @@ class RunRecord:
         from lalm_framework.utils.files import atomic_write
 
         with self._lock:  # the heartbeat thread writes too
-            text = json.dumps(self.redactor.data(self.data), indent=2, default=str)
+            text = json.dumps(current().data(self.data), indent=2, default=str)
             atomic_write(self.path, text)
 
     def _beat(self, interval: float) -> None:

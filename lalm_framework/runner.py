@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import sys
 from pathlib import Path
 from typing import Any, cast
 
@@ -21,8 +20,10 @@ from omegaconf import DictConfig, OmegaConf
 from lalm_framework.config.resolvers import pin_paths
 from lalm_framework.config.validate import validate
 from lalm_framework.errors import UserError
+from lalm_framework.masking import guard
 from lalm_framework.run_record import AttemptEnded, RankRecord, RunRecord
-from lalm_framework.utils.config import typed_overrides
+from lalm_framework.utils.console_log import quiet_known_noise
+from lalm_framework.utils.plain_data import typed_overrides
 
 log = logging.getLogger(__name__)
 
@@ -35,12 +36,14 @@ def run(cfg: DictConfig) -> float | None:
 
     if not HydraConfig.initialized():  # a script or notebook: one fresh output dir for this run
         pin_paths(cfg)
+    guard(OmegaConf.to_container(cfg, resolve=False))  # what the job prints and logs, secrets masked
     validate(cfg)
     job_dir = _job_dir(cfg)
     with _owned(cfg, job_dir):
         record = _start_record(cfg, job_dir)
         try:
-            metrics = _run_job(cfg, job_dir, record)
+            with quiet_known_noise(evaluating=not cfg.train):  # a fixed list of third-party messages
+                metrics = _run_job(cfg, job_dir, record)
         except BaseException as e:
             record.finish(attempt_status(e), {}, error=e)
             raise
@@ -123,14 +126,18 @@ def _run_job(cfg: DictConfig, job_dir: Path, record: Record) -> dict[str, float]
     import pytorch_lightning as pl
 
     from lalm_framework.compat.instantiate import instantiate
-    from lalm_framework.training.reporting import DataFingerprint
+    from lalm_framework.launching.pool.threads import set_job_cpu_threads
+    from lalm_framework.trainer_addons.console import console_callbacks
+    from lalm_framework.trainer_addons.reporting import DataFingerprint
 
     if cfg.seed is not None:
         pl.seed_everything(cfg.seed, workers=True)
+    set_job_cpu_threads(cfg.trainer.get("accelerator"), cfg.trainer.get("devices"))  # unless OMP_NUM_THREADS=...
     model = instantiate(cfg.model)
     datamodule = instantiate(cfg.dataset)
     callbacks = [instantiate(c) for c in cfg.callbacks.values() if c]
-    callbacks.append(DataFingerprint(lambda fingerprint: record.update(data=fingerprint)))
+    callbacks.append(DataFingerprint(lambda fingerprint: _same_data_recorded(job_dir, record, fingerprint)))
+    callbacks += console_callbacks(cfg.trainer, callbacks)
     loggers = [instantiate(c) for c in cfg.logger.values() if c]
     trainer = _trainer(cfg, callbacks, loggers)
     _apply_legacy_learning_rate(cfg, model, trainer, record)
@@ -165,6 +172,15 @@ def _run_job(cfg: DictConfig, job_dir: Path, record: Record) -> dict[str, float]
     return metrics
 
 
+def _same_data_recorded(job_dir: Path, record: Record, fingerprint: dict[str, Any]) -> None:
+    """Refuse to resume on other data than the dir's earlier attempts had; record this attempt's."""
+    if isinstance(record, RunRecord):
+        from lalm_framework.job_dir import check_same_data
+
+        check_same_data(job_dir, record.data["attempts"][:-1], fingerprint)
+    record.update(data=fingerprint)
+
+
 def _trainer(cfg: DictConfig, callbacks: list[Any], loggers: list[Any]) -> Any:
     """The Trainer of `cfg.trainer`, with the callbacks, loggers and plugins the config lists."""
     from lalm_framework.compat.instantiate import instantiate
@@ -181,7 +197,7 @@ def trainer_arguments(cfg: DictConfig, with_loggers: bool) -> tuple[dict[str, An
     from pytorch_lightning import Trainer
 
     from lalm_framework.compat.instantiate import instantiate
-    from lalm_framework.training.checkpoint_io import AtomicCheckpointIO
+    from lalm_framework.trainer_addons.checkpoint_io import AtomicCheckpointIO
 
     container = OmegaConf.to_container(cfg.trainer, resolve=True)
     assert isinstance(container, dict)
@@ -286,7 +302,7 @@ def _summarise(
     record: Record,
 ) -> None:
     """The run's closing lines (console and the job's log file) and the loggers' checkpoint record."""
-    from lalm_framework.training.reporting import record_checkpoint, summary_lines
+    from lalm_framework.trainer_addons.reporting import data_lines, record_checkpoint, summary_lines
 
     if not trainer.is_global_zero:
         return
@@ -294,24 +310,23 @@ def _summarise(
     infer = _inference_inputs(*parts, record) if best else None
     for line in summary_lines(job_dir, str(cfg.monitor), best, metrics.get(str(cfg.monitor)), infer):
         log.info(line)
+    data = record.attempt.get("data") if isinstance(record, RunRecord) else None
+    for line in data_lines(data or {}):
+        log.info(line)
     if best:
         record.update(best_checkpoint=best[0])
         record_checkpoint(loggers, best[0])
 
 
 def _inference_inputs(model: Any, datamodule: Any, record: Record) -> list[str] | None:
-    """The dev data of an audio LLM run (what `lalm-infer` scores), None for other models."""
-    lalm_module = sys.modules.get("lalm_framework.models.lalm_module")
-    if lalm_module is None or not isinstance(model, lalm_module.LalmModule):
+    """The dev data of an audio LLM run (what `lalm-infer` scores), None for models that do not decode."""
+    from lalm_framework.data.seam import HasInferenceInputs, Transcriber
+
+    if not isinstance(model, Transcriber):
         return None
-    fingerprint = record.attempt.get("data") if isinstance(record, RunRecord) else None
-    if fingerprint is None and callable(getattr(datamodule, "data_fingerprint", None)):
-        fingerprint = datamodule.data_fingerprint()
-    val = (fingerprint or {}).get("val") or {}
+    inputs = datamodule.inference_inputs() if isinstance(datamodule, HasInferenceInputs) else None
     # lalm-infer reads split folders and JSONL manifests; Lhotse cuts and Shar shards it does not
-    if isinstance(val, dict) and val.get("kind") in ("folder", "jsonl") and val.get("source"):
-        return [str(val["source"])]
-    return ["<audio folder or manifest.jsonl>"]
+    return inputs or ["<audio folder or manifest.jsonl>"]
 
 
 def _objective(cfg: DictConfig, metrics: dict[str, float]) -> float | None:

@@ -1,4 +1,4 @@
-"""The `lalm_pool` Launcher plugin: wires Hydra to `lalm_framework.launching.pool_launcher`."""
+"""The `lalm_pool` Launcher plugin: wires Hydra to `lalm_framework.launching.pool.launcher`."""
 
 from collections.abc import Sequence
 from typing import Any
@@ -16,7 +16,7 @@ class LalmPoolLauncher(Launcher):
     """
 
     def __init__(self, **options: Any) -> None:
-        from lalm_framework.launching.pool_settings import PoolSettings
+        from lalm_framework.launching.pool.settings import PoolSettings
 
         # every option's default lives in config.py (LalmPoolLauncherConf); checked here, before any job
         self.settings = PoolSettings.from_options(options)
@@ -33,11 +33,11 @@ class LalmPoolLauncher(Launcher):
         self.hydra_context = hydra_context
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
-        from lalm_framework.launching import pool_launcher
+        from lalm_framework.launching.pool import launcher as pool_launcher
 
         return pool_launcher.launch(self, job_overrides, initial_job_idx)
 
     def launch_stream(self, source: Any, initial_job_idx: int, max_in_flight: int) -> int:
-        from lalm_framework.launching import pool_launcher
+        from lalm_framework.launching.pool import launcher as pool_launcher
 
         return pool_launcher.launch_stream(self, source, initial_job_idx, max_in_flight)

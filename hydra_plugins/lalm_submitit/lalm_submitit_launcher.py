@@ -1,4 +1,4 @@
-"""The `lalm_slurm` Launcher: hydra-submitit's SlurmLauncher, wired to `lalm_framework.launching.slurm`.
+"""The `lalm_slurm` Launcher: hydra-submitit's SlurmLauncher, wired to `lalm_framework.launching.slurm.launcher`.
 
 Light at import on purpose (Hydra imports every plugin at start-up): the work is imported lazily.
 """
@@ -15,7 +15,7 @@ from omegaconf import DictConfig
 
 from hydra_plugins.lalm_submitit.config import LalmSlurmQueueConf
 from lalm_framework.launching.protocol import JobSource
-from lalm_framework.launching.slurm_resources import SlurmOptions
+from lalm_framework.launching.slurm.resources import SlurmOptions
 
 # our keys of hydra.launcher (everything else goes to sbatch through submitit)
 OWN_OPTIONS = frozenset(f.name for f in fields(LalmSlurmQueueConf)) - {f.name for f in fields(SlurmQueueConf)}
@@ -37,19 +37,19 @@ class LalmSlurmLauncher(SlurmLauncher):  # type: ignore[misc]  # hydra-submitit 
         super().setup(hydra_context=hydra_context, task_function=task_function, config=config)
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
-        from lalm_framework.launching import slurm
+        from lalm_framework.launching.slurm import launcher as slurm
 
         return slurm.launch(self, job_overrides, initial_job_idx)
 
     def launch_stream(self, source: JobSource, initial_job_idx: int, max_in_flight: int) -> int:
-        from lalm_framework.launching import slurm
+        from lalm_framework.launching.slurm import launcher as slurm
 
         return slurm.launch_stream(self, source, initial_job_idx, max_in_flight)
 
     def __call__(self, *args: Any, **kwargs: Any) -> JobReturn:
         # runs inside the SLURM job, once per task (rank): its task gets the requeue
         # callback/plugin nodes in its config
-        from lalm_framework.launching import slurm
+        from lalm_framework.launching.slurm import launcher as slurm
 
         slurm.announce_task()
         with slurm.requeue_nodes_in_job(self):
@@ -58,7 +58,7 @@ class LalmSlurmLauncher(SlurmLauncher):  # type: ignore[misc]  # hydra-submitit 
 
     def checkpoint(self, *args: Any, **kwargs: Any) -> Any:
         # called by submitit's handler of the warning signal (timeout / preemption), rank 0 only
-        from lalm_framework.launching import slurm
+        from lalm_framework.launching.slurm import launcher as slurm
 
         slurm.save_for_requeue()
         return super().checkpoint(*args, **kwargs)

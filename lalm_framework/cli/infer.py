@@ -83,7 +83,7 @@ def _run(args: argparse.Namespace) -> int:
         )
     utterances = read_inputs(args.inputs, text_key=args.text_key)
 
-    from lalm_framework.inference.loading import load_model
+    from lalm_framework.inference.trained_model import load_model
     from lalm_framework.inference.transcribe import transcribe, wer_of, write_jsonl
 
     module = load_model(args.checkpoint, adapter=args.adapter, device=args.device)

@@ -11,8 +11,9 @@ import hydra
 from omegaconf import DictConfig
 
 from lalm_framework.cli.arguments import prepare_arguments
-from lalm_framework.cli.errors import install as install_short_errors
+from lalm_framework.cli.short_errors import install as install_short_errors
 from lalm_framework.errors import UserError, exit_with
+from lalm_framework.masking import guard
 from lalm_framework.run_record import COMMAND_ENV
 
 
@@ -31,6 +32,7 @@ def main() -> Any:
         if maybe_run_ddp_child():
             return None
     importable_launch_dir()
+    guard()  # everything this process prints or logs, secrets masked (lalm_framework.masking)
     install_short_errors()
     os.environ[COMMAND_ENV] = json.dumps(sys.argv)  # run.json records the command as typed
     try:

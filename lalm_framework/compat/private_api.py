@@ -163,3 +163,46 @@ def overrides_dirname(overrides: list[Any], config: DictConfig) -> str:
         item_sep=str(node.item_sep),
         kv_sep=str(node.kv_sep),
     )
+
+
+# --- Lightning's loop progress and trainer settings (pytorch-lightning 2.2-2.6) ----------------
+def fit_epochs_processed(trainer: Any) -> int:
+    """The epoch Lightning's fit loop is about to run (what it passes to `set_epoch`).
+
+    `trainer.fit_loop.epoch_progress` is a public attribute, but its counters are `_ProcessedTracker`
+    fields, not declared API; the datamodule needs them before Lightning calls `set_epoch` to count
+    the train loader's batches for this epoch.
+    """
+    return int(trainer.fit_loop.epoch_progress.current.processed)
+
+
+def fit_batches_processed(trainer: Any) -> int:
+    """The batches of the current training epoch processed so far (restored on resume).
+
+    `trainer.fit_loop.epoch_loop.batch_progress.current.processed` (a `_ProcessedTracker`): the
+    loaders prefetch, so the sampler's own count is ahead of what was trained.
+    """
+    return int(trainer.fit_loop.epoch_loop.batch_progress.current.processed)
+
+
+def reload_train_loader_every_epoch(trainer: Any) -> None:
+    """Make Lightning ask for the train loader (and its len()) again each epoch.
+
+    `reload_dataloaders_every_n_epochs` is set by `Trainer.__init__` but is no declared attribute:
+    batches by duration differ in number per epoch, and Lightning reads len() only when it loads.
+    """
+    trainer.reload_dataloaders_every_n_epochs = 1
+
+
+def overfit_batches(trainer: Any) -> float:
+    """`Trainer(overfit_batches=...)` as the trainer holds it (set in `__init__`, not declared)."""
+    return float(getattr(trainer, "overfit_batches", 0) or 0)
+
+
+def attached_trainer(module: Any) -> Any:
+    """The Trainer a LightningModule is attached to, or None (without raising).
+
+    `LightningModule.trainer` raises when the module has no trainer; the private `_trainer` is
+    what Lightning itself tests (pytorch-lightning 2.x).
+    """
+    return module._trainer

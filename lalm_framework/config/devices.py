@@ -87,7 +87,7 @@ def check_gpus(trainer: Mapping[str, Any], where: str = "trainer") -> None:
 def _submits_elsewhere() -> bool:
     from hydra.core.hydra_config import HydraConfig
 
-    from lalm_framework.launching.slurm_resources import is_slurm_launcher
+    from lalm_framework.launching.slurm.resources import is_slurm_launcher
 
     if not HydraConfig.initialized() or os.environ.get("SLURM_JOB_ID"):
         return False

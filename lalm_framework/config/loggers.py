@@ -25,6 +25,8 @@ def check_loggers(loggers: DictConfig | None) -> None:
         return
     for key, node in loggers.items():
         name = str(key)
+        if isinstance(node, DictConfig):
+            _check_server(name, node)
         if isinstance(node, DictConfig) and _is_wandb(node) and _online(node) and not _has_wandb_key():
             raise UserError(
                 f"logger.{name}: W&B runs online but has no API key (WANDB_API_KEY is not set, "
@@ -32,6 +34,35 @@ def check_loggers(loggers: DictConfig | None) -> None:
                 "Put your key in the environment variable WANDB_API_KEY (or run `wandb login`), or log offline with "
                 f"logger.{name}.offline=true, or choose another logger= (tensorboard, csv, mlflow)."
             )
+
+
+# seconds to wait for a tracking server's TCP port before calling it unreachable
+CONNECT_TIMEOUT_S = 5.0
+
+
+def _check_server(name: str, node: DictConfig) -> None:
+    """UserError when a logger's tracking server (`tracking_uri: http(s)://...`) cannot be reached.
+
+    MLflow would otherwise retry for minutes inside the job, then fail with a long traceback.
+    """
+    uri = node.get("tracking_uri") if "tracking_uri" in node else None
+    if not isinstance(uri, str) or not uri.startswith(("http://", "https://")):
+        return
+    import socket
+
+    parsed = urlparse(uri)
+    try:
+        port = parsed.port or (443 if parsed.scheme == "https" else 80)
+        with socket.create_connection((parsed.hostname or "", port), timeout=CONNECT_TIMEOUT_S):
+            return
+    except (OSError, ValueError) as e:
+        reason = getattr(e, "strerror", None) or str(e) or type(e).__name__
+    from lalm_framework.masking import mask_text
+
+    raise UserError(
+        f"logger.{name}: the tracking server {mask_text(uri)} cannot be reached ({reason}).\n"
+        f"Start it or fix logger.{name}.tracking_uri=..., or drop the override to log to a local file."
+    )
 
 
 def _is_wandb(node: DictConfig) -> bool:

@@ -16,9 +16,10 @@ from omegaconf import DictConfig, OmegaConf
 from lalm_framework import job_dir
 from lalm_framework.config.validate import compose_jobs
 from lalm_framework.errors import UserError, exit_with
-from lalm_framework.redaction import Redactor, for_this_process
+from lalm_framework.masking import current, guard
+from lalm_framework.redaction import Redactor
 from lalm_framework.run_record import mask_files
-from lalm_framework.utils.config import typed_overrides
+from lalm_framework.utils.plain_data import typed_overrides
 
 
 def expand_basic_sweep(config: DictConfig) -> list[list[str]]:
@@ -60,7 +61,7 @@ def print_dry_run(config: DictConfig, title: str, lines: Sequence[str]) -> None:
 
 
 def _print_jobs(config: DictConfig, jobs: Sequence[Sequence[str]]) -> None:
-    redactor = for_this_process()
+    redactor = current()
     lines = [f"#{idx}: {redactor.text(' '.join(overrides)) or '(no overrides)'}" for idx, overrides in enumerate(jobs)]
     print_dry_run(config, f"{len(jobs)} job(s)", lines)
 
@@ -75,6 +76,7 @@ class ValidateJobsCallback(Callback):
     """
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        guard(_unresolved_task(config), typed_overrides(config.hydra.overrides.task))
         hide_secrets_in_overrides(config)
         jobs = [typed_overrides(config.hydra.overrides.task)]
         if config.get("dry_run"):
@@ -90,6 +92,7 @@ class ValidateJobsCallback(Callback):
         keep_previous_hydra_dir(run_dir, config.hydra.output_subdir)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        guard(_unresolved_task(config), typed_overrides(config.hydra.overrides.task))
         if not _is_basic_sweeper(config):
             # other sweepers (lalm_optuna) choose their sweep dir later and validate each trial
             # they create; each job still holds its own dir (the runner)
@@ -112,6 +115,7 @@ class ValidateJobsCallback(Callback):
             exit_with(e)
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        guard(_unresolved_task(config), typed_overrides(config.hydra.overrides.task))  # in the job's process
         mask_hydra_files(config.hydra, _unresolved_task(config))
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
@@ -125,26 +129,12 @@ def check_before_run(config: DictConfig) -> None:
     `${`) then fails here, without a run dir left behind; the job's own validation repeats both.
     Problems inside `${hydra:...}` values are left to the job, where Hydra sets all of them.
     """
-    import copy
-    import os
-
-    from hydra.core.hydra_config import HydraConfig
-    from omegaconf import open_dict, read_write
     from omegaconf.errors import OmegaConfBaseException
 
     from lalm_framework.config.devices import check_gpus
     from lalm_framework.errors import describe
 
-    job = copy.deepcopy(config)
-    with read_write(job.hydra), open_dict(job.hydra):
-        job.hydra.runtime.output_dir = os.path.abspath(str(job.hydra.run.dir))
-    env_set = {str(k): str(v) for k, v in (job.hydra.job.get("env_set") or {}).items()}
-    saved_env = {k: os.environ.get(k) for k in env_set}
-    hydra_config = HydraConfig.instance()
-    previous = hydra_config.cfg
-    hydra_config.set_config(job)
-    os.environ.update(env_set)  # as run_job will set them for the job
-    try:
+    with job_dir.job_context(config) as job:
         try:
             OmegaConf.to_container(OmegaConf.masked_copy(job, [str(k) for k in job if k != "hydra"]), resolve=True)
         except OmegaConfBaseException as e:
@@ -154,13 +144,6 @@ def check_before_run(config: DictConfig) -> None:
         trainer = job.get("trainer")
         if isinstance(trainer, DictConfig):
             check_gpus(trainer)
-    finally:
-        hydra_config.cfg = previous
-        for key, value in saved_env.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def hide_secrets_in_overrides(config: DictConfig) -> None:

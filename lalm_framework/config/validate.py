@@ -135,7 +135,7 @@ def compose_jobs(
 
     from lalm_framework.errors import describe
     from lalm_framework.launching.job_configs import shape_cached
-    from lalm_framework.launching.slurm_resources import check_slurm_resources
+    from lalm_framework.launching.slurm.resources import check_slurm_resources
 
     loader = shape_cached(loader or GlobalHydra.instance().config_loader())
     composed = []

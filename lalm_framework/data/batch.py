@@ -27,3 +27,4 @@ class LalmBatch(TypedDict):
     prompt_input_ids: torch.Tensor  # [B, P] prompt only, LEFT padded (for generation)
     prompt_attention_mask: torch.Tensor  # [B, P]
     texts: list[str]  # reference target texts (transcripts or captions)
+    tasks: list[str]  # each example's task name ("transcribe", "caption", ...): which metric scores it

@@ -20,6 +20,9 @@ if TYPE_CHECKING:
     from lhotse import CutSet, Recording, SupervisionSegment
     from lhotse.cut import Cut
 
+# cut custom fields the sampler tags cuts with: the train source's index, a seeded prompt draw
+SOURCE_KEY = "lalm_source"
+DRAW_KEY = "lalm_draw"
 # header reads wait on the disk, not the CPU: threads overlap them on network filesystems
 IO_THREADS = 8
 
@@ -125,6 +128,7 @@ def cut_example(cut: Cut, sample_rate: int, cached: Container[str] = ()) -> dict
     The audio is not decoded when its key is in `cached` (the collator has its features).
     """
     custom = cut_custom(cut)
+    tags = cut.custom or {}  # the cut's own fields: the sampler's tags (train source, prompt draw)
     key = audio_key(cut)
     return {
         "id": cut.id,
@@ -133,6 +137,8 @@ def cut_example(cut: Cut, sample_rate: int, cached: Container[str] = ()) -> dict
         "text": cut_text(cut),
         "prompt": custom.get("prompt"),
         "task": custom.get("task"),
+        "draw": tags.get(DRAW_KEY),
+        "source": int(tags.get(SOURCE_KEY, 0)),
     }
 
 

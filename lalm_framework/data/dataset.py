@@ -8,7 +8,7 @@ Both decode through `load_example`, so training and inference read audio the sam
 from __future__ import annotations
 
 import logging
-from collections.abc import Container
+from collections.abc import Container, Sequence
 from typing import TYPE_CHECKING, Any
 
 from torch.utils.data import Dataset
@@ -66,15 +66,25 @@ def load_example(
 class LalmCutDataset(Dataset):  # type: ignore[type-arg]  # indexed by CutSets, not ints
     """Batches of cuts -> `LalmBatch` (decode, Whisper log-mel, tokenization) in the workers."""
 
-    def __init__(self, collator: LalmCollator, sample_rate: int = SAMPLE_RATE, skip_bad_audio: bool = False) -> None:
+    def __init__(
+        self,
+        collator: LalmCollator,
+        sample_rate: int = SAMPLE_RATE,
+        skip_bad_audio: bool = False,
+        tasks: Sequence[str] | None = None,
+    ) -> None:
         self.collator = collator
         self.sample_rate = sample_rate
         self.skip_bad_audio = skip_bad_audio
+        self.tasks = list(tasks or [])  # per source index: the task of examples without their own
 
     def __getitem__(self, cuts: CutSet) -> LalmBatch:
         cached = self.collator.feature_cache or {}
         try:
             examples = [load_example(c, self.sample_rate, self.skip_bad_audio, cached) for c in cuts]
+            for e in examples:
+                if e is not None and e.get("task") is None and e["source"] < len(self.tasks):
+                    e["task"] = self.tasks[e["source"]]
             return self.collator([e for e in examples if e is not None])
         except DataLoadError:
             raise

@@ -25,20 +25,61 @@ import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from itertools import islice
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from torch.utils.data import DistributedSampler
+
+from lalm_framework.data.cuts import DRAW_KEY, SOURCE_KEY
 
 if TYPE_CHECKING:
     from lhotse import CutSet
     from lhotse.cut import Cut
     from lhotse.dataset.sampling.base import CutSampler
 
-    from lalm_framework.data.sources import SplitCuts
-
 log = logging.getLogger(__name__)
 
 BINS_ESTIMATE_CUTS = 10000  # cuts read to place the bucket boundaries (Lhotse's default)
+
+
+class EpochCuts(Protocol):
+    """What a sampler reads of a split: one source's `SplitCuts` or the train mix (`MixedCuts`)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def meta(self) -> CutSet: ...
+    @property
+    def premixed(self) -> bool: ...  # already shuffled: no buffer shuffle on top
+    @property
+    def epoch_steps(self) -> int | None: ...  # batches per epoch of an endless stream
+
+    def ordered(self, seed: int | None, metadata: bool) -> CutSet: ...
+
+
+def _add_counts(total: dict[int, tuple[int, float]], counts: dict[int, tuple[int, float]]) -> None:
+    for i, (n, seconds) in counts.items():
+        m, t = total.get(i, (0, 0.0))
+        total[i] = (m + n, t + seconds)
+
+
+def with_draws(batch: CutSet, seed: int, epoch: int, index: int) -> CutSet:
+    """`batch` with a random number per cut (`DRAW_KEY`), fixed by (seed, epoch, batch index)."""
+    from lhotse import CutSet
+
+    rng = random.Random(hash((seed, epoch, index)))
+    return CutSet.from_cuts(c.with_custom(DRAW_KEY, rng.getrandbits(31)) for c in batch)
+
+
+def source_counts(batch: CutSet) -> dict[int, tuple[int, float]]:
+    """{train source index: (cuts, seconds)} of one batch (untagged cuts: source 0)."""
+    counts: dict[int, tuple[int, float]] = {}
+    for cut in batch:
+        i = int((cut.custom or {}).get(SOURCE_KEY, 0))
+        n, s = counts.get(i, (0, 0.0))
+        counts[i] = (n + 1, s + cut.duration)
+    return counts
 
 
 @dataclass(frozen=True)
@@ -82,10 +123,6 @@ def lhotse_sampler(
         "seed": spec.seed,
     }
     buffer = min(spec.buffer_size, max(size, 1))
-    if size <= buffer:
-        # the whole split is in the buffer, so Lhotse's size heuristic (warned when its bucketer
-        # starts, inside the iteration) does not apply; the filter names this exact buffer size
-        warnings.filterwarnings("ignore", message=f"Your 'buffer_size' setting of {buffer} might be too low")
     with warnings.catch_warnings():
         # in-memory CutSets are what small and folder sources are; Lhotse's hint is for huge ones
         warnings.filterwarnings("ignore", message=".*eagerly read CutSet.*")
@@ -150,7 +187,7 @@ class CutBatchSampler(DistributedSampler):  # type: ignore[type-arg]  # yields C
     """
 
     def __init__(
-        self, split: SplitCuts, spec: BatchSpec, world_size: int = 1, rank: int = 0, counted: bool | None = None
+        self, split: EpochCuts, spec: BatchSpec, world_size: int = 1, rank: int = 0, counted: bool | None = None
     ) -> None:
         from lalm_framework.data.steps import COUNTED_MAX_CUTS
 
@@ -163,10 +200,28 @@ class CutBatchSampler(DistributedSampler):  # type: ignore[type-arg]  # yields C
         self._restored = False  # a loaded position not yet iterated: set_epoch must not drop it
         self._yielded = 0
         self._lengths: dict[int, int] = {}
+        self.draw_prompts = False  # tag train cuts with a seeded draw (prompt variants; `with_draws`)
+        # per batch yielded in this process's current iteration: {source index: (cuts, seconds)}
+        self.drawn_batches: list[dict[int, tuple[int, float]]] = []
+        self._drawn_from = 0  # the batch index of this epoch the current iteration started at
+        self._drawn_before: dict[int, tuple[int, float]] = {}  # earlier epochs of this process
+
+    def drawn(self, trained: int | None = None) -> dict[int, tuple[int, float]]:
+        """{source index: (cuts, seconds)} of the batches this process trained (`trained`: the
+        batches of the current epoch done, as Lightning counts them; None: all yielded)."""
+        total = dict(self._drawn_before)
+        current = self.drawn_batches if trained is None else self.drawn_batches[: max(0, trained - self._drawn_from)]
+        for counts in current:
+            _add_counts(total, counts)
+        return total
 
     @property
     def fixed_length(self) -> bool:
         """True when every epoch has the same number of batches (count-based batches)."""
+        if self.split.epoch_steps is not None:
+            return True
+        if self.split.premixed:  # weighted sources, an epoch of hours: the batch count varies
+            return False
         whole = self.split.size <= self.spec.buffer_size
         return not self.spec.shuffle or (self.spec.max_duration is None and (self.bins is None or whole))
 
@@ -180,43 +235,80 @@ class CutBatchSampler(DistributedSampler):  # type: ignore[type-arg]  # yields C
 
     def _sampler(self, metadata: bool) -> CutSampler:
         # splits larger than the shuffle buffer are pre-shuffled (cuts or shards) per epoch
+        if self.split.premixed:
+            cuts = self.split.ordered(self.spec.seed + self.epoch, metadata)
+            return lhotse_sampler(cuts, self.spec, self.num_replicas, self.rank, self.epoch, self.bins, self.split.size)
         reorder = self.spec.shuffle and self.split.size > self.spec.buffer_size
         cuts = self.split.ordered(self.spec.seed + self.epoch if reorder else None, metadata)
         if self.spec.shuffle:
             cuts = buffer_shuffled(cuts, self.spec.seed + self.epoch, self.spec.buffer_size)
         return lhotse_sampler(cuts, self.spec, self.num_replicas, self.rank, self.epoch, self.bins, self.split.size)
 
+    def _batches(self, metadata: bool) -> Iterator[CutSet]:
+        """This rank's batches of the current epoch (at most `epoch_steps` of an endless mix)."""
+        batches: Iterable[CutSet] = self._sampler(metadata)
+        steps = self.split.epoch_steps
+        if steps is not None:
+            batches = islice(batches, steps)
+        buffer = min(self.spec.buffer_size, max(self.split.size, 1))
+        it: Iterator[CutSet] | None = None
+        while True:
+            # scoped to each step (a generator's `with` would hold the filter while it is suspended)
+            with warnings.catch_warnings():
+                if self.split.size <= buffer:
+                    # the whole split is in the buffer, so Lhotse's size heuristic (warned when its
+                    # bucketer starts, inside the iteration) does not apply
+                    too_low = f"Your 'buffer_size' setting of {buffer} might be too low"
+                    warnings.filterwarnings("ignore", message=too_low)
+                it = iter(batches) if it is None else it  # the sampler sets its bucketer up here
+                batch = next(it, None)
+            if batch is None:
+                return
+            yield batch
+
     def __iter__(self) -> Iterator[CutSet]:
         skip = self._skip
         self._restored = False
         self._yielded = skip
-        for i, batch in enumerate(self._sampler(metadata=False)):
+        for counts in self.drawn_batches:  # the previous epoch's batches were all trained
+            _add_counts(self._drawn_before, counts)
+        self.drawn_batches, self._drawn_from = [], skip
+        for i, batch in enumerate(self._batches(metadata=False)):
             if i >= skip:
                 self._yielded += 1
+                if self.draw_prompts:
+                    batch = with_draws(batch, self.spec.seed, self.epoch, i)
+                self.drawn_batches.append(source_counts(batch))
                 yield batch
         self._skip = 0
 
     def __len__(self) -> int:
-        if not self.counted:
+        if not self.counted and self.split.epoch_steps is None:
             # TypeError: what Python and Lightning take for "no length" (an epoch of unknown size)
             raise TypeError(f"the batches of the {self.split.size}-cut {self.split.name} split are not counted")
         return self.count()
 
     def count(self) -> int:
         """The exact number of batches of the current epoch (a dry run of the sampler over metadata)."""
+        steps = self.split.epoch_steps
+        if steps is not None:
+            return steps
         if self.epoch not in self._lengths:
-            self._lengths = {self.epoch: sum(1 for _ in self._sampler(metadata=True))}
+            self._lengths = {self.epoch: sum(1 for _ in self._batches(metadata=True))}
         return self._lengths[self.epoch]
 
     def min_batches(self) -> int:
         """A lower bound on `count()`, from the cut count and durations alone (no sampler run)."""
+        if self.split.epoch_steps is not None:
+            return self.split.epoch_steps
         spec = self.spec
         batches = 1
         if spec.max_cuts is not None:
             batches = math.ceil(self.split.size / spec.max_cuts)
-        if spec.max_duration is not None:
-            # a batch's longest cut x its cuts stays within max_duration, or it is one longer cut
-            clipped = sum(min(d, spec.max_duration) for d in self.split.durations())
+        durations = getattr(self.split, "durations", None)
+        if spec.max_duration is not None and durations is not None:
+            # a batch's cuts last at most max_duration together, or it is one longer cut
+            clipped = sum(min(d, spec.max_duration) for d in durations())
             batches = max(batches, math.ceil(clipped / spec.max_duration - 1e-9))
         return max(1, batches // self.num_replicas)
 

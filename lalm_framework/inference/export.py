@@ -45,8 +45,8 @@ def export_checkpoint(
 
     `out_dir` must not exist or be empty, unless `overwrite`; it is written completely or not at all.
     """
-    from lalm_framework.inference.loading import load_checkpoint_model
     from lalm_framework.inference.model_card import find_run_record
+    from lalm_framework.inference.trained_model import load_checkpoint_model
 
     checkpoint, out = Path(checkpoint).resolve(), Path(out_dir).resolve()
     check_out_dir(out, checkpoint, overwrite)
@@ -100,6 +100,7 @@ def _publish(staging: Path, out: Path) -> None:
 def write_export(module: Any, dest: Path, merge: bool, checkpoint: Path, run: dict[str, Any] | None) -> None:
     """Write the export files of a LalmModule into the (empty) folder `dest`."""
     from lalm_framework.inference.model_card import model_card
+    from lalm_framework.masking import mask_data, mask_text
     from lalm_framework.models.lalm_module import saved_hparams
     from lalm_framework.models.llm import is_adapter_key
     from lalm_framework.models.weights import save_tensors
@@ -138,8 +139,9 @@ def write_export(module: Any, dest: Path, merge: bool, checkpoint: Path, run: di
         "base_models": {"encoder": module.config.encoder.path, "llm": module.config.llm.path},
         "exported_from": {"checkpoint": str(checkpoint), "run": (run or {}).get("job_dir")},
     }
+    meta = mask_data(meta)  # exports are made to be shared: no secret of the training config in them
     (dest / CONFIG_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    (dest / "README.md").write_text(model_card(module.config, meta, run), encoding="utf-8")
+    (dest / "README.md").write_text(mask_text(model_card(module.config, meta, run)), encoding="utf-8")
 
 
 def merged_llm(module: Any) -> Any:

@@ -1,4 +1,4 @@
-"""Transcribe with a loaded LALM (see `inference.loading`): one row per input, JSONL, WER.
+"""Transcribe with a loaded LALM (see `inference.trained_model`): one row per input, JSONL, WER.
 
 Lightning-free: works for a LalmModule and for an export loaded by `load_pretrained`.
 """
@@ -20,7 +20,7 @@ from lalm_framework.data.batch import LalmBatch
 from lalm_framework.data.utterance import Utterance
 from lalm_framework.errors import UserError
 from lalm_framework.models.schema import GenerationConfig
-from lalm_framework.training.wer import corpus_wer
+from lalm_framework.trainer_addons.wer import corpus_wer
 
 log = logging.getLogger(__name__)
 

@@ -14,6 +14,14 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.utils import setup_globals
+from hydra.utils import get_method
+from omegaconf import DictConfig, OmegaConf
+
+from lalm_framework.compat.private_api import set_hydra_config_unvalidated
+from lalm_framework.errors import UserError
+
 JOB_DIR_ENV = "LALM_DDP_JOB_DIR"
 CONFIG_DIR_ENV = "LALM_DDP_CONFIG_DIR"
 TASK_ENV = "LALM_DDP_TASK"
@@ -38,13 +46,9 @@ def ddp_job_env(job_dir: str | Path, task: str = DEFAULT_TASK) -> Iterator[None]
 
 
 def _output_subdir() -> str:
-    from hydra.core.hydra_config import HydraConfig
-
     if HydraConfig.initialized():
         subdir = HydraConfig.get().output_subdir
         if subdir is None:
-            from lalm_framework.errors import UserError
-
             raise UserError(
                 "Multi-process training needs the job's saved config, but "
                 "hydra.output_subdir=null.\nRemove that override (default '.hydra')."
@@ -67,13 +71,6 @@ def maybe_run_ddp_child() -> bool:
 
 
 def _run_saved_job(config_dir: Path, task: str) -> object | None:
-    from hydra.core.utils import setup_globals
-    from hydra.utils import get_method
-    from omegaconf import DictConfig, OmegaConf
-
-    from lalm_framework.compat.private_api import set_hydra_config_unvalidated
-    from lalm_framework.errors import UserError
-
     cfg_file, hydra_file = config_dir / "config.yaml", config_dir / "hydra.yaml"
     if not (cfg_file.is_file() and hydra_file.is_file()):
         raise UserError(

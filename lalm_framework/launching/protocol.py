@@ -1,11 +1,19 @@
-"""What a launcher offers to sweepers that hand out jobs one at a time (asynchronous sweeps)."""
+"""What launchers, sweepers and the plugin shims expect of each other, as Protocols.
+
+- `JobSource`, `StreamingLauncher`, `ResumableJobSource`: what a launcher offers to sweepers
+  that hand out jobs one at a time (asynchronous sweeps).
+- `PoolLauncherPlugin`, `SlurmLauncherPlugin`: what `launching.pool` and `launching.slurm` read
+  from the Launcher objects of `hydra_plugins/` (which import us: we never import them).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from hydra.core.utils import JobReturn
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig
 
 
 @runtime_checkable
@@ -39,3 +47,29 @@ class ResumableJobSource(JobSource, Protocol):
     def resumed_jobs(self) -> Sequence[tuple[int, Sequence[str]]]:
         """(job number, overrides) of jobs whose results are still due; a launcher that can follow
         them reports each through `job_done` like its own."""
+
+
+class PoolLauncherPlugin(Protocol):
+    """The `lalm_pool` Launcher after Hydra's `setup` (hydra_plugins/lalm_pool)."""
+
+    # `launching.pool.settings.PoolSettings`; typed Any here because this module sits below
+    # `pool/`, which imports it (an import back would be a cycle)
+    settings: Any
+    config: DictConfig | None
+    task_function: TaskFunction | None
+    hydra_context: HydraContext | None
+
+
+class SlurmLauncherPlugin(Protocol):
+    """The `lalm_slurm` Launcher (hydra-submitit's SlurmLauncher plus our options), hydra_plugins/lalm_submitit.
+
+    It is also the callable each SLURM job runs (submitit pickles it).
+    """
+
+    options: Any  # `launching.slurm.resources.SlurmOptions` (Any: see PoolLauncherPlugin.settings)
+    params: dict[str, Any]  # hydra-submitit's sbatch options
+    config: DictConfig | None
+    task_function: TaskFunction | None
+    hydra_context: HydraContext | None
+
+    def __call__(self, *args: Any, **kwargs: Any) -> JobReturn: ...

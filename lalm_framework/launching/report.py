@@ -1,4 +1,4 @@
-"""What the pool shows while it runs (a status line) and after (a summary table)."""
+"""What a launcher shows while it runs (the pool's status line) and after (a summary table)."""
 
 from __future__ import annotations
 
@@ -88,6 +88,7 @@ def _fmt_metric(value: Any) -> str:
 
 def summary_table(rows: list[JobRow], stream: TextIO | None = None, title: str = "lalm_pool summary") -> str:
     """Print the table (job, overrides, status, metric, duration, log) and return it as text."""
+    # rich costs ~0.15 s to import; the sweepers import this module for `error_line` at start-up
     from rich.console import Console
     from rich.table import Table
 

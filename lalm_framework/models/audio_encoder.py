@@ -8,7 +8,7 @@ import torch
 from transformers import WhisperConfig, WhisperFeatureExtractor
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
-from lalm_framework.models.loading import from_pretrained_or_error
+from lalm_framework.models.pretrained_parts import from_pretrained_or_error
 from lalm_framework.models.schema import EncoderConfig
 
 # A Whisper *decoder* stub: an encoder-only config still validates these ids against vocab_size.

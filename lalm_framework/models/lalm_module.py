@@ -10,7 +10,9 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 
+from lalm_framework.compat import private_api
 from lalm_framework.data.batch import LalmBatch
+from lalm_framework.data.seam import HasCheckpointSettings, ModelParts
 from lalm_framework.data.steps import stepping_batches
 from lalm_framework.errors import UserError
 from lalm_framework.models.build import build_lalm
@@ -29,8 +31,8 @@ from lalm_framework.models.schema import (
 from lalm_framework.models.spec_augment import spec_augment
 from lalm_framework.models.tokenizer import build_tokenizer, tokenizer_from_files, tokenizer_to_files
 from lalm_framework.models.weights import check_fits
-from lalm_framework.training.checkpoint_io import SOURCE_KEY
-from lalm_framework.training.wer import normalize_all
+from lalm_framework.trainer_addons.checkpoint_io import SOURCE_KEY
+from lalm_framework.trainer_addons.wer import normalize_all
 
 log = logging.getLogger(__name__)
 
@@ -120,9 +122,9 @@ class LalmModule(pl.LightningModule):
         """Before any job starts: field types, model paths that cannot exist, contradicting options."""
         from lalm_framework.compat.legacy import to_target_form
         from lalm_framework.models.llm import check_quantization
-        from lalm_framework.models.loading import check_local_path
+        from lalm_framework.models.pretrained_parts import check_local_path
         from lalm_framework.models.projector import check_projector
-        from lalm_framework.utils.config import plain_dict
+        from lalm_framework.utils.plain_data import plain_dict
 
         # the arguments LalmModule gets: legacy target/params unwrapped, Hydra's own `_keys_` left out
         args = to_target_form(plain_dict(node))
@@ -174,11 +176,7 @@ class LalmModule(pl.LightningModule):
         self.val_wer.reset()
         self.log("val/wer", wer, prog_bar=True, sync_dist=False)
         if not self.trainer.sanity_checking:
-            self._val_epochs += 1
-            self.print(
-                f"epoch {self.current_epoch}: dev WER {100 * float(wer):.1f}% "
-                f"(val/loss {float(self.trainer.callback_metrics.get('val/loss', float('nan'))):.3f})"
-            )
+            self._val_epochs += 1  # the epoch's line on the console: training.reporting.EpochMetricsLog
 
     def test_step(self, batch: LalmBatch, batch_idx: int) -> None:
         """Test loss, and the test WER of greedy transcripts (the same decoding as `lalm-infer`)."""
@@ -199,6 +197,10 @@ class LalmModule(pl.LightningModule):
         max_epochs = self.trainer.max_epochs
         return max_epochs is not None and max_epochs > 0 and self.current_epoch >= max_epochs - 1
 
+    def model_parts(self) -> ModelParts:
+        """What the datamodule builds batches with (`data.seam`)."""
+        return ModelParts(self.tokenizer, self.feature_extractor)
+
     # -- inference --------------------------------------------------------------------------
     @torch.no_grad()
     def transcribe_batch(self, batch: LalmBatch) -> list[str]:
@@ -216,7 +218,8 @@ class LalmModule(pl.LightningModule):
         cfg = self.config
         opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
         # unbounded runs (max_epochs=-1, no max_steps) have no end for the cosine to reach
-        steps = stepping_batches(self._trainer) if self._trainer is not None else math.inf
+        trainer = private_api.attached_trainer(self)
+        steps = stepping_batches(trainer) if trainer is not None else math.inf
         total = max(1, int(steps)) if math.isfinite(steps) else None
         warm, floor = max(0, int(cfg.warmup_steps)), float(cfg.min_lr_ratio)
 
@@ -262,11 +265,11 @@ class LalmModule(pl.LightningModule):
 
     def _data_settings(self) -> dict[str, Any]:
         """How the datamodule prompted and batched, so `lalm-infer` can do the same."""
-        dm = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
-        if dm is None:
+        trainer = private_api.attached_trainer(self)
+        dm = getattr(trainer, "datamodule", None) if trainer is not None else None
+        if not isinstance(dm, HasCheckpointSettings):
             return dict(self.data_settings)
-        keys = ("prompt_template", "prompts", "task", "eval_batch_size")
-        return {k: getattr(dm, k) for k in keys if hasattr(dm, k)}
+        return dm.checkpoint_settings()
 
 
 def saved_hparams(cfg: LalmModelConfig) -> dict[str, Any]:

@@ -10,7 +10,7 @@ import torch
 from transformers import PreTrainedTokenizerBase
 
 from lalm_framework.errors import UserError
-from lalm_framework.models.loading import from_pretrained_or_error
+from lalm_framework.models.pretrained_parts import from_pretrained_or_error
 from lalm_framework.models.schema import LlmConfig, LoraConfig, QuantizationConfig
 
 log = logging.getLogger(__name__)

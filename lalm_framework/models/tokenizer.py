@@ -14,7 +14,7 @@ from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedToken
 
 from lalm_framework.data.batch import AUDIO_TOKEN
 from lalm_framework.errors import UserError
-from lalm_framework.models.loading import from_pretrained_or_error
+from lalm_framework.models.pretrained_parts import from_pretrained_or_error
 from lalm_framework.models.schema import TokenizerConfig
 
 log = logging.getLogger(__name__)

@@ -11,6 +11,7 @@ from hydra.core.utils import JobReturn
 from optuna.trial import Trial, TrialState
 
 from lalm_framework.errors import UserError
+from lalm_framework.masking import mask_data, mask_text
 from lalm_framework.tuning.guard import FailureGuard
 from lalm_framework.tuning.outcome import TrialOutcome, job_outcome
 from lalm_framework.tuning.reporter import PRUNED_AT
@@ -70,12 +71,12 @@ class StudyDriver:
             except UserError as e:
                 if self.launched == 0:  # the search space itself is wrong: stop before any job runs
                     self._set_attr(trial.number, INTERRUPTED, True)
-                    self._set_attr(trial.number, FAIL_REASON, str(e))
+                    self._set_attr(trial.number, FAIL_REASON, mask_text(str(e)))
                     self.study.tell(trial, state=TrialState.FAIL)
                     raise
                 self._record(trial, TrialOutcome(TrialState.FAIL, reason=str(e)))
                 continue
-            trial.set_user_attr(OVERRIDES, overrides)
+            trial.set_user_attr(OVERRIDES, mask_data(overrides))  # optuna.db is a file: no secret in it
             self.launched += 1
             return trial, overrides
         return None
@@ -108,7 +109,7 @@ class StudyDriver:
 
     def _record(self, trial: Trial, outcome: TrialOutcome) -> None:
         if outcome.reason and outcome.state == TrialState.FAIL:
-            trial.set_user_attr(FAIL_REASON, outcome.reason)
+            trial.set_user_attr(FAIL_REASON, mask_text(outcome.reason))
         values = outcome.values if outcome.state == TrialState.COMPLETE else None
         self.study.tell(trial, values=values, state=outcome.state, skip_if_finished=True)
         self.outcomes[trial.number] = outcome

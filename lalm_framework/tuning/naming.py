@@ -1,8 +1,10 @@
 """Stable study names and sweep dirs: rerunning the same command finds the same study.
 
-Default study name: `<task>[-<experiment>][-<hparams_search>][-<6 hex of the fixed overrides>]`,
-so `trainer.max_epochs=2` on the command line is a different study than the full run, while
-`hydra.sweeper.n_trials=40` (a Hydra override, not part of the experiment) is the same one.
+Default study name: `<task>[-<experiment>][-<hparams_search>]-<6 hex>`, the hex of the fixed
+overrides and of the composed config (`config_key`: what every trial starts from, config files
+included), so `trainer.max_epochs=2` on the command line, or an edit of the experiment YAML in the
+user's `--config-dir`, is a different study than the full run, while `hydra.sweeper.n_trials=40`
+(a Hydra override, not part of the experiment) is the same one.
 
 A time-stamped `hydra.sweep.dir` (`.../${now:...}`) would put every rerun in a new dir with a new
 SQLite file; for this sweeper it becomes `<its fixed prefix>/optuna/<study name>` unless the user
@@ -36,9 +38,25 @@ def default_study_name(config: DictConfig, fixed_overrides: Sequence[str]) -> st
     rest = sorted(
         o for o in fixed_overrides if o.lstrip("+~") not in named and o.lstrip("+~").split("=", 1)[0] not in NOT_IN_NAME
     )
-    if rest:
-        parts.append(hashlib.sha1("\n".join(rest).encode()).hexdigest()[:6])
+    parts.append(hashlib.sha1("\n".join([*rest, config_key(config)]).encode()).hexdigest()[:6])
     return re.sub(r"[^A-Za-z0-9_.=-]+", "_", "-".join(parts))
+
+
+# task-config keys that do not change what a trial computes: the sweeper sets `trial` per trial
+NOT_IN_KEY = ("dry_run", "trial")
+
+
+def config_key(config: DictConfig) -> str:
+    """A hash of the sweep's composed task config (unresolved, secrets masked): its content.
+
+    Each trial is this config plus its parameters; editing a config file changes the key.
+    """
+    import json
+
+    from lalm_framework.job_dir import task_config
+
+    data = {k: v for k, v in task_config(config).items() if k not in NOT_IN_KEY}
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def stable_sweep_dir(config: DictConfig, study_name: str) -> str | None:

@@ -32,8 +32,8 @@ def write_results(study: optuna.Study, sweep_dir: Path, storage_url: str, plots:
     """Write the results file, the trials CSV and (optionally) the plots; returns the results file."""
     trials = study.get_trials(deepcopy=False)
     results = sweep_dir / RESULTS_FILE
-    atomic_write(results, OmegaConf.to_yaml(OmegaConf.create(best_summary(study, trials, storage_url))))
-    atomic_write(sweep_dir / TRIALS_FILE, trials_csv(trials, len(study.directions)))
+    atomic_write(results, OmegaConf.to_yaml(OmegaConf.create(best_summary(study, trials, storage_url))), masked=True)
+    atomic_write(sweep_dir / TRIALS_FILE, trials_csv(trials, len(study.directions)), masked=True)
     if plots:
         write_plots(study, sweep_dir / PLOTS_DIR)
     return results

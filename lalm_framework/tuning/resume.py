@@ -27,6 +27,7 @@ from typing import Any
 from optuna.trial import FrozenTrial, TrialState
 
 from lalm_framework.errors import UserError
+from lalm_framework.masking import mask_data, mask_text
 
 log = logging.getLogger(__name__)
 
@@ -111,8 +112,8 @@ def follow_to_end(config: Any, followed: Sequence[Followed], poll_s: float = 2.0
 
     For sweeps that launch in batches: a streaming SLURM launcher follows them itself.
     """
-    from lalm_framework.launching.slurm import earlier_jobs
-    from lalm_framework.launching.slurm_jobs import job_return
+    from lalm_framework.launching.slurm.jobs import job_return
+    from lalm_framework.launching.slurm.launcher import earlier_jobs
 
     waiting = {f.job_idx: f for f in followed}
     while waiting:
@@ -138,13 +139,14 @@ def _trial_id(study: Any, storage: Any, number: int) -> int:
 
 def _slurm_jobs(config: Any) -> dict[tuple[str, ...], Any]:
     """The SLURM jobs earlier runs of this sweep submitted, by their overrides (SLURM launchers only)."""
-    from lalm_framework.launching.slurm_resources import is_slurm_launcher
+    from lalm_framework.launching.slurm.resources import is_slurm_launcher
 
     if config is None or not is_slurm_launcher(config.hydra.launcher):
         return {}
-    from lalm_framework.launching import slurm
+    from lalm_framework.launching.slurm import launcher as slurm
 
-    return {tuple(job.overrides): job for job in slurm.earlier_jobs(config)}
+    # trials keep their overrides masked (OVERRIDES): match them masked
+    return {tuple(mask_data(list(job.overrides))): job for job in slurm.earlier_jobs(config)}
 
 
 def _run_records(sweep_dir: Path) -> dict[tuple[str, ...], tuple[Path, dict[str, Any]]]:
@@ -161,7 +163,7 @@ def _run_records(sweep_dir: Path) -> dict[tuple[str, ...], tuple[Path, dict[str,
 
 def _record_slurm(study: Any, storage: Any, trial: FrozenTrial, job: Any) -> None:
     """Record `trial` from its ended SLURM job's result (COMPLETE / PRUNED / FAIL, as the sweep would)."""
-    from lalm_framework.launching.slurm_jobs import job_return
+    from lalm_framework.launching.slurm.jobs import job_return
     from lalm_framework.tuning.outcome import job_outcome
     from lalm_framework.tuning.reporter import PRUNED_AT
 
@@ -194,7 +196,7 @@ def _tell(study: Any, storage: Any, trial: FrozenTrial, outcome: Any, job_dir: s
     if job_dir:
         storage.set_trial_user_attr(trial_id, JOB_DIR, job_dir)
     if outcome.state == TrialState.FAIL and outcome.reason:
-        storage.set_trial_user_attr(trial_id, FAIL_REASON, outcome.reason)
+        storage.set_trial_user_attr(trial_id, FAIL_REASON, mask_text(outcome.reason))
     values = outcome.values if outcome.state == TrialState.COMPLETE else None
     study.tell(trial.number, values=values, state=outcome.state, skip_if_finished=True)
 

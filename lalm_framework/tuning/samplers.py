@@ -14,7 +14,7 @@ from omegaconf import DictConfig
 from lalm_framework.errors import UserError
 from lalm_framework.launching.report import error_line
 from lalm_framework.tuning.space import SearchSpace, grid_values
-from lalm_framework.utils.config import plain_dict
+from lalm_framework.utils.plain_data import plain_dict
 
 PRUNER_ATTR = "lalm_pruner"
 SAMPLER_CHOICES = "hydra/sweeper/sampler=tpe|random|cmaes|gp|nsgaii|grid"
@@ -34,11 +34,19 @@ def is_grid(sampler_conf: Mapping[str, Any]) -> bool:
     return issubclass(sampler_class(sampler_conf), optuna.samplers.GridSampler)
 
 
-def build_sampler(sampler_conf: Mapping[str, Any], space: SearchSpace) -> Any:
-    """The Optuna sampler of a `hydra/sweeper/sampler` config (UserError for an unusable one)."""
+def build_sampler(sampler_conf: Mapping[str, Any], space: SearchSpace, trials_before: int = 0) -> Any:
+    """The Optuna sampler of a `hydra/sweeper/sampler` config (UserError for an unusable one).
+
+    `trials_before`: the trials a resumed study holds already. A seeded sampler then gets a seed
+    derived from its own and that count (`resumed_seed`): with the seed as given it would draw
+    its first parameters again, i.e. repeat the trials that were evaluated (random search, TPE's
+    start-up trials). Still reproducible: the same study state gives the same proposals.
+    """
     import optuna
 
     conf = plain_dict(sampler_conf)
+    if trials_before and conf.get("seed") is not None:
+        conf["seed"] = resumed_seed(int(conf["seed"]), trials_before)
     cls = sampler_class(conf)
     if issubclass(cls, optuna.samplers.GridSampler):
         # the sweep enqueues every grid point in Hydra's order (Optuna's GridSampler shuffles them
@@ -48,6 +56,13 @@ def build_sampler(sampler_conf: Mapping[str, Any], space: SearchSpace) -> Any:
     if issubclass(cls, optuna.samplers.CmaEsSampler):
         _require("cmaes", "hydra/sweeper/sampler=cmaes")
     return _instantiate(conf, "sampler", SAMPLER_CHOICES)
+
+
+def resumed_seed(seed: int, trials_before: int) -> int:
+    """The seed of a seeded sampler resuming a study of `trials_before` trials."""
+    import hashlib
+
+    return int.from_bytes(hashlib.sha256(f"{seed}:{trials_before}".encode()).digest()[:4], "big")
 
 
 def grid_values_of(space: SearchSpace) -> dict[str, list[Any]]:

@@ -13,8 +13,8 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from lalm_framework.errors import UserError
-from lalm_framework.utils.config import plain_dict
 from lalm_framework.utils.options import check_count, check_flag, check_names
+from lalm_framework.utils.plain_data import plain_dict
 
 DIRECTIONS = {"minimize": "minimize", "maximize": "maximize", "min": "minimize", "max": "maximize"}
 # sampler / pruner options that count something (trials, steps, candidates, ...): never negative

@@ -92,7 +92,7 @@ class OptunaSweep:
         """The storage asked for; by default a journal file under SLURM (SQLite locks fail on NFS)."""
         if self.settings.storage is not None:
             return self.settings.storage
-        from lalm_framework.launching.slurm_resources import is_slurm_launcher
+        from lalm_framework.launching.slurm.resources import is_slurm_launcher
 
         return "journal" if is_slurm_launcher(self.config.hydra.launcher) else None
 
@@ -104,6 +104,9 @@ class OptunaSweep:
         storage = open_storage(url)
         study = self._open_study(storage, study_name, plan)
         followed = recover(study, storage, self.config, sweep_dir)
+        trials_before = len(study.get_trials(deepcopy=False))
+        if trials_before:  # resumed: a seeded sampler must not propose its first trials again
+            study.sampler = build_sampler(s.sampler, space, trials_before)
         n_trials = s.n_trials
         if is_grid(s.sampler):
             n_trials = min(n_trials, len(space.grid()))
@@ -168,6 +171,15 @@ class OptunaSweep:
                 "Use another hydra.sweeper.study_name (or sweep dir) for a different objective."
             )
         study.set_user_attr(PRUNER_ATTR, self.settings.pruner)
+        key, before = naming.config_key(self.config), study.user_attrs.get(CONFIG_ATTR)
+        if before is not None and before != key:  # only with a study_name of the user's: defaults differ
+            log.warning(
+                "Study '%s' was started from another config than this sweep's (a config file or override"
+                " changed): its trials so far ran the old one. Use another hydra.sweeper.study_name to keep"
+                " the two apart.",
+                study_name,
+            )
+        study.set_user_attr(CONFIG_ATTR, key)
         return study
 
     def _identity(self, url: str, study_name: str) -> dict[str, Any] | None:
@@ -261,6 +273,10 @@ class OptunaSweep:
         lines += [f"fixed  {fixed}" for fixed in space.fixed]
         title = f"Optuna study '{study_name}' in {sweep_dir}, up to {s.n_trials} trials in total, {s.n_jobs} at a time,"
         print_dry_run(self.config, title, lines)
+
+
+# study user attribute: `naming.config_key` of the config its latest sweep ran
+CONFIG_ATTR = "config_key"
 
 
 def pruning_override() -> str:

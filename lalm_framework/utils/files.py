@@ -26,13 +26,20 @@ def leftover_temp_files(directory: Path) -> list[Path]:
     return sorted(p for p in directory.glob(f".*{TEMP_MARK}*") if p.is_file() and not p.is_symlink())
 
 
-def atomic_write(path: str | Path, content: str | bytes | Callable[[IO[bytes]], None], fsync: bool = False) -> None:
+def atomic_write(
+    path: str | Path, content: str | bytes | Callable[[IO[bytes]], None], fsync: bool = False, masked: bool = False
+) -> None:
     """Write `content` (text, bytes, or a function writing to a binary file) to `path` atomically.
 
     A temporary file in the same directory is renamed over `path`; `fsync` also survives a
-    machine crash (checkpoints), at the cost of a disk flush.
+    machine crash (checkpoints), at the cost of a disk flush. `masked`: secrets in text
+    `content` are masked first (`lalm_framework.masking`); not for user data (transcripts).
     """
     path = Path(path)
+    if masked and isinstance(content, str):
+        from lalm_framework.masking import mask_file_text
+
+        content = mask_file_text(path.name, content)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix(path))
     try:

@@ -143,3 +143,40 @@ def test_overrides_dirname_is_the_text_hydra_composes():
         )
     parsed = OverridesParser.create().parse_overrides(overrides)
     assert private_api.overrides_dirname(parsed, cfg) == cfg.hydra.job.override_dirname == "+extra=a,lr=1e-3"
+
+
+def test_lightning_loop_progress_and_trainer_settings_we_read_and_set(tmp_path: Path):
+    """The fit loop's epoch/batch counters, `reload_dataloaders_every_n_epochs`, `overfit_batches`,
+    and a module's `_trainer`, as the datamodule and LalmModule use them."""
+    import pytorch_lightning as pl
+    from pytorch_lightning.demos.boring_classes import BoringModel
+
+    seen: list[tuple[int, int]] = []
+
+    class Probe(pl.Callback):
+        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+            seen.append((private_api.fit_epochs_processed(trainer), private_api.fit_batches_processed(trainer)))
+
+    module = BoringModel()
+    assert private_api.attached_trainer(module) is None  # `module.trainer` would raise here
+    trainer = pl.Trainer(
+        max_epochs=2,
+        limit_train_batches=3,
+        limit_val_batches=0,
+        default_root_dir=tmp_path,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        overfit_batches=0,
+        callbacks=[Probe()],
+    )
+    assert private_api.overfit_batches(trainer) == 0
+    assert trainer.reload_dataloaders_every_n_epochs == 0
+    private_api.reload_train_loader_every_epoch(trainer)
+    assert trainer.reload_dataloaders_every_n_epochs == 1
+    trainer.fit(module)
+    assert private_api.attached_trainer(module) is trainer
+    # within an epoch: the batches processed so far count up; the epoch counter is the running epoch
+    assert seen == [(0, 1), (0, 2), (0, 3), (1, 1), (1, 2), (1, 3)]
+    assert private_api.overfit_batches(pl.Trainer(overfit_batches=2, logger=False)) == 2

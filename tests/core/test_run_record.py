@@ -49,7 +49,7 @@ def test_overrides_are_recorded_as_typed_not_resolved():
     sweep matches a job's run.json to its trial by these strings."""
     from omegaconf import OmegaConf
 
-    from lalm_framework.utils.config import typed_overrides
+    from lalm_framework.utils.plain_data import typed_overrides
 
     cfg = OmegaConf.create({"trial": {"n": 3}, "task": ["++cb={n:${trial.n}}", "lr=0.1"]})
     assert list(cfg.task)[0] == "++cb={n:3}"  # what iterating Hydra's ListConfig gives

@@ -13,9 +13,9 @@ from omegaconf import OmegaConf
 
 import lalm_framework
 from lalm_framework import runner
-from lalm_framework.launching import slurm
-from lalm_framework.launching.slurm_requeue import SaveOnTermination
-from lalm_framework.training.checkpoint_io import AtomicCheckpointIO
+from lalm_framework.launching.slurm import launcher as slurm
+from lalm_framework.launching.slurm.requeue import SaveOnTermination
+from lalm_framework.trainer_addons.checkpoint_io import AtomicCheckpointIO
 from lalm_framework.tuning.pruning import OptunaPruningCallback, TrialPruned
 from lalm_framework.tuning.sweep import pruning_override
 

@@ -64,3 +64,55 @@ def test_sigkill_mid_epoch_then_rerun_covers_the_epoch_once(tmp_path: Path, batc
     assert [r["ids"] for r in rerun[:2]] == [r["ids"] for r in killed[3:5]]
     epoch = [i for r in killed[:3] + rerun for i in r["ids"]]
     assert len(epoch) == len(set(epoch)) == 64
+
+
+@pytest.mark.slow
+def test_a_weighted_mix_killed_mid_epoch_resumes_with_the_same_draws(tmp_path: Path):
+    """Weights 3:1: the killed attempt (up to its checkpoint) and the rerun draw together exactly
+    what one uninterrupted epoch draws, batch for batch; run.json counts each attempt's draws."""
+    from data_fixtures import write_manifest
+
+    (tmp_path / "record_ids.py").write_text(RECORDER)
+    captions = write_manifest(tmp_path / "captions", n=8, name="captions.jsonl")
+    train = f"[{{source:folder,root:null,split:train,weight:3}},{{source:jsonl,path:'{captions}',weight:1}}]"
+
+    def args(run: str) -> list[str]:
+        return [
+            "dataset=mix",
+            f"dataset.train={train}",
+            "dataset.mix.epoch=steps",
+            "dataset.mix.steps=20",
+            "dataset.batch_size=8",
+            "dataset.max_duration=null",
+            "trainer.max_epochs=1",
+            "trainer.limit_val_batches=0",
+            "trainer.num_sanity_val_steps=0",
+            "logger=none",
+            "~callbacks.model_checkpoint",
+            "+callbacks.last_checkpoint.every_n_train_steps=3",
+            "+callbacks.record._target_=record_ids.RecordIds",
+            f"+callbacks.record.out={tmp_path / run}.jsonl",
+            f"hydra.run.dir={tmp_path / run}",
+        ]
+
+    def ids(run: str) -> list[list[str]]:
+        return [json.loads(line)["ids"] for line in (tmp_path / f"{run}.jsonl").read_text().splitlines()]
+
+    run_cli("lalm-train", args("whole"), cwd=tmp_path, timeout=600, check=True)
+    first = run_cli("lalm-train", args("kill"), cwd=tmp_path, env={"LALM_TEST_KILL_AT": "5"}, timeout=600)
+    assert first.returncode == -9, first.stdout[-2000:] + first.stderr[-2000:]
+    killed = ids("kill")
+    (tmp_path / "kill.jsonl").unlink()
+    run_cli("lalm-train", args("kill"), cwd=tmp_path, timeout=600, check=True)
+    assert killed[:3] + ids("kill") == ids("whole")
+
+    def drawn(run: str, attempt: int) -> list[int]:
+        record = json.loads((tmp_path / run / "run.json").read_text())
+        return [s["drawn_cuts"] for s in record["attempts"][attempt]["data"]["train"]["sources"]]
+
+    together = [a + b for a, b in zip(drawn("kill", 0), drawn("kill", 1), strict=True)]
+    assert together == drawn("whole", -1) and sum(together) == 20 * 8
+    assert drawn("kill", 0) == [
+        sum(not i.startswith("u") for b in killed[:3] for i in b),
+        sum(i.startswith("u") for b in killed[:3] for i in b),
+    ]

@@ -18,7 +18,7 @@ APP = textwrap.dedent("""
     from pathlib import Path
     import hydra
     from hydra.core.hydra_config import HydraConfig
-    from lalm_framework.cli.errors import install
+    from lalm_framework.cli.short_errors import install
 
     install()  # errors read as they do in lalm-train
 

@@ -3,8 +3,8 @@
 import pytest
 
 from lalm_framework.errors import UserError
-from lalm_framework.launching.gpu_leases import GpuLeases, detect_gpus, resolve_gpus
-from lalm_framework.launching.pool_settings import parse_gpu_spec
+from lalm_framework.launching.pool.gpu_leases import GpuLeases, detect_gpus, resolve_gpus
+from lalm_framework.launching.pool.settings import parse_gpu_spec
 
 
 def test_one_job_per_gpu_until_released() -> None:

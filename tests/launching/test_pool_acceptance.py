@@ -41,7 +41,7 @@ def test_fake_gpus_never_shared_and_fresh_processes(pool_app, tmp_path: Path) ->
 
 
 def test_thread_caps_follow_cores_per_job(pool_app, tmp_path: Path) -> None:
-    from lalm_framework.launching.threads import THREAD_VARS, available_cores
+    from lalm_framework.launching.pool.threads import THREAD_VARS, available_cores
 
     env = {k: v for k, v in os.environ.items() if k not in THREAD_VARS}
     proc = pool_app(["+x=1,2", "hydra.launcher.gpus=null", "hydra.launcher.n_jobs=2"], env=env)
@@ -52,7 +52,7 @@ def test_thread_caps_follow_cores_per_job(pool_app, tmp_path: Path) -> None:
 
 
 def test_preloaded_torch_is_in_every_job_with_its_thread_cap(pool_app, tmp_path: Path) -> None:
-    from lalm_framework.launching.threads import THREAD_VARS
+    from lalm_framework.launching.pool.threads import THREAD_VARS
 
     env = {k: v for k, v in os.environ.items() if k not in THREAD_VARS}
     proc = pool_app(
@@ -67,7 +67,7 @@ def test_preloaded_torch_is_in_every_job_with_its_thread_cap(pool_app, tmp_path:
 
 
 def test_thread_caps_keep_user_values() -> None:
-    from lalm_framework.launching.threads import thread_cap_env
+    from lalm_framework.launching.pool.threads import thread_cap_env
 
     caps = thread_cap_env(parallel_jobs=2, threads_per_job=None, environ={"OMP_NUM_THREADS": "3"})
     assert "OMP_NUM_THREADS" not in caps and caps["MKL_NUM_THREADS"] == caps["OPENBLAS_NUM_THREADS"]

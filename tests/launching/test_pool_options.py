@@ -17,7 +17,7 @@ from hydra.utils import instantiate
 
 from hydra_plugins.lalm_pool.config import LalmPoolLauncherConf
 from lalm_framework.errors import UserError
-from lalm_framework.launching.pool_settings import PoolSettings
+from lalm_framework.launching.pool.settings import PoolSettings
 from tests.helpers import cli_env
 from tests.launching.conftest import APP
 

@@ -18,7 +18,7 @@ from helpers import run_cli
 from tiny_lalm import TINY_ENCODER, save_checkpoint, tiny_kwargs
 
 from lalm_framework.errors import UserError
-from lalm_framework.training.checkpoint_io import AtomicCheckpointIO, read_checkpoint
+from lalm_framework.trainer_addons.checkpoint_io import AtomicCheckpointIO, read_checkpoint
 
 DEV = Path(__file__).resolve().parents[2] / "lalm_framework" / "samples" / "speech" / "dev"
 
@@ -281,7 +281,7 @@ def test_resume_restores_the_saved_state_bit_for_bit(digits_ckpt):
 def test_lalm_infer_refuses_a_checkpoint_of_another_model_kind_before_building_anything(
     digits_ckpt, tmp_path, monkeypatch
 ):
-    from lalm_framework.inference.loading import load_checkpoint_model
+    from lalm_framework.inference.trained_model import load_checkpoint_model
     from lalm_framework.models.lalm_module import LalmModule
 
     def never(*args, **kwargs):

@@ -49,7 +49,7 @@ def test_trainer_test_with_ckpt_path_gives_the_wer_of_lalm_infer(ckpt, tmp_path)
 
     from lalm_framework.data.datamodule import LalmDataModule
     from lalm_framework.models.lalm_module import LalmModule
-    from lalm_framework.training.checkpoint_io import AtomicCheckpointIO
+    from lalm_framework.trainer_addons.checkpoint_io import AtomicCheckpointIO
 
     files = sample_files("test", 10)
     refs = _references(files)

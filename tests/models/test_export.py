@@ -20,8 +20,8 @@ from tiny_lalm import randomize_lora, sample_files, save_checkpoint, speech_batc
 
 from lalm_framework.errors import UserError
 from lalm_framework.inference.export import export_checkpoint
-from lalm_framework.inference.loading import load_checkpoint_model
 from lalm_framework.inference.pretrained import load_pretrained
+from lalm_framework.inference.trained_model import load_checkpoint_model
 
 LORA = {"enabled": True, "r": 4, "alpha": 8, "dropout": 0.0, "target_modules": "all-linear"}
 

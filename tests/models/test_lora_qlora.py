@@ -86,7 +86,7 @@ def test_lora_on_a_random_init_llama_trains_adapters_and_saved_modules():
 
 def test_adapter_saved_with_peft_loads_into_a_fresh_model(tmp_path):
     from lalm_framework.errors import UserError
-    from lalm_framework.inference.loading import load_adapter, save_adapter
+    from lalm_framework.inference.trained_model import load_adapter, save_adapter
     from lalm_framework.models.lalm_module import LalmModule
 
     lora = {"enabled": True, "r": 4, "alpha": 8, "target_modules": ["q_proj", "v_proj"]}

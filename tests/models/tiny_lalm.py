@@ -64,7 +64,7 @@ def save_checkpoint(module: Any, path: Path, data_settings: dict[str, Any] | Non
     """Save `module` as Lightning does at the end of training (what lalm-train writes)."""
     import pytorch_lightning as pl
 
-    from lalm_framework.training.checkpoint_io import AtomicCheckpointIO
+    from lalm_framework.trainer_addons.checkpoint_io import AtomicCheckpointIO
 
     module.data_settings = dict(data_settings or DATA_SETTINGS)
     trainer = pl.Trainer(

@@ -10,7 +10,7 @@ from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLaunche
 from omegaconf import OmegaConf
 
 from lalm_framework.errors import UserError
-from lalm_framework.launching.slurm_resources import (
+from lalm_framework.launching.slurm.resources import (
     SlurmOptions,
     check_slurm_resources,
     is_slurm_launcher,
@@ -189,7 +189,7 @@ def test_jobs_of_one_shape_are_checked_from_one_composition() -> None:
     values: exactly what Hydra composes for them (type errors and request checks included)."""
     from hydra.core.global_hydra import GlobalHydra
 
-    from lalm_framework.launching.slurm_checks import JobChecker
+    from lalm_framework.launching.slurm.checks import JobChecker
 
     jobs = [
         ["lr=1e-3", "trainer.max_epochs=2", "+note=a"],

@@ -20,7 +20,7 @@ def test_overfit_memorises_eight_utterances_to_wer_zero(tmp_path):
         check=True,
     )
     out = proc.stdout + proc.stderr
-    wers = [float(w) for w in re.findall(r"dev WER ([\d.]+)%", out)]
+    wers = [float(w) for w in re.findall(r"val/wer ([\d.]+)%", out)]
     assert wers and wers[-1] == 0.0, out[-2000:]
     metrics = json.loads((run_dir / "run.json").read_text())["metrics"]
     assert metrics["val/wer"] == 0.0

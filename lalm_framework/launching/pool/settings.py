@@ -6,6 +6,7 @@ and Hydra hands the plugin every field of it.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import re
 from collections.abc import Sequence
@@ -64,8 +65,6 @@ def _seconds(key: str, value: Any) -> float:
 
 def _modules(key: str, value: Any) -> tuple[str, ...]:
     """Importable module names (found, not imported: the template imports them)."""
-    import importlib.util
-
     names = [] if value is None else [value] if isinstance(value, str) else list(value)
     for name in names:
         if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*", name):

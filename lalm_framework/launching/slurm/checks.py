@@ -12,7 +12,7 @@ from omegaconf import DictConfig
 
 from lalm_framework.errors import UserError, describe
 from lalm_framework.launching.job_configs import JobConfigs
-from lalm_framework.launching.slurm_resources import check_slurm_resources
+from lalm_framework.launching.slurm.resources import check_slurm_resources
 
 
 class JobChecker:

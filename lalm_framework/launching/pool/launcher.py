@@ -17,8 +17,9 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import cloudpickle
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, run_job, setup_globals
@@ -26,22 +27,21 @@ from omegaconf import OmegaConf, open_dict
 
 from lalm_framework.compat.private_api import custom_resolvers, install_resolver, job_return_value
 from lalm_framework.errors import full_error_requested
-from lalm_framework.launching.gpu_leases import GpuLeases, resolve_gpus
-from lalm_framework.launching.process_pool import PoolInterrupted, PoolJob, ProcessPool, ProcessResult
-from lalm_framework.launching.protocol import JobSource
+from lalm_framework.launching.pool.gpu_leases import GpuLeases, resolve_gpus
+from lalm_framework.launching.pool.process_pool import PoolInterrupted, PoolJob, ProcessPool, ProcessResult
+from lalm_framework.launching.pool.settings import PoolSettings
+from lalm_framework.launching.pool.threads import available_cores, thread_cap_env
+from lalm_framework.launching.pool.worker import PRELOAD_ENV, WARM_UP_ENV, redirect_output
+from lalm_framework.launching.protocol import JobSource, PoolLauncherPlugin
 from lalm_framework.launching.report import JobFailed, JobRow, StatusLine, error_line, summary_table
-from lalm_framework.launching.threads import available_cores, thread_cap_env
-from lalm_framework.launching.worker import PRELOAD_ENV, WARM_UP_ENV
+from lalm_framework.masking import guard
 from lalm_framework.utils.files import atomic_write
-
-if TYPE_CHECKING:
-    from hydra_plugins.lalm_pool.lalm_pool_launcher import LalmPoolLauncher
 
 log = logging.getLogger(__name__)
 
 LOG_NAME = "job_output.log"
-ENTRY = "lalm_framework.launching.pool_launcher:execute_job"
-WARM_UP = "lalm_framework.launching.pool_launcher:warm_up"
+ENTRY = "lalm_framework.launching.pool.launcher:execute_job"
+WARM_UP = "lalm_framework.launching.pool.launcher:warm_up"
 
 
 class JobProcessCrashed(RuntimeError):
@@ -55,8 +55,6 @@ def execute_job(shared: dict[str, Any], job: dict[str, Any]) -> JobReturn:
     Composing here, not in the launcher, spreads that cost over the parallel workers (the
     sweeper has already checked that every job composes).
     """
-    from lalm_framework.launching.worker import redirect_output
-
     setup_globals()
     Singleton.set_state(shared["singleton_state"])
     _install_resolvers(shared["resolvers"])
@@ -84,6 +82,7 @@ def execute_job(shared: dict[str, Any], job: dict[str, Any]) -> JobReturn:
     log_path = os.path.join(job_dir, LOG_NAME)
     atomic_write(job["where"], log_path)
     redirect_output(log_path)
+    guard(list(job["overrides"]))  # the job's log file (job_output.log), secrets masked
     ret = run_job(
         hydra_context=shared["hydra_context"],
         config=sweep_config,
@@ -109,8 +108,6 @@ def warm_up(shared: dict[str, Any]) -> None:
 
 
 def _picklable(exc: BaseException) -> BaseException:
-    import cloudpickle
-
     try:
         cloudpickle.loads(cloudpickle.dumps(exc))
         return exc
@@ -121,15 +118,11 @@ def _picklable(exc: BaseException) -> BaseException:
 
 def _install_resolvers(resolvers: dict[str, bytes]) -> None:
     """Register the launcher's custom OmegaConf resolvers that this fresh process lacks."""
-    import cloudpickle
-
     for name, blob in resolvers.items():
         install_resolver(name, cloudpickle.loads(blob))
 
 
 def _picklable_resolvers() -> dict[str, bytes]:
-    import cloudpickle
-
     out = {}
     for name, fn in custom_resolvers().items():
         try:
@@ -143,9 +136,9 @@ def _picklable_resolvers() -> dict[str, bytes]:
 class PoolSession:
     """One `launch`/`launch_stream` call: the pool, its scratch dir, the rows of the summary."""
 
-    def __init__(self, launcher: LalmPoolLauncher, expected_jobs: int | None, max_parallel: int | None = None) -> None:
-        import cloudpickle
-
+    def __init__(
+        self, launcher: PoolLauncherPlugin, expected_jobs: int | None, max_parallel: int | None = None
+    ) -> None:
         assert launcher.config is not None and launcher.hydra_context is not None
         assert launcher.task_function is not None
         self.launcher = launcher
@@ -153,7 +146,7 @@ class PoolSession:
         self.hydra_context = launcher.hydra_context
         setup_globals()
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
-        settings = launcher.settings
+        settings: PoolSettings = launcher.settings
         gpus = resolve_gpus(settings.gpus)
         self.leases = GpuLeases(gpus, settings.gpus_per_job, settings.jobs_per_gpu)
         self.sweep_dir = Path(str(self.config.hydra.sweep.dir))
@@ -314,7 +307,7 @@ def _failed(result: ProcessResult) -> bool:
 
 
 def launch(
-    launcher: LalmPoolLauncher, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
+    launcher: PoolLauncherPlugin, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
 ) -> Sequence[JobReturn]:
     """Run a batch of jobs; a job starts as soon as a worker frees. Results in input order."""
     session = PoolSession(launcher, expected_jobs=len(job_overrides))
@@ -333,7 +326,7 @@ def launch(
     return [results[initial_job_idx + i] for i in range(len(job_overrides))]
 
 
-def launch_stream(launcher: LalmPoolLauncher, source: JobSource, initial_job_idx: int, max_in_flight: int) -> int:
+def launch_stream(launcher: PoolLauncherPlugin, source: JobSource, initial_job_idx: int, max_in_flight: int) -> int:
     """Run jobs from `source` (e.g. Optuna's ask) until it has no more and none run; returns the count."""
     session = PoolSession(launcher, expected_jobs=None, max_parallel=max_in_flight)
     counter = [initial_job_idx]

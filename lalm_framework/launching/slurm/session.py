@@ -16,17 +16,21 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import submitit
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, JobStatus, filter_overrides
+from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
 from omegaconf import DictConfig, OmegaConf
+from submitit.core.utils import FailedJobError
 
 from lalm_framework.compat.private_api import job_return_value
 from lalm_framework.errors import UserError
-from lalm_framework.launching.report import JobRow
-from lalm_framework.launching.slurm_checks import JobChecker
-from lalm_framework.launching.slurm_jobs import (
+from lalm_framework.launching.protocol import SlurmLauncherPlugin
+from lalm_framework.launching.report import JobRow, summary_table
+from lalm_framework.launching.slurm.checks import JobChecker
+from lalm_framework.launching.slurm.jobs import (
     FINAL_STATES,
     TrackedJob,
     cancel,
@@ -39,12 +43,9 @@ from lalm_framework.launching.slurm_jobs import (
     require_client,
     submit,
 )
-from lalm_framework.launching.slurm_resources import never_starts, option_problems
+from lalm_framework.launching.slurm.resources import SlurmOptions, never_starts, option_problems
 
-if TYPE_CHECKING:
-    from hydra_plugins.lalm_submitit.lalm_submitit_launcher import LalmSlurmLauncher
-
-log = logging.getLogger("lalm_framework.launching.slurm")
+log = logging.getLogger("lalm_framework.launching.slurm.launcher")  # one logger for the launcher's lines
 
 # seconds between looks at the jobs' result files (cheap); SLURM is asked every poll_interval_s,
 # and every FINISHING_POLL_S while a job that wrote its result has not ended in SLURM yet
@@ -63,11 +64,11 @@ class SweepInterrupted(KeyboardInterrupt):
 class SlurmSession:
     """One `launch`/`launch_stream` call: the executor, the jobs in SLURM, the rows of the summary."""
 
-    def __init__(self, launcher: LalmSlurmLauncher) -> None:
+    def __init__(self, launcher: SlurmLauncherPlugin) -> None:
         assert launcher.config is not None and launcher.hydra_context is not None
         self.launcher = launcher
         self.config = launcher.config
-        self.options = launcher.options
+        self.options: SlurmOptions = launcher.options
         params: dict[str, Any] = dict(launcher.params)
         problems = option_problems({**params, **asdict(self.options)})
         if problems:
@@ -91,8 +92,6 @@ class SlurmSession:
     # -- submitting and following --------------------------------------------------------------
     def submit(self, items: list[tuple[int, list[str]]]) -> None:
         """Submit the jobs: several as one array, one as a plain job."""
-        from submitit.core.utils import FailedJobError
-
         if len(items) > 1:
             log.info("lalm_slurm: submitting %d job(s) as one array; sweep dir %s", len(items), self.sweep_dir)
         for idx, overrides in items:
@@ -251,8 +250,6 @@ class SlurmSession:
         """The summary table (when asked for) and one line on what did not complete."""
         rows = list(self.rows.values())
         if self.options.summary and rows:
-            from lalm_framework.launching.report import summary_table
-
             summary_table(rows, title="lalm_slurm summary")
         bad = [r for r in rows if not str(r.status).startswith("COMPLETED")]
         if bad:
@@ -273,9 +270,6 @@ def _launcher_name(config: DictConfig) -> str:
 
 def _executor(params: Mapping[str, Any]) -> Any:
     """The submitit executor for the launcher's sbatch options (the mapping hydra-submitit does)."""
-    import submitit
-    from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
-
     options = dict(params)
     executor = submitit.AutoExecutor(
         cluster="slurm", folder=options.pop("submitit_folder"), slurm_max_num_timeout=options.pop("max_num_timeout")

@@ -1,6 +1,6 @@
 """The pool's job processes: a template process forks one fresh child per job.
 
-`python -m lalm_framework.launching.worker --template SHARED` starts once per launch: a new
+`python -m lalm_framework.launching.pool.worker --template SHARED` starts once per launch: a new
 interpreter that imports the light modules every job needs (Hydra, OmegaConf, cloudpickle),
 loads the launch's shared payload (Hydra state, the task function and what its module imports)
 and then forks a child for each job the launcher sends (one JSON line on stdin). The template
@@ -26,7 +26,7 @@ import time
 import traceback
 from typing import Any, TextIO
 
-from lalm_framework.launching.signals import POLL_S, kill_group
+from lalm_framework.launching.pool.signals import POLL_S, kill_group
 
 # Exit code when the job's result could not be written back (the launcher reports it).
 RESULT_WRITE_FAILED = 3
@@ -257,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 3 or argv[0] != "--template":
-        sys.stderr.write("usage: python -m lalm_framework.launching.worker --template SHARED GRACE_S\n")
+        sys.stderr.write("usage: python -m lalm_framework.launching.pool.worker --template SHARED GRACE_S\n")
         return 2
     _die_with_parent()
     Template(argv[1], float(argv[2])).serve()

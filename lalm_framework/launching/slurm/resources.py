@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 
 from lalm_framework.errors import UserError
@@ -73,8 +74,6 @@ def _launcher_class(launcher: Any) -> type | None:
         target = launcher if isinstance(launcher, str) else (launcher or {}).get("_target_")
         if not target:
             return None
-        from hydra.utils import get_class
-
         try:
             return get_class(str(target))
         except Exception:  # not importable: Hydra reports that itself when it instantiates it

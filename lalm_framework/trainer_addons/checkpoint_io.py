@@ -35,6 +35,9 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     """
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
+        from lalm_framework.masking import mask_tree
+
+        checkpoint = mask_tree(checkpoint)  # hyper_parameters hold the config: no secret leaves in a file
         if not _is_local(path):
             # remote stores (s3://, gs://) have their own atomic object writes
             return super().save_checkpoint(checkpoint, path, storage_options)

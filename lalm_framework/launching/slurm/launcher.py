@@ -2,7 +2,7 @@
 
 The `lalm_slurm` launcher (hydra_plugins/lalm_submitit) delegates here:
 
-- `launch` (launcher process): check every job against the SLURM request (`slurm_checks`),
+- `launch` (launcher process): check every job against the SLURM request (`checks`),
   submit ONE job array, stop with a clear error when sbatch refuses it or SLURM would keep it
   pending forever, follow the jobs until SLURM records their final state, print the summary
   table, return JobReturns (failed jobs carry a short `SlurmJobFailed`; the sweep exits != 0).
@@ -16,11 +16,11 @@ The `lalm_slurm` launcher (hydra_plugins/lalm_submitit) delegates here:
   pruned Optuna trial is not a failure: it ends COMPLETED, its TrialPruned goes to the sweeper.
 - `requeue_nodes_in_job` (inside the job): puts the preemption mechanism into the job's config
   (a `callbacks.slurm_requeue` node and a SLURMEnvironment(auto_requeue=False) entry in
-  `trainer.plugins`) for the runner to build; `save_for_requeue`: see `slurm_requeue`
+  `trainer.plugins`) for the runner to build; `save_for_requeue`: see `requeue`
   (imported lazily: it imports Lightning).
 
 Nothing heavy at module top: the launcher process never needs torch, and a SLURM job (which
-imports this module for its own side) loads none of the launcher's machinery (`slurm_session`).
+imports this module for its own side) loads none of the launcher's machinery (`session`).
 """
 
 from __future__ import annotations
@@ -31,15 +31,15 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from hydra.core.utils import JobReturn, JobStatus
 from omegaconf import DictConfig, open_dict
 
 from lalm_framework.compat.private_api import job_return_value
 from lalm_framework.errors import UserError
-from lalm_framework.launching.protocol import JobSource, ResumableJobSource
-from lalm_framework.launching.slurm_jobs import (
+from lalm_framework.launching.protocol import JobSource, ResumableJobSource, SlurmLauncherPlugin
+from lalm_framework.launching.slurm.jobs import (
     SlurmJobFailed,
     TrackedJob,
     is_trial_pruned,
@@ -47,9 +47,6 @@ from lalm_framework.launching.slurm_jobs import (
     query,
     read_ledger,
 )
-
-if TYPE_CHECKING:
-    from hydra_plugins.lalm_submitit.lalm_submitit_launcher import LalmSlurmLauncher
 
 log = logging.getLogger(__name__)
 
@@ -80,9 +77,9 @@ def announce_task() -> None:
     )
 
 
-# what a SLURM job's Trainer gets (see `slurm_requeue`): built by the runner from the job's config
+# what a SLURM job's Trainer gets (see `requeue`): built by the runner from the job's config
 REQUEUE_CALLBACK = {
-    "_target_": "lalm_framework.launching.slurm_requeue.SaveOnTermination",
+    "_target_": "lalm_framework.launching.slurm.requeue.SaveOnTermination",
     "checkpoint_dir": "${paths.checkpoint_dir}",
 }
 # Lightning's own SLURM auto-requeue off: submitit's requeue is the one mechanism
@@ -121,19 +118,19 @@ def requeue_nodes_in_job(launcher: Any) -> Iterator[None]:
 
 def save_for_requeue() -> Path | None:
     """Save the running fit before submitit requeues the job (no-op when no fit has started)."""
-    if "lalm_framework.launching.slurm_requeue" not in sys.modules:
+    if "lalm_framework.launching.slurm.requeue" not in sys.modules:
         return None  # Lightning never loaded in this job: no trainer to save
-    from lalm_framework.launching.slurm_requeue import save_for_requeue as save
+    from lalm_framework.launching.slurm.requeue import save_for_requeue as save
 
     return save()
 
 
 # -- in the launcher process ------------------------------------------------------------------
 def launch(
-    launcher: LalmSlurmLauncher, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
+    launcher: SlurmLauncherPlugin, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
 ) -> list[JobReturn]:
     """Check all jobs, submit them as one array, follow them, summarise; JobReturns in input order."""
-    from lalm_framework.launching.slurm_session import SlurmSession
+    from lalm_framework.launching.slurm.session import SlurmSession
 
     session = SlurmSession(launcher)
     items = [(initial_job_idx + i, list(o)) for i, o in enumerate(job_overrides)]
@@ -155,11 +152,11 @@ def launch(
     return returns
 
 
-def launch_stream(launcher: LalmSlurmLauncher, source: JobSource, initial_job_idx: int, max_in_flight: int) -> int:
+def launch_stream(launcher: SlurmLauncherPlugin, source: JobSource, initial_job_idx: int, max_in_flight: int) -> int:
     """One SLURM job per job of `source`, submitted whenever fewer than `max_in_flight` are in
     SLURM (pending or running); results go back to the source as each job ends. Returns the
     number of jobs submitted."""
-    from lalm_framework.launching.slurm_session import SlurmSession, failed_return
+    from lalm_framework.launching.slurm.session import SlurmSession, failed_return
 
     session = SlurmSession(launcher)
     idx = initial_job_idx

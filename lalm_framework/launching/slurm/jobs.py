@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from hydra.core.utils import JobReturn, JobStatus
+from submitit.core.utils import FailedJobError, JobPaths, pickle_load
 
 from lalm_framework.errors import UserError
 
@@ -93,7 +94,6 @@ class TrackedJob:
     status: JobState = field(default_factory=JobState)
 
     def paths(self, task: int = 0) -> Any:
-        from submitit.core.utils import JobPaths
 
         return JobPaths(self.folder, job_id=self.job_id, task_id=task)
 
@@ -237,7 +237,6 @@ def submit(
     A refusal by sbatch becomes FailedJobError for the caller, after the pickles and submission
     file submitit wrote for it are removed.
     """
-    from submitit.core.utils import FailedJobError, JobPaths
 
     folder = JobPaths.get_first_id_independent_folder(executor.folder)
     before = _prepared_files(folder)
@@ -280,7 +279,6 @@ def append_ledger(folder: Path, jobs: Sequence[TrackedJob]) -> None:
 def ledger_folder(config: Any) -> Path:
     """Where the SLURM launcher of this (primary) config keeps its ledger: submitit's folder up to
     the first per-job part (`<sweep dir>/.submitit` by default)."""
-    from submitit.core.utils import JobPaths
 
     return Path(JobPaths.get_first_id_independent_folder(str(config.hydra.launcher.submitit_folder)))
 
@@ -307,7 +305,6 @@ def job_return(job: TrackedJob, result_wait_s: float = 5.0) -> JobReturn:
     state, the last error line and the log) when SLURM recorded anything else or no result came.
     A pruned Optuna trial ends COMPLETED in SLURM and keeps its TrialPruned for the sweeper.
     """
-    from submitit.core.utils import pickle_load
 
     state = job.status.state
     # no accounting and gone from squeue (UNKNOWN): what the job itself reported is all there is

@@ -30,7 +30,7 @@ def load_checkpoint_model(checkpoint: str | Path) -> Any:
     The checkpoint's kind is checked before any model is built: a checkpoint of another model
     (e.g. the digits example) is refused with a message, not turned into a default-size LLM.
     """
-    from lalm_framework.training.checkpoint_io import read_checkpoint
+    from lalm_framework.trainer_addons.checkpoint_io import read_checkpoint
 
     ckpt = read_checkpoint(checkpoint, map_location="cpu")
     hparams = ckpt.get("hyper_parameters")

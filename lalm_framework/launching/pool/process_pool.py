@@ -1,6 +1,6 @@
 """A pool that runs every job in its own fresh process, starting the next job as soon as one ends.
 
-The processes come from a template (`lalm_framework.launching.worker`): a clean interpreter
+The processes come from a template (`lalm_framework.launching.pool.worker`): a clean interpreter
 started once per launch that forks one child per job, so a job pays a fork instead of Python
 start-up and imports, and no state or CUDA context passes from one job to the next. Each job
 leads its own process group: its children (DDP ranks, dataloader workers) are stopped with it.
@@ -24,9 +24,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lalm_framework.launching.gpu_leases import GpuLeases
-from lalm_framework.launching.signals import POLL_S, kill_group, pid_alive
-from lalm_framework.launching.worker import SYS_PATH_ENV
+import cloudpickle
+
+from lalm_framework.launching.pool.gpu_leases import GpuLeases
+from lalm_framework.launching.pool.signals import POLL_S, kill_group, pid_alive
+from lalm_framework.launching.pool.worker import SYS_PATH_ENV
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +94,14 @@ class _TemplateProcess:
         full_env.update(env)
         full_env[SYS_PATH_ENV] = json.dumps(sys.path)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "lalm_framework.launching.worker", "--template", shared_path, str(kill_grace_s)],
+            [
+                sys.executable,
+                "-m",
+                "lalm_framework.launching.pool.worker",
+                "--template",
+                shared_path,
+                str(kill_grace_s),
+            ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=full_env,
@@ -126,7 +135,7 @@ class _TemplateProcess:
         code = self.proc.poll()
         return (
             f"lalm_pool's job template process ended unexpectedly (exit code {code}); its "
-            "error is printed above. Check that `python -m lalm_framework.launching.worker` "
+            "error is printed above. Check that `python -m lalm_framework.launching.pool.worker` "
             "imports in this environment."
         )
 
@@ -211,8 +220,6 @@ class ProcessPool:
             return ProcessResult(
                 exit_code=code, error=f"job process {why} before returning a result; see {job.log_path}"
             )
-        import cloudpickle
-
         try:
             with open(path, "rb") as f:
                 value = cloudpickle.load(f)

@@ -8,7 +8,7 @@ import subprocess
 from collections.abc import Sequence
 
 from lalm_framework.errors import UserError
-from lalm_framework.launching.pool_settings import AUTO
+from lalm_framework.launching.pool.settings import AUTO
 
 
 def detect_gpus(environ: dict[str, str] | None = None) -> list[str]:
@@ -33,7 +33,7 @@ def detect_gpus(environ: dict[str, str] | None = None) -> list[str]:
 
 
 def resolve_gpus(gpus: str | Sequence[str] | None) -> list[str]:
-    """The pool's device ids from a checked `gpus` option (`pool_settings.parse_gpu_spec`)."""
+    """The pool's device ids from a checked `gpus` option (`settings.parse_gpu_spec`)."""
     if gpus is None:
         return []
     if gpus == AUTO:

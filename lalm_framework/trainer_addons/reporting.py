@@ -1,0 +1,146 @@
+"""What a run tells its user and its records: per-epoch metrics, the closing summary, the data used.
+
+- `EpochMetricsLog` (a callback in train.yaml): each epoch's metrics through Python logging, so
+  they reach the console and the job's log file (`train.log` under lalm-train).
+- `DataFingerprint` (added by the runner): the datamodule's `data_fingerprint()` once its data is
+  set up, for run.json. A datamodule MAY define `data_fingerprint(self) -> dict[str, Any]`: per
+  split name ("train", "val", "test"), e.g. `{"source": path, "kind": "folder", "utterances": int,
+  "files": int, "bytes": int, "sha256": hash of the sorted utterance list}` (docs/user-guide.md);
+  two runs on different data then differ there.
+- `summary_lines` / `record_checkpoint`: the run's closing lines and the best checkpoint's path
+  in the experiment loggers (an MLflow tag, a W&B summary field).
+"""
+
+from __future__ import annotations
+
+import logging
+import shlex
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+
+log = logging.getLogger(__name__)
+
+
+class EpochMetricsLog(pl.Callback):
+    """Log every scalar metric at the end of each training epoch (rank 0), one line per epoch.
+
+    Example line: `epoch 3/79 (step 192): train/loss 1.234  val/loss 1.456  val/wer 21.3%`
+    (error rates, `*wer`/`*cer`, in percent; `metric_text` formats each value).
+    """
+
+    validated = False  # whether this epoch ran validation (else its val/* values are an older epoch's)
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.validated = self.validated or not trainer.sanity_checking
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        validated, self.validated = self.validated, False
+        if not trainer.is_global_zero or trainer.sanity_checking:
+            return
+        metrics = sorted(trainer.callback_metrics.items())
+        values = [t for k, v in metrics if (validated or not k.startswith("val")) and (t := metric_text(k, v))]
+        if values:
+            # counted from 0 like the progress bar's `Epoch 3/79` and the checkpoints' `epoch003`
+            of = f"/{trainer.max_epochs - 1}" if trainer.max_epochs and trainer.max_epochs > 0 else ""
+            log.info("epoch %d%s (step %d): %s", trainer.current_epoch, of, trainer.global_step, "  ".join(values))
+
+
+def metric_text(name: str, value: Any) -> str | None:
+    """`val/wer 21.3%`, `val/loss 1.456`; None for a value that is not a number."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    if name.rsplit("/", 1)[-1].endswith(("wer", "cer")):
+        return f"{name} {100 * number:.1f}%"
+    return f"{name} {number:.4g}"
+
+
+class DataFingerprint(pl.Callback):
+    """Hand the datamodule's `data_fingerprint()` to `report` once, after its data is set up (rank 0)."""
+
+    def __init__(self, report: Callable[[dict[str, Any]], None]) -> None:
+        self.report = report
+        self.done = False
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        # Lightning calls the datamodule's setup before the callbacks' setup
+        if not self.done:
+            self.done = self._report(trainer)
+
+    # what training drew from each source changes as it goes: the record follows at each epoch's
+    # end, each checkpoint, the end, and when an attempt stops (a SIGKILL keeps the last)
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._report(trainer)
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._report(trainer)
+
+    def on_save_checkpoint(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        self._report(trainer)  # a killed attempt's record then matches the checkpoint it resumes from
+
+    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
+        self._report(trainer)
+
+    def _report(self, trainer: pl.Trainer) -> bool:
+        datamodule = getattr(trainer, "datamodule", None)  # set by fit/validate/test(datamodule=...)
+        fingerprint = getattr(datamodule, "data_fingerprint", None)
+        if not trainer.is_global_zero or not callable(fingerprint):
+            return False
+        self.report(fingerprint())
+        return True
+
+
+def summary_lines(
+    job_dir: Path,
+    monitor: str,
+    best: tuple[str, float] | None,
+    last: float | None,
+    infer_inputs: Sequence[str] | None,
+) -> list[str]:
+    """The closing lines of a run: where it is, its best checkpoint, and how to use that checkpoint."""
+    lines = [f"Run finished. Output dir: {job_dir}"]
+    if best is not None:
+        lines.append(f"Best checkpoint: {best[0]} ({monitor}={best[1]:.6g})")
+    if last is not None:
+        lines.append(f"Last {monitor}: {last:.6g}")
+    if best is not None and infer_inputs:
+        lines.append("Transcribe with it: " + shlex.join(["lalm-infer", best[0], *infer_inputs]))
+    return lines
+
+
+def data_lines(fingerprint: dict[str, Any]) -> list[str]:
+    """What training drew from each train source, and the utterances left out as too long."""
+    lines = []
+    train = fingerprint.get("train") or {}
+    for i, src in enumerate(train.get("sources") or []):
+        if "drawn_cuts" in src:
+            weight = f", weight {src['weight']:g}" if src.get("weight") is not None else ""
+            lines.append(
+                f"Train source {i} ({src.get('kind')} {src.get('source')}, task {src.get('task')}{weight}): "
+                f"drew {src['drawn_cuts']} cuts, {src['drawn_hours']:.3g} h"
+            )
+    for split, node in fingerprint.items():
+        sets = node.get("sets") if isinstance(node, dict) else None
+        for name, entry in (sets or {"": node}).items():
+            if isinstance(entry, dict) and entry.get("long_audio_dropped"):
+                where = f"{split}/{name}" if name else split
+                n = entry["long_audio_dropped"]
+                lines.append(f"{where}: {n} utterances longer than the encoder window dropped (long_audio=drop)")
+    return lines
+
+
+def record_checkpoint(loggers: Sequence[Any], path: str) -> None:
+    """Leave the best checkpoint's path with each experiment logger that can hold a text value."""
+    from pytorch_lightning.loggers import MLFlowLogger, WandbLogger
+
+    for logger in loggers:
+        if isinstance(logger, MLFlowLogger):
+            logger.experiment.set_tag(logger.run_id, "best_checkpoint", path)
+        elif isinstance(logger, WandbLogger):
+            logger.experiment.summary["best_checkpoint"] = path
