@@ -95,6 +95,8 @@ def check_files(paths: Iterable[str], record: str | None = None, threads: int = 
     for path, found in out.items():
         if isinstance(found, FileCheck):
             _KNOWN[path] = found
+        else:  # removed since an earlier check in this process
+            _KNOWN.pop(path, None)
     gone = any(isinstance(out[p], str) for p in trusted if p in out)
     if record is not None and (todo or gone):
         kept = {p: c for p, c in trusted.items() if p not in out}  # files of the source not listed this time
