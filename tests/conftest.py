@@ -1,6 +1,7 @@
 """Suite-wide settings: one torch thread (2-vCPU machines), no model hub."""
 
 import os
+import tempfile
 
 import pytest
 
@@ -9,6 +10,8 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# audio-check records and manifest catalogs of this run only (not the user's ~/.cache)
+os.environ["LALM_CACHE_DIR"] = tempfile.mkdtemp(prefix="lalm-test-cache-")
 
 
 @pytest.fixture(autouse=True)

@@ -1,14 +1,22 @@
-"""Before training: every audio file is checked (header + tail) and utterances filtered by duration."""
+"""Before training: every audio file is checked (header + tail) and utterances filtered by duration.
+
+A source's first check is recorded (`audio_record`): later checks stat each file and probe only
+the changed ones.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from lalm_framework.data.audio import audio_problem
+from lalm_framework.data.audio_record import check_files
 from lalm_framework.data.utterance import Utterance
 from lalm_framework.errors import UserError
+
+if TYPE_CHECKING:
+    from lhotse.cut import Cut
 
 log = logging.getLogger(__name__)
 _SHOWN = 5  # bad files named in one message
@@ -16,20 +24,27 @@ _THREADS = 8  # header reads wait on the disk, not the CPU: threads overlap them
 
 
 def check_audio_files(
-    utterances: list[Utterance], split: str, skip_bad_audio: bool = False, threads: int = _THREADS
+    utterances: list[Utterance],
+    split: str,
+    skip_bad_audio: bool = False,
+    threads: int = _THREADS,
+    record: str | None = None,
 ) -> list[Utterance]:
     """Utterances whose audio is readable; fills in `duration` from the file header.
 
     A missing or unreadable file raises UserError naming it (the default), or is skipped and
-    counted in the log with `skip_bad_audio`.
+    counted in the log with `skip_bad_audio`. `record`: the source whose check record to trust
+    for unchanged files (see `audio_record`); each file is checked once however many
+    utterances read it.
     """
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        results = list(pool.map(lambda u: audio_problem(u.audio), utterances))
+    checks = check_files((u.audio for u in utterances), record, threads)
     good: list[Utterance] = []
     bad: list[str] = []
-    for utt, (problem, duration) in zip(utterances, results, strict=True):
-        if problem is None:
-            utt.duration = duration
+    for utt in utterances:
+        check = checks[utt.audio]
+        problem = check if isinstance(check, str) else check.problem
+        if problem is None and not isinstance(check, str):
+            utt.duration = check.duration
             good.append(utt)
         else:
             bad.append(f"{utt.audio}: {problem}")
@@ -37,12 +52,14 @@ def check_audio_files(
     return good
 
 
-def bad_audio_files(paths: Sequence[str], threads: int = _THREADS) -> dict[str, str]:
-    """{path: problem} of the files in `paths` that are missing, unreadable or empty."""
-    unique = sorted(set(paths))
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        problems = pool.map(lambda p: audio_problem(p)[0], unique)
-    return {p: problem for p, problem in zip(unique, problems, strict=True) if problem is not None}
+def bad_audio_files(paths: Sequence[str], threads: int = _THREADS, record: str | None = None) -> dict[str, str]:
+    """{path: problem} of the files in `paths` that are missing, unreadable or empty.
+
+    `record`: as for `check_audio_files`.
+    """
+    checks = check_files(sorted(set(paths)), record, threads)
+    problems = {p: c if isinstance(c, str) else c.problem for p, c in checks.items()}
+    return {p: problem for p, problem in problems.items() if problem is not None}
 
 
 def report_bad_audio(bad: list[str], total: int, split: str, skip_bad_audio: bool) -> None:
@@ -72,3 +89,21 @@ def duration_filter_message(split: str, dropped: int, total: int, lo: float, hi:
             f"No {split} utterance is between {lo} and {hi} s long.\n"
             "Widen dataset.min_utterance_duration / dataset.max_utterance_duration."
         )
+
+
+@dataclass(frozen=True)
+class DurationRange:
+    """Keep the cuts lasting `lo` to `hi` seconds: the utterance-duration filter.
+
+    A class, not a closure: lazy filters must survive a fork, and a split with a catalog
+    applies it to the catalog's durations without reading a cut.
+    """
+
+    lo: float
+    hi: float
+
+    def __call__(self, cut: Cut) -> bool:
+        return self.keeps(cut.duration)
+
+    def keeps(self, duration: float) -> bool:
+        return bool(self.lo <= duration <= self.hi)

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Container, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lalm_framework.data.audio import cut_audio
+from lalm_framework.data.audio_record import known_check
 from lalm_framework.data.utterance import Utterance
 from lalm_framework.errors import UserError
 
@@ -34,11 +36,15 @@ def make_cut(recording: Recording, supervision: SupervisionSegment) -> Cut:
 
 
 def utterance_cut(u: Utterance) -> Cut:
-    """The cut of one utterance (reads the audio file's header)."""
+    """The cut of one utterance (reads the audio file's header unless this process checked it)."""
     from lhotse import Recording, SupervisionSegment
 
+    checked = known_check(u.audio)
     try:
-        rec = Recording.from_file(u.audio, recording_id=u.id)
+        if checked is not None:
+            rec = checked.recording(u.audio, u.id)
+        else:
+            rec = Recording.from_file(u.audio, recording_id=u.id)
     except Exception as e:
         raise UserError(
             f"{u.audio}: cannot read the audio header ({type(e).__name__}: {str(e).splitlines()[0][:120]}).\n"
@@ -51,12 +57,50 @@ def utterance_cut(u: Utterance) -> Cut:
     return make_cut(rec, sup)
 
 
+def librispeech_cut(u: Utterance) -> Cut | None:
+    """The cut Lhotse's LibriSpeech recipe (`parse_utterance`) makes of `u`, built from this
+    process's check of its file instead of a second header read (None: not checked)."""
+    from lhotse import SupervisionSegment
+
+    checked = known_check(u.audio)
+    path = Path(u.audio)
+    if checked is None or len(path.parents) < 3:
+        return None
+    expected = path.parents[2] / Path(u.id.replace("-", "/")).parent / f"{u.id}.flac"
+    if str(expected) != u.audio:  # not <spk>-<chapter>-<n> in its folder: not the recipe's cut
+        return None
+    rec = checked.recording(u.audio, u.id)
+    speaker = u.id.split("-", 1)[0]
+    sup = SupervisionSegment(
+        id=u.id,
+        recording_id=u.id,
+        start=0.0,
+        duration=rec.duration,
+        channel=0,
+        language="English",
+        speaker=speaker,
+        text=u.text.strip(),
+    )
+    return make_cut(rec, sup)
+
+
 def cuts_of(items: Iterable[Any], to_cut: Callable[[Any], Cut]) -> CutSet:
-    """An in-memory CutSet of `to_cut(item)` for each item, in order (header reads in threads)."""
+    """An in-memory CutSet of `to_cut(item)` for each item, in order, built in one pass.
+
+    Header reads, where a file was not checked in this process, run in threads; checked
+    files need none, and a thread hand-off would cost more than building the cut.
+    """
     from lhotse import CutSet
 
+    items = list(items)
+    if all(known_check(_audio_of(i)) is not None for i in items):
+        return CutSet.from_cuts(map(to_cut, items))
     with ThreadPoolExecutor(max_workers=IO_THREADS) as pool:
         return CutSet.from_cuts(pool.map(to_cut, items))
+
+
+def _audio_of(item: Any) -> str:
+    return str(getattr(item, "audio", ""))
 
 
 def cut_text(cut: Cut) -> str:

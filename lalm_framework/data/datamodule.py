@@ -26,13 +26,13 @@ import copy
 import inspect
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import pytorch_lightning as pl
 
 from lalm_framework.compat import private_api
 from lalm_framework.data.batch import AUDIO_TOKEN
-from lalm_framework.data.checks import duration_filter_message
+from lalm_framework.data.checks import DurationRange, duration_filter_message
 from lalm_framework.data.collate import DEFAULT_TEMPLATE, LalmCollator, check_prompt_template, check_prompts
 from lalm_framework.data.dataset import LalmCutDataset
 from lalm_framework.data.loading import CutLoader, default_num_workers, make_dataloader
@@ -50,12 +50,10 @@ from lalm_framework.data.sources import (
     source_fingerprint,
 )
 from lalm_framework.data.sources.nodes import eval_sets, train_sources
+from lalm_framework.data.steps import needs_batch_count
 from lalm_framework.errors import UserError
 from lalm_framework.scoring import DEFAULT_NORMALIZER, check_scoring, metrics_option
 from lalm_framework.utils.paths import resolve_path
-
-if TYPE_CHECKING:
-    from lhotse.cut import Cut
 
 log = logging.getLogger(__name__)
 
@@ -420,15 +418,12 @@ class LalmDataModule(pl.LightningDataModule):
         lo = self.min_utterance_duration or 0.0
         hi = self.max_utterance_duration or float("inf")
 
-        def keep(cut: Cut) -> bool:
-            return bool(lo <= cut.duration <= hi)
-
-        kept = cuts.filtered(keep) if (lo > 0 or hi < float("inf")) else cuts
+        kept = cuts.filtered(DurationRange(lo, hi)) if (lo > 0 or hi < float("inf")) else cuts
         duration_filter_message(key, cuts.size - kept.size, cuts.size, lo, hi)
         kept = self._long_audio(key, kept)
         if self.max_utterances is not None:
             kept = kept.filtered(lambda cut: True, first=self.max_utterances)
-        hours = sum(c.duration for c in kept.meta) / 3600
+        hours = kept.hours()
         log.info("%s: %d utterances (%.2f h) from %s", key, kept.size, hours, kept.description)
         return kept, hours
 
@@ -438,7 +433,7 @@ class LalmDataModule(pl.LightningDataModule):
         window = float(getattr(self.feature_extractor, "chunk_length", 0) or 0)
         if not window:
             return cuts
-        long = [c.duration for c in cuts.meta if c.duration > window]
+        long = [d for d in cuts.durations() if d > window]
         if not long:
             return cuts
         if self.long_audio == "refuse":
@@ -449,10 +444,7 @@ class LalmDataModule(pl.LightningDataModule):
                 f"dataset.max_utterance_duration={window:g} to filter them yourself."
             )
 
-        def fits(cut: Cut) -> bool:
-            return bool(cut.duration <= window)
-
-        kept = cuts.filtered(fits)
+        kept = cuts.filtered(DurationRange(0.0, window))
         self.long_dropped[key] = cuts.size - kept.size
         log.warning(
             "%s: %d of %d utterances longer than the encoder's %g s window left out (dataset.long_audio=drop)",
@@ -514,7 +506,8 @@ class LalmDataModule(pl.LightningDataModule):
         )
         trainer = self.trainer
         world, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
-        sampler = CutBatchSampler(self.datasets[key], spec, world, rank)
+        counted = True if needs_batch_count(trainer, split) else None  # else: counted when small
+        sampler = CutBatchSampler(self.datasets[key], spec, world, rank, counted)
         sampler.draw_prompts = train and any(not isinstance(v, str) and len(v) > 1 for v in self.prompts.values())
         assert self.collator is not None
         tasks = [s.task_name for s in self.train_sources] if train else [self._eval_task(key)]

@@ -34,6 +34,21 @@ def read_manifest(
     """
     path = Path(path)
     check_manifest_file(path)
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns, text_key, require_text, unique_ids)
+    if key not in _READ:
+        while len(_READ) >= 4:  # a run's splits, a few at a time
+            del _READ[next(iter(_READ))]
+        _READ[key] = _read_lines(path, text_key, require_text, unique_ids)
+    return list(_READ[key])
+
+
+# the manifests read last, by (path, size, mtime, options): the tokenizer, the data fingerprint
+# and the split's loading each ask for it
+_READ: dict[tuple[str, int, int, str, bool, bool], list[Utterance]] = {}
+
+
+def _read_lines(path: Path, text_key: str, require_text: bool, unique_ids: bool) -> list[Utterance]:
     utterances: list[Utterance] = []
     for line_no, line in text_lines(path, "manifest"):
         if not line.strip():

@@ -7,7 +7,9 @@ it as the DataLoader's sampler:
 - rank-aware: each DDP rank draws the same global batch sequence and keeps every world_size-th
   batch (Lhotse's scheme), so ranks get disjoint batches and equal step counts;
 - deterministic per (seed, epoch); Lightning's `set_epoch` reaches it;
-- `len()` is the exact number of batches of the current epoch (a dry run over metadata);
+- `len()` is the exact number of batches of the current epoch (a dry run over metadata), for
+  splits small enough to count quickly (`steps.COUNTED_MAX_CUTS`); a larger split has no
+  `len()` (Lightning then runs epochs of unknown length) unless `counted=True`;
 - `state_dict()` holds the epoch and the batches already trained, so a resumed run skips them
   (Lhotse's own sampler state counts batches the DataLoader prefetched but never trained, so the
   position comes from Lightning's progress instead; the skip re-draws the same batches, as
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import random
 import warnings
 from collections.abc import Iterable, Iterator
@@ -241,8 +244,13 @@ class CutBatchSampler(DistributedSampler):  # type: ignore[type-arg]  # yields C
     called on purpose (its dataset/len bookkeeping does not apply).
     """
 
-    def __init__(self, split: EpochCuts, spec: BatchSpec, world_size: int = 1, rank: int = 0) -> None:
+    def __init__(
+        self, split: EpochCuts, spec: BatchSpec, world_size: int = 1, rank: int = 0, counted: bool | None = None
+    ) -> None:
+        from lalm_framework.data.steps import COUNTED_MAX_CUTS
+
         self.split, self.spec = split, spec
+        self.counted = split.size <= COUNTED_MAX_CUTS if counted is None else counted
         self.num_replicas, self.rank = world_size, rank
         self.epoch = 0
         self.bins = duration_bins(split.meta, spec, split.size)
@@ -333,12 +341,34 @@ class CutBatchSampler(DistributedSampler):  # type: ignore[type-arg]  # yields C
         self._skip = 0
 
     def __len__(self) -> int:
+        if not self.counted and self.split.epoch_steps is None:
+            # TypeError: what Python and Lightning take for "no length" (an epoch of unknown size)
+            raise TypeError(f"the batches of the {self.split.size}-cut {self.split.name} split are not counted")
+        return self.count()
+
+    def count(self) -> int:
+        """The exact number of batches of the current epoch (a dry run of the sampler over metadata)."""
         steps = self.split.epoch_steps
         if steps is not None:
             return steps
         if self.epoch not in self._lengths:
             self._lengths = {self.epoch: sum(1 for _ in self._batches(metadata=True))}
         return self._lengths[self.epoch]
+
+    def min_batches(self) -> int:
+        """A lower bound on `count()`, from the cut count and durations alone (no sampler run)."""
+        if self.split.epoch_steps is not None:
+            return self.split.epoch_steps
+        spec = self.spec
+        batches = 1
+        if spec.max_cuts is not None:
+            batches = math.ceil(self.split.size / spec.max_cuts)
+        durations = getattr(self.split, "durations", None)
+        if spec.max_duration is not None and durations is not None:
+            # a batch's cuts last at most max_duration together, or it is one longer cut
+            clipped = sum(min(d, spec.max_duration) for d in durations())
+            batches = max(batches, math.ceil(clipped / spec.max_duration - 1e-9))
+        return max(1, batches // self.num_replicas)
 
     # --- resume ------------------------------------------------------------------------------
     def state_dict(self, trained: int | None = None) -> dict[str, Any]:
@@ -369,7 +399,7 @@ class CutBatchSampler(DistributedSampler):  # type: ignore[type-arg]  # yields C
                 epoch,
             )
             done = 0
-        if done >= len(self):  # saved at the end of the epoch: the next one starts afresh
+        if done >= self.count():  # saved at the end of the epoch: the next one starts afresh
             self.set_epoch(epoch + 1)
             done = 0
         self._skip = self._yielded = done

@@ -20,6 +20,7 @@ import torch
 from lalm_framework.compat import private_api
 from lalm_framework.data.batch import LalmBatch
 from lalm_framework.data.seam import HasCheckpointSettings, ModelParts
+from lalm_framework.data.steps import stepping_batches
 from lalm_framework.errors import UserError
 from lalm_framework.models.build import build_lalm
 from lalm_framework.models.schema import (
@@ -259,7 +260,7 @@ class LalmModule(pl.LightningModule):
         opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
         # unbounded runs (max_epochs=-1, no max_steps) have no end for the cosine to reach
         trainer = private_api.attached_trainer(self)
-        steps = trainer.estimated_stepping_batches if trainer is not None else math.inf
+        steps = stepping_batches(trainer) if trainer is not None else math.inf
         total = max(1, int(steps)) if math.isfinite(steps) else None
         warm, floor = max(0, int(cfg.warmup_steps)), float(cfg.min_lr_ratio)
 

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from lalm_framework.data.checks import check_audio_files
+from lalm_framework.data.catalog import Catalog
+from lalm_framework.data.checks import DurationRange, check_audio_files
 from lalm_framework.data.cuts import cuts_of, utterance_cut
 from lalm_framework.data.textfile import text_lines
 from lalm_framework.data.utterance import Utterance
@@ -42,6 +43,7 @@ class SplitCuts:
     size: int
     shards: list[dict[str, Path]] = field(default_factory=list)  # Shar: {"cuts": ..., "recording": ...}
     keep: Callable[[Cut], bool] | None = None  # lazy filter applied to every view
+    catalog: Catalog | None = None  # lazy sources: per-cut metadata without reading the manifests
 
     @property
     def meta(self) -> CutSet:
@@ -77,11 +79,41 @@ class SplitCuts:
 
     def filtered(self, keep: Callable[[Cut], bool], first: int | None = None) -> SplitCuts:
         """The cuts that pass `keep`, at most the `first` n of them (counted once, here)."""
-        kept = [c.id for c in self.meta if keep(c)]
+        kept = self._catalog_kept(keep)
+        if kept is None:
+            kept = [c.id for c in self.meta if keep(c)]
+        if len(kept) == self.size and (first is None or first >= self.size):
+            return self  # nothing dropped: no filter to apply to every cut of every epoch
         ids = KeepIds(kept[:first] if first is not None else kept, self.keep)
         if not self.cuts.is_lazy:
             return SplitCuts(self.name, self.description, self.cuts.filter(ids), len(ids.ids))
-        return SplitCuts(self.name, self.description, self.cuts, len(ids.ids), self.shards, keep=ids)
+        return SplitCuts(self.name, self.description, self.cuts, len(ids.ids), self.shards, ids, self.catalog)
+
+    def _catalog_kept(self, keep: Callable[[Cut], bool]) -> list[str] | None:
+        """The ids `filtered` keeps, from the catalog's durations (None: the cuts must be read)."""
+        entries = self._catalog_entries()
+        if entries is None or not isinstance(keep, DurationRange):
+            return None
+        return [i for i, d in entries if keep.keeps(d)]
+
+    def _catalog_entries(self) -> list[tuple[str, float]] | None:
+        """(id, duration) of the cuts of this split, from its catalog (None without one)."""
+        cat, keep = self.catalog, self.keep
+        if cat is None or not (keep is None or (isinstance(keep, KeepIds) and keep.also is None)):
+            return None
+        ids = keep.ids if isinstance(keep, KeepIds) else None
+        return [(i, d) for i, d in zip(cat.ids, cat.durations, strict=True) if ids is None or i in ids]
+
+    def durations(self) -> list[float]:
+        """The duration of each cut, in order (from the catalog when there is one)."""
+        entries = self._catalog_entries()
+        if entries is not None:
+            return [d for _, d in entries]
+        return [c.duration for c in self.meta]
+
+    def hours(self) -> float:
+        """The split's audio, in hours."""
+        return sum(self.durations()) / 3600
 
 
 class KeepIds:
@@ -217,7 +249,7 @@ class UtteranceSource(Source):
     def load(self, name: str, skip_bad_audio: bool, check_audio: bool) -> SplitCuts:
         utts = self.utterances()
         if check_audio:
-            utts = check_audio_files(utts, name, skip_bad_audio=skip_bad_audio)
+            utts = check_audio_files(utts, name, skip_bad_audio=skip_bad_audio, record=self.describe())
         cuts = self.to_cuts(utts)
         return SplitCuts(name, self.describe(), cuts, len(cuts))
 
@@ -236,12 +268,13 @@ def source_fingerprint(src: Source) -> dict[str, Any]:
     """One source's data fingerprint: kind, where, task, file count, total bytes, utterance digest."""
     files = src.files()
     rows = src.rows()
+    sizes = {p: p.stat().st_size for p in set(files) if p.is_file()}  # a file read by many cuts: one stat
     return {
         "source": src.describe(),
         "kind": src.kind,
         "task": src.task_name,
         "utterances": len(rows),
         "files": len(files),
-        "bytes": sum(p.stat().st_size for p in files if p.is_file()),
+        "bytes": sum(sizes.get(p, 0) for p in files),
         "sha256": rows_digest(rows),
     }

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lalm_framework.data.cuts import cuts_of, make_cut, utterance_cut
+from lalm_framework.data.cuts import cuts_of, librispeech_cut, make_cut, utterance_cut
 from lalm_framework.data.sources.base import UtteranceSource
 from lalm_framework.data.utterance import Utterance
 from lalm_framework.errors import UserError
@@ -58,6 +58,9 @@ class FolderSource(UtteranceSource):
         from lhotse.recipes.librispeech import parse_utterance
 
         def to_cut(u: Utterance) -> Cut:
+            checked = librispeech_cut(u)  # the same cut, from this process's audio check
+            if checked is not None:
+                return checked
             parsed = parse_utterance(Path(u.audio).parents[2], f"{u.id} {u.text}", {})
             if parsed is None or parsed[0].sources[0].source != u.audio:  # id not <spk>-<chapter>-<n>
                 return utterance_cut(u)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from lalm_framework.data.catalog import Catalog, CutEntry, catalog
 from lalm_framework.data.checks import bad_audio_files, report_bad_audio
 from lalm_framework.data.cuts import cut_files, cut_text
 from lalm_framework.data.sources.base import ManifestCuts, ManifestFile, Row, SplitCuts
@@ -34,29 +35,37 @@ class CutsSource(ManifestFile):
         cuts = CutSet(ManifestCuts([self.manifest]))
         return cuts if self.text_key == "text" else cuts.map(_text_from(self.text_key, self.manifest))
 
+    def catalog(self) -> Catalog:
+        """Every cut's id, duration, text and files (one pass that checks each line, then cached)."""
+        if not self.manifest.is_file():
+            raise UserError(f"Cut manifest not found: {self.manifest}.\nCheck the source's path.")
+        return catalog([self.manifest], f"cuts:{self.text_key}", self._cuts, _file_entry)
+
     def rows(self) -> list[Row]:
-        return [(c.id, ",".join(cut_files(c)), cut_text(c)) for c in self._cuts()]
+        cat = self.catalog()
+        return list(zip(cat.ids, cat.audio, cat.texts, strict=True))
+
+    def texts(self) -> list[str]:
+        return list(self.catalog().texts)
 
     def files(self) -> list[Path]:
-        return [self.manifest, *(Path(f) for c in self._cuts() for f in cut_files(c))]
+        return [self.manifest, *(Path(f) for fs in self.catalog().files for f in fs)]
 
     def load(self, name: str, skip_bad_audio: bool, check_audio: bool) -> SplitCuts:
-        cuts = self._cuts()
-        ids: set[str] = set()
-        files: list[str] = []
-        n = 0
-        for c in cuts:  # one pass: every line parses, has one text, ids are unique
-            cut_text(c)
-            if c.id in ids:
-                raise UserError(f"{self.manifest}: cut id {c.id!r} is used twice; cut ids must be unique.")
-            ids.add(c.id)
-            files += cut_files(c)
-            n += 1
+        cats = self.catalog()  # every line parses and has one text
+        n = len(cats)
+        if len(set(cats.ids)) != n:
+            seen: set[str] = set()
+            for i in cats.ids:
+                if i in seen:
+                    raise UserError(f"{self.manifest}: cut id {i!r} is used twice; cut ids must be unique.")
+                seen.add(i)
         if n == 0:
             raise UserError(f"Cut manifest {self.manifest} holds no cuts.")
-        split = SplitCuts(name, self.describe(), cuts, n)
+        files = [f for fs in cats.files for f in fs]
+        split = SplitCuts(name, self.describe(), self._cuts(), n, catalog=cats)
         if check_audio and files:
-            bad = bad_audio_files(files)
+            bad = bad_audio_files(files, record=self.describe())
             report_bad_audio([f"{p}: {why}" for p, why in bad.items()], len(set(files)), name, skip_bad_audio)
             if bad:
                 split = split.filtered(lambda c: not any(f in bad for f in cut_files(c)))
@@ -65,6 +74,11 @@ class CutsSource(ManifestFile):
     def check(self, where: str) -> None:
         if not self.manifest.is_file():
             raise UserError(f"{where}: cut manifest not found: {self.manifest}.")
+
+
+def _file_entry(cut: Cut) -> CutEntry:
+    files = cut_files(cut)
+    return CutEntry(cut.id, cut.duration, cut_text(cut), ",".join(files), tuple(files))
 
 
 def _text_from(key: str, manifest: Path) -> Callable[[Cut], Cut]:

@@ -6,12 +6,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from lalm_framework.data.catalog import Catalog, CutEntry, catalog
 from lalm_framework.data.cuts import cut_text
 from lalm_framework.data.sources.base import ManifestCuts, Row, Source, SplitCuts
 from lalm_framework.errors import UserError
 
 if TYPE_CHECKING:
     from lhotse import CutSet
+    from lhotse.cut import Cut
 
 
 @dataclass
@@ -54,23 +56,34 @@ class SharSource(Source):
 
         return CutSet(ManifestCuts([s["cuts"] for s in self.shards()]))
 
+    def catalog(self) -> Catalog:
+        """Every cut's id, duration, text and recording id (one pass over the shards' manifests, then cached)."""
+        return catalog([s["cuts"] for s in self.shards()], "shar", self._meta, _shar_entry)
+
     def rows(self) -> list[Row]:
-        return [(c.id, str(c.recording.id), cut_text(c)) for c in self._meta()]
+        cat = self.catalog()
+        return list(zip(cat.ids, cat.audio, cat.texts, strict=True))
+
+    def texts(self) -> list[str]:
+        return list(self.catalog().texts)
 
     def files(self) -> list[Path]:
         return [p for s in self.shards() for p in s.values()]
 
     def load(self, name: str, skip_bad_audio: bool, check_audio: bool) -> SplitCuts:
         shards = self.shards()
-        meta = self._meta()
-        n = sum(1 for c in meta if cut_text(c) is not None)
-        if n == 0:
+        cat = self.catalog()  # every line parses and has one text
+        if len(cat) == 0:
             raise UserError(f"The Shar shards in {self.directory} hold no cuts.")
         # audio was checked when the shards were written; decoding errors surface while loading
-        return SplitCuts(name, self.describe(), meta, n, shards)
+        return SplitCuts(name, self.describe(), self._meta(), len(cat), shards, catalog=cat)
 
     def check(self, where: str) -> None:
         self.shards()
+
+
+def _shar_entry(cut: Cut) -> CutEntry:
+    return CutEntry(cut.id, cut.duration, cut_text(cut), str(cut.recording.id), ())
 
 
 SOURCE = SharSource
