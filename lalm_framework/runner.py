@@ -221,6 +221,7 @@ def trainer_arguments(cfg: DictConfig, with_loggers: bool) -> tuple[dict[str, An
     for key in ("ckpt_path", "callbacks", "logger"):
         node.pop(key, None)
     plugins = [instantiate(p) for p in node.pop("plugins", None) or []]
+    node["strategy"] = _own_fsdp(node.get("strategy"))
     if not any(isinstance(p, CheckpointIO) for p in plugins):
         plugins.append(AtomicCheckpointIO())
     accepted = inspect.signature(Trainer.__init__).parameters
@@ -229,6 +230,16 @@ def trainer_arguments(cfg: DictConfig, with_loggers: bool) -> tuple[dict[str, An
     if node.get("enable_autolog_hparams") is None and "enable_autolog_hparams" in accepted:
         node["enable_autolog_hparams"] = not with_loggers  # the runner logs the whole config instead
     return node, plugins
+
+
+def _own_fsdp(strategy: Any) -> Any:
+    """Lightning's FSDP names (`trainer.strategy=fsdp`) as our FSDP strategy: layer-wise wrapping,
+    full checkpoints read safely (trainer_addons/fsdp.py)."""
+    from lalm_framework.config.strategies import FSDP_NAMES, FSDP_TARGET
+
+    if isinstance(strategy, str) and strategy.lower() in FSDP_NAMES:
+        return {"_target_": FSDP_TARGET, "cpu_offload": strategy.lower() == "fsdp_cpu_offload"}
+    return strategy
 
 
 def _apply_legacy_learning_rate(cfg: DictConfig, model: Any, trainer: Any, record: Record) -> None:

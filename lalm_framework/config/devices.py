@@ -14,8 +14,9 @@ from typing import Any
 from lalm_framework.errors import UserError
 
 GPU_ACCELERATORS = ("gpu", "cuda")
-# Lightning runs these strategies on CUDA devices only, whatever the accelerator says
-GPU_ONLY_STRATEGIES = ("fsdp", "deepspeed")
+# Lightning runs these strategies on CUDA devices only, whatever the accelerator says (FSDP runs
+# on CPUs too, over gloo: trainer=fsdp with trainer.accelerator=cpu)
+GPU_ONLY_STRATEGIES = ("deepspeed",)
 
 
 def gpus_needed(trainer: Mapping[str, Any]) -> int | None:

@@ -12,6 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 from lalm_framework.config.devices import check_gpus
 from lalm_framework.config.loggers import check_loggers
 from lalm_framework.config.ranges import check_range
+from lalm_framework.config.strategies import check_strategy
 from lalm_framework.errors import UserError
 
 if TYPE_CHECKING:
@@ -40,6 +41,7 @@ def validate(cfg: DictConfig) -> None:
     _check_legacy_learning_rate(cfg)
     check_loggers(cfg.get("logger"))
     check_gpus(cfg.trainer)
+    check_strategy(cfg)
 
 
 def _check_trainer_node(cfg: DictConfig) -> None:

@@ -49,6 +49,10 @@ def build_audio_encoder(cfg: EncoderConfig | Mapping[str, Any] | None = None, **
         # transformers' `to` overloads confuse mypy (it expects a model as first argument)
         encoder.to(dtype)  # type: ignore[arg-type]
     set_trainable(encoder, not cfg.freeze)
+    if cfg.gradient_checkpointing:
+        from lalm_framework.models.activation_checkpointing import enable_activation_checkpointing
+
+        enable_activation_checkpointing(encoder)
     return encoder
 
 

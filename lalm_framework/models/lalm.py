@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import torch
@@ -12,6 +12,9 @@ from torch import nn
 from lalm_framework.data.batch import IGNORE_INDEX, LalmBatch
 from lalm_framework.models.projector import Projector
 from lalm_framework.models.schema import GenerationConfig
+
+# prefixes FSDP and torch's checkpoint wrapper put into the parameter names of modules they wrap
+WRAPPER_PREFIXES = ("_fsdp_wrapped_module.", "_checkpoint_wrapped_module.")
 
 
 class LALM(nn.Module):
@@ -141,12 +144,28 @@ class LALM(nn.Module):
     def _projector_dtype(self) -> torch.dtype:
         return next(self.projector.parameters()).dtype
 
-    def weights_to_save(self) -> list[str]:
+    def weights_to_save(self, keys: Iterable[str] | None = None) -> list[str]:
         """State-dict keys a checkpoint or export must hold: all but the frozen weights of
-        pretrained parts, which reload from their path (`reload_prefixes`)."""
-        trainable = {n for n, p in self.named_parameters() if p.requires_grad}
+        pretrained parts, which reload from their path (`reload_prefixes`).
+
+        `keys`: the state-dict keys to choose from (default: this model's own); under FSDP, give
+        the keys of the gathered state dict (the sharded model's own state dict is a collective).
+        """
+        trainable = {unwrapped_name(n) for n, p in self.named_parameters() if p.requires_grad}
         skip = self.reload_prefixes
-        return [k for k in self.state_dict() if k in trainable or not k.startswith(skip)]
+        names = self.state_dict().keys() if keys is None else keys
+        return [k for k in names if k in trainable or not k.startswith(skip)]
+
+
+def unwrapped_name(name: str) -> str:
+    """A parameter name as the unwrapped model has it (FSDP and checkpoint wrappers add prefixes).
+
+    >>> unwrapped_name("llm._fsdp_wrapped_module.model.layers.0.mlp.weight")
+    'llm.model.layers.0.mlp.weight'
+    """
+    for prefix in WRAPPER_PREFIXES:
+        name = name.replace(prefix, "")
+    return name
 
 
 def set_trainable_by_regex(module: nn.Module, freeze: Sequence[str] = (), unfreeze: Sequence[str] = ()) -> list[str]:

@@ -120,6 +120,9 @@ class LalmModule(pl.LightningModule):
         self._val_epochs = 0
         # frozen weights of pretrained parts are not saved (they reload from their path)
         self.strict_loading = not self.model.reload_prefixes
+        # the weights a checkpoint must fit, as shapes: a sharded (FSDP) model's own state dict is
+        # a collective, and its parameter names carry the wrappers' prefixes
+        self._weight_shapes = {k: torch.empty(v.shape, dtype=v.dtype, device="meta") for k, v in self.state_dict().items()}
 
     @property
     def generation(self) -> GenerationConfig:
@@ -284,16 +287,13 @@ class LalmModule(pl.LightningModule):
             checkpoint[CHECKPOINT_METRICS_KEY] = self._last_validation
         if self._tokenizer_files:
             checkpoint.setdefault("hyper_parameters", {})["tokenizer_files"] = self._tokenizer_files
-        keep = set(self.model.weights_to_save())
-        checkpoint["state_dict"] = {
-            k: v for k, v in checkpoint["state_dict"].items() if not k.startswith("model.") or k[6:] in keep
-        }
+        state = checkpoint["state_dict"]  # empty on ranks > 0 of FSDP (gathered on rank 0)
+        keep = set(self.model.weights_to_save(k[6:] for k in state if k.startswith("model.")))
+        checkpoint["state_dict"] = {k: v for k, v in state.items() if not k.startswith("model.") or k[6:] in keep}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Refuse, with the two shapes, a checkpoint of another model before Lightning loads it."""
-        source = checkpoint.get(SOURCE_KEY, "the checkpoint")
-        required = [f"model.{k}" for k in self.model.weights_to_save()]
-        check_fits(self.state_dict(), checkpoint["state_dict"], f"Checkpoint {source}", required, self._fit_hint())
+        self.check_checkpoint(checkpoint)
         self.data_settings = dict(checkpoint.get(DATA_SETTINGS_KEY) or {})
         self._last_validation = checkpoint.get(CHECKPOINT_METRICS_KEY)  # a resumed run's, until it validates
         # where the loaded weights stand, and what they measured (lalm-export's model card)
@@ -302,6 +302,13 @@ class LalmModule(pl.LightningModule):
             "global_step": checkpoint.get("global_step"),
             "validation": self._last_validation,
         }
+
+    def check_checkpoint(self, checkpoint: Mapping[str, Any]) -> None:
+        """UserError unless `checkpoint` holds this model's weights (the FSDP strategy asks first)."""
+        source = checkpoint.get(SOURCE_KEY, "the checkpoint")
+        own = [k[6:] for k in self._weight_shapes if k.startswith("model.")]
+        required = [f"model.{k}" for k in self.model.weights_to_save(own)]
+        check_fits(self._weight_shapes, checkpoint["state_dict"], f"Checkpoint {source}", required, self._fit_hint())
 
     def _fit_hint(self) -> str:
         bases = [

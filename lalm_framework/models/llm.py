@@ -88,7 +88,9 @@ def build_llm(
         # transformers' `to` overloads confuse mypy (it expects a model as first argument)
         model = LlamaForCausalLM(llama).to(torch_dtype(cfg.dtype))  # type: ignore[arg-type]
     if cfg.gradient_checkpointing and not four_bit:
-        model.gradient_checkpointing_enable()
+        from lalm_framework.models.activation_checkpointing import enable_activation_checkpointing
+
+        enable_activation_checkpointing(model)
         model.enable_input_require_grads()
     if cfg.freeze:
         for p in model.parameters():

@@ -24,6 +24,8 @@ class EncoderConfig:
     config: dict[str, Any] = field(default_factory=dict)
     freeze: bool = False
     dtype: str = "float32"
+    # recompute each encoder layer's activations in backward (less memory, more compute)
+    gradient_checkpointing: bool = False
 
 
 @dataclass

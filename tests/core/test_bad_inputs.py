@@ -166,10 +166,26 @@ CASES = [
         slow=True,
     ),
     Case(
-        "fsdp-no-gpu",
-        (*DIGITS, "trainer=ddp", "trainer.strategy=fsdp"),
-        ("trainer.strategy=fsdp", "trainer=cpu"),
+        "deepspeed-no-gpu",
+        (*DIGITS, "trainer=ddp", "trainer.strategy=deepspeed"),
+        ("trainer.strategy=deepspeed", "trainer=cpu"),
         slow=True,
+    ),
+    # issue 22: FSDP runs on CPUs, but not with combinations it cannot serve
+    Case(
+        "fsdp-with-4bit",
+        ("model=whisper_llama_qlora", "trainer=fsdp", "logger=none"),
+        ("load_in_4bit=true", "trainer=ddp"),
+    ),
+    Case(
+        "fsdp-sharded-state-dict",
+        (*DIGITS, "trainer=fsdp", "+trainer.strategy.state_dict_type=sharded"),
+        ("state_dict_type", "full"),
+    ),
+    Case(
+        "fsdp-unknown-sharding",
+        (*DIGITS, "trainer=fsdp", "trainer.strategy.sharding_strategy=FULL"),
+        ("sharding_strategy=FULL", "FULL_SHARD"),
     ),
     Case("sweep-gpu-no-gpu", ("-m", *DIGITS, "trainer=gpu", "lr=0.1,0.2"), ("Job #0", "no GPU is visible"), slow=True),
     # issue 11 #4: a secret typed on the command line never reaches the console (files: test_faults_secrets)

@@ -104,7 +104,8 @@ def test_disk_and_permission_errors_found_anywhere_in_the_chain():
         ({"accelerator": "gpu", "devices": [0, 3]}, 2),
         ({"accelerator": "gpu", "devices": "0,1,2"}, 3),
         ({"accelerator": "gpu", "devices": "4"}, 4),
-        ({"accelerator": "auto", "devices": 2, "strategy": "fsdp"}, 2),
+        ({"accelerator": "auto", "devices": 2, "strategy": "fsdp"}, None),  # FSDP runs over gloo on CPUs
+        ({"accelerator": "gpu", "devices": 2, "strategy": "fsdp"}, 2),
         ({"accelerator": "auto", "strategy": "deepspeed_stage_2"}, 1),
         ({"accelerator": "auto", "devices": 2, "strategy": "ddp"}, None),  # DDP on CPU processes works
         ({"accelerator": "cpu", "devices": 2, "strategy": "ddp"}, None),
