@@ -1,10 +1,10 @@
 """`lalm-runs`: past runs and sweeps from their `run.json`, as a table, CSV or JSON; compare and plot.
 
-    lalm-runs                              # every run under ./outputs and ./multirun
-    lalm-runs multirun/train/2026-12-07 --status completed --where lr=3e-4 --sort best
-    lalm-runs --format csv > runs.csv
-    lalm-runs --compare DIR_A DIR_B        # config differences and metrics side by side
-    lalm-runs --plot DIR_A DIR_B DIR_C     # per-epoch curves of the runs overlaid (runs.png)
+lalm-runs                              # every run under ./outputs and ./multirun
+lalm-runs multirun/train/2026-12-07 --status completed --where lr=3e-4 --sort best
+lalm-runs --format csv > runs.csv
+lalm-runs --compare DIR_A DIR_B        # config differences and metrics side by side
+lalm-runs --plot DIR_A DIR_B DIR_C     # per-epoch curves of the runs overlaid (runs.png)
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ def _one_run(path: str) -> Run:
         job_dir = job_dir.parent
     run = Run.load(job_dir)
     if run is None:
-        raise UserError(f"{path}: no readable run.json there.\nGive a job dir (lalm-runs lists them in its last column).")
+        raise UserError(f"{path}: no readable run.json there.\nGive a job dir (the last column of lalm-runs).")
     return run
 
 
@@ -176,9 +176,7 @@ def _plot(runs: list[Run], out: Path) -> int:
         labels.append(shown or run.job_dir.name or str(i))
     written = plot_curves(list(zip(labels, (r.epochs for r in runs), strict=True)), out)
     if written is None:
-        raise UserError(
-            "These runs recorded no per-epoch metrics (run.json 'epochs'; older runs have none)."
-        )
+        raise UserError("These runs recorded no per-epoch metrics (run.json 'epochs'; older runs have none).")
     print(f"Wrote {written} ({len(runs)} runs)")
     return 0
 
