@@ -128,7 +128,7 @@ def _run_job(cfg: DictConfig, job_dir: Path, record: Record) -> dict[str, float]
     from lalm_framework.compat.instantiate import instantiate
     from lalm_framework.launching.pool.threads import set_job_cpu_threads
     from lalm_framework.trainer_addons.console import console_callbacks
-    from lalm_framework.trainer_addons.reporting import DataFingerprint
+    from lalm_framework.trainer_addons.reporting import DataFingerprint, EpochHistory
 
     if cfg.seed is not None:
         pl.seed_everything(cfg.seed, workers=True)
@@ -142,6 +142,7 @@ def _run_job(cfg: DictConfig, job_dir: Path, record: Record) -> dict[str, float]
             fallback=lambda: _dataset_paths_version(cfg),
         )
     )
+    callbacks.append(EpochHistory(lambda row: _record_epoch(record, row)))
     callbacks += console_callbacks(cfg.trainer, callbacks)
     loggers = [instantiate(c) for c in cfg.logger.values() if c]
     trainer = _trainer(cfg, callbacks, loggers)
@@ -195,6 +196,12 @@ def _same_data_recorded(job_dir: Path, record: Record, fingerprint: dict[str, An
 
         check_same_data(job_dir, record.data["attempts"][:-1], fingerprint)
     record.update(data=fingerprint)
+
+
+def _record_epoch(record: Record, row: dict[str, float]) -> None:
+    """One epoch's metrics into this attempt's record (what curves.png and `lalm-runs` read)."""
+    if isinstance(record, RunRecord):
+        record.update(epochs=[*record.attempt.get("epochs", []), row])
 
 
 def _trainer(cfg: DictConfig, callbacks: list[Any], loggers: list[Any]) -> Any:
@@ -335,6 +342,7 @@ def _summarise(
         data_lines,
         record_checkpoint,
         summary_lines,
+        where_to_look_lines,
     )
 
     if not trainer.is_global_zero:
@@ -350,6 +358,9 @@ def _summarise(
             log.info(line)
         if validation or tested:
             record.update(best_checkpoint_metrics={**((validation or {}).get("metrics") or {}), **tested})
+    curves = _write_curves(job_dir, record) if cfg.train else None
+    for line in where_to_look_lines(job_dir, curves, loggers):
+        log.info(line)
     data = record.attempt.get("data") if isinstance(record, RunRecord) else None
     for line in data_lines(data or {}):
         log.info(line)
@@ -365,6 +376,20 @@ def _saved_validation(checkpoint: str) -> dict[str, Any] | None:
 
     saved = read_checkpoint(checkpoint).get(CHECKPOINT_METRICS_KEY)
     return saved if isinstance(saved, dict) else None
+
+
+def _write_curves(job_dir: Path, record: Record) -> Path | None:
+    """curves.png from the per-epoch metrics of every attempt in run.json (None: no epoch ended)."""
+    from lalm_framework.runs.curves import write_run_curves
+    from lalm_framework.runs.records import Run
+
+    if not isinstance(record, RunRecord):
+        return None
+    try:
+        return write_run_curves(Run(job_dir, record.data))
+    except Exception as e:  # a plotting failure must not fail a finished run
+        log.warning("curves.png not written: %s", e)
+        return None
 
 
 def _inference_inputs(model: Any, datamodule: Any, record: Record) -> list[str] | None:

@@ -2,6 +2,8 @@
 
 - `EpochMetricsLog` (a callback in train.yaml): each epoch's metrics through Python logging, so
   they reach the console and the job's log file (`train.log` under lalm-train).
+- `EpochHistory` (added by the runner): each epoch's metrics as a row for run.json (`curves.png`,
+  `lalm-runs`).
 - `DataFingerprint` (added by the runner): the datamodule's `data_fingerprint()` once its data is
   set up, for run.json. A datamodule MAY define `data_fingerprint(self) -> dict[str, Any]`: per
   split name ("train", "val", "test"), e.g. `{"source": path, "kind": "folder", "utterances": int,
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import shlex
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,12 +28,8 @@ import pytorch_lightning as pl
 log = logging.getLogger(__name__)
 
 
-class EpochMetricsLog(pl.Callback):
-    """Log every scalar metric at the end of each training epoch (rank 0), one line per epoch.
-
-    Example line: `epoch 3/79 (step 192): train/loss 1.234  val/loss 1.456  val/wer 21.3%`
-    (error rates, `*wer`/`*cer`, in percent; `metric_text` formats each value).
-    """
+class _EpochEnd(pl.Callback):
+    """Each training epoch's scalar metrics (rank 0), for `epoch_ended`; val/* only when it validated."""
 
     validated = False  # whether this epoch ran validation (else its val/* values are an older epoch's)
 
@@ -41,12 +40,52 @@ class EpochMetricsLog(pl.Callback):
         validated, self.validated = self.validated, False
         if not trainer.is_global_zero or trainer.sanity_checking:
             return
-        metrics = sorted(trainer.callback_metrics.items())
-        values = [t for k, v in metrics if (validated or not k.startswith("val")) and (t := metric_text(k, v))]
+        metrics = {}
+        for name, value in sorted(trainer.callback_metrics.items()):
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                continue
+            if validated or not name.startswith("val"):
+                metrics[name] = number
+        self.epoch_ended(trainer, metrics)
+
+    def epoch_ended(self, trainer: pl.Trainer, metrics: dict[str, float]) -> None:
+        raise NotImplementedError
+
+
+class EpochMetricsLog(_EpochEnd):
+    """Log every scalar metric at the end of each training epoch (rank 0), one line per epoch.
+
+    Example line: `epoch 3/79 (step 192): train/loss 1.234  val/loss 1.456  val/wer 21.3%`
+    (error rates, `*wer`/`*cer`, in percent; `metric_text` formats each value).
+    """
+
+    def epoch_ended(self, trainer: pl.Trainer, metrics: dict[str, float]) -> None:
+        values = [t for k, v in metrics.items() if (t := metric_text(k, v))]
         if values:
             # counted from 0 like the progress bar's `Epoch 3/79` and the checkpoints' `epoch003`
             of = f"/{trainer.max_epochs - 1}" if trainer.max_epochs and trainer.max_epochs > 0 else ""
             log.info("epoch %d%s (step %d): %s", trainer.current_epoch, of, trainer.global_step, "  ".join(values))
+
+
+class EpochHistory(_EpochEnd):
+    """Hand each epoch's row (`epoch`, `step`, `seconds` since fit started, the metrics) to `report`.
+
+    The runner adds it: rows go to run.json, which `curves.png` and `lalm-runs` read.
+    Example: `EpochHistory(rows.append)`.
+    """
+
+    def __init__(self, report: Callable[[dict[str, float]], None]) -> None:
+        self.report = report
+        self.started = time.monotonic()
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.started = time.monotonic()
+
+    def epoch_ended(self, trainer: pl.Trainer, metrics: dict[str, float]) -> None:
+        row = {"epoch": trainer.current_epoch, "step": trainer.global_step, "seconds": time.monotonic() - self.started}
+        self.report({**row, **metrics})
 
 
 def metric_text(name: str, value: Any) -> str | None:
@@ -152,6 +191,19 @@ def _set_lines(metrics: dict[str, float], split: str, when: str) -> list[str]:
         shown = sorted(values.items(), key=lambda kv: (kv[0] == "loss", kv[0]))
         label = f"{SPLIT_LABELS[split]} {name or ('(all sets)' if len(groups) > 1 else '')}".rstrip()
         lines.append(f"  {label}{when}: " + "  ".join(format_metric(k, v) for k, v in shown))
+    return lines
+
+
+def where_to_look_lines(job_dir: Path, curves: Path | None, loggers: Sequence[Any]) -> list[str]:
+    """Where to look at the run: its curves, `lalm-runs`, the TensorBoard command for its logs."""
+    from pytorch_lightning.loggers import TensorBoardLogger
+
+    lines = [f"Curves: {curves}"] if curves else []
+    lines.append(f"Runs side by side: lalm-runs (--compare DIR DIR, --plot DIR DIR); this one: {job_dir}")
+    for logger in loggers:
+        if isinstance(logger, TensorBoardLogger):
+            root = Path(logger.root_dir)
+            lines.append("TensorBoard: " + shlex.join(["tensorboard", "--logdir", str(root)]))
     return lines
 
 

@@ -41,8 +41,9 @@ def _needs_dry_run(argv: list[str]) -> bool:
 
 
 def _job_dir(cwd: Path) -> Path:
-    (ckpt,) = cwd.glob("outputs/train/*/*/checkpoints/last.ckpt")
-    return ckpt.parents[1]
+    # the fixture's run is the first; later lines (a rerun of its saved config) add runs of their own
+    first = sorted(cwd.glob("outputs/train/*/*/checkpoints/last.ckpt"))[0]
+    return first.parents[1]
 
 
 def _concrete(argv: list[str], cwd: Path, job_dir: Path) -> list[str]:
