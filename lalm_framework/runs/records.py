@@ -70,7 +70,7 @@ class Run:
     @property
     def metrics(self) -> dict[str, float]:
         """The metrics of the completed run, else those of its last attempt that recorded some."""
-        metrics = self.record.get("metrics") or next(
+        metrics: dict[str, Any] = self.record.get("metrics") or next(
             (a["metrics"] for a in reversed(self.attempts) if a.get("metrics")), {}
         )
         return {str(k): float(v) for k, v in metrics.items() if isinstance(v, (int, float))}
