@@ -112,7 +112,9 @@ class LalmModule(pl.LightningModule):
         self.strict_loading = not self.model.reload_prefixes
         # the weights a checkpoint must fit, as shapes: a sharded (FSDP) model's own state dict is
         # a collective, and its parameter names carry the wrappers' prefixes
-        self._weight_shapes = {k: torch.empty(v.shape, dtype=v.dtype, device="meta") for k, v in self.state_dict().items()}
+        self._weight_shapes = {
+            k: torch.empty(v.shape, dtype=v.dtype, device="meta") for k, v in self.state_dict().items()
+        }
 
     @property
     def generation(self) -> GenerationConfig:

@@ -27,7 +27,6 @@ from pytorch_lightning.trainer.states import TrainerFn
 from torch import nn
 
 
-
 @runtime_checkable
 class ChecksCheckpoint(Protocol):
     """A LightningModule that checks a checkpoint fits it before its weights are loaded."""
@@ -59,7 +58,9 @@ def fsdp_mixed_precision(param_dtype: str | None, reduce_dtype: str | None, buff
     def dtype(name: str | None) -> torch.dtype | None:
         return getattr(torch, name) if name else None
 
-    return MixedPrecision(param_dtype=dtype(param_dtype), reduce_dtype=dtype(reduce_dtype), buffer_dtype=dtype(buffer_dtype))
+    return MixedPrecision(
+        param_dtype=dtype(param_dtype), reduce_dtype=dtype(reduce_dtype), buffer_dtype=dtype(buffer_dtype)
+    )
 
 
 class LalmFSDPStrategy(FSDPStrategy):
@@ -183,7 +184,7 @@ class LalmFSDPStrategy(FSDPStrategy):
                         f"The checkpoint holds {len(states)} optimizer states but the model has "
                         f"{len(self.optimizers)} optimizers; resume with the configuration that wrote it."
                     )
-                for optimizer, state in zip(self.optimizers, states):
+                for optimizer, state in zip(self.optimizers, states, strict=True):
                     if state["state"] and isinstance(next(iter(state["state"])), int):  # saved keyed by index
                         state = FSDP.rekey_optim_state_dict(state, OptimStateKeyType.PARAM_NAME, self.model)
                     optimizer.load_state_dict(
@@ -196,4 +197,3 @@ class LalmFSDPStrategy(FSDPStrategy):
 
 def _shape_only(value: Any) -> Any:
     return torch.empty(value.shape, dtype=value.dtype, device="meta") if isinstance(value, torch.Tensor) else value
-
