@@ -36,7 +36,8 @@ def long_default_notice(jobs: Sequence[DictConfig], overrides: Sequence[Sequence
 
 
 def _sets_epochs(overrides: Sequence[str]) -> bool:
-    return any(o.lstrip("+~").split("=", 1)[0] in ("trainer.max_epochs", "debug", "trainer.max_steps") for o in overrides)
+    keys = ("trainer.max_epochs", "trainer.max_steps", "debug")
+    return any(o.lstrip("+~").split("=", 1)[0] in keys for o in overrides)
 
 
 def measured_epoch_seconds(job: DictConfig) -> float | None:
