@@ -90,6 +90,8 @@ class ValidateJobsCallback(Callback):
         except UserError as e:
             exit_with(e)
         keep_previous_hydra_dir(run_dir, config.hydra.output_subdir)
+        if any(o.split("=", 1)[0] == "logger" for o in jobs[0]):  # an experiment logger's run: say what it costs
+            _say_if_long([config], jobs)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         guard(_unresolved_task(config), typed_overrides(config.hydra.overrides.task))
@@ -104,6 +106,7 @@ class ValidateJobsCallback(Callback):
             composed = compose_jobs(config, jobs)
         except UserError as e:
             exit_with(e)
+        _say_if_long(composed, jobs)
         if any(_is_dry_run(j) for j in jobs) or config.get("dry_run"):
             _print_jobs(config, jobs)
             sys.exit(0)
@@ -120,6 +123,15 @@ class ValidateJobsCallback(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         mask_hydra_files(config.hydra, _unresolved_task(config))
+
+
+def _say_if_long(composed: Sequence[DictConfig], jobs: Sequence[Sequence[str]]) -> None:
+    """Once, before launching: every job would train the default epochs (nothing is changed)."""
+    from lalm_framework.config.long_runs import long_default_notice
+
+    notice = long_default_notice(composed, jobs)
+    if notice:
+        sys.stderr.write(f"lalm-train: {notice}\n")
 
 
 def check_before_run(config: DictConfig) -> None:

@@ -36,6 +36,7 @@ def plot_curves(runs: Sequence[tuple[str, Sequence[dict[str, float]]]], out: Pat
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     cols = min(len(groups), 3)
     nrows = math.ceil(len(groups) / cols)
@@ -57,6 +58,7 @@ def plot_curves(runs: Sequence[tuple[str, Sequence[dict[str, float]]]], out: Pat
                 ax.plot(x, y, label=shown, **style)
         ax.set_title(" / ".join(names) if len(names) < 3 else "loss")
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small")
     for ax in list(axes.flat)[len(groups) :]:

@@ -199,7 +199,7 @@ def where_to_look_lines(job_dir: Path, curves: Path | None, loggers: Sequence[An
     from pytorch_lightning.loggers import TensorBoardLogger
 
     lines = [f"Curves: {curves}"] if curves else []
-    lines.append(f"Runs side by side: lalm-runs (--compare DIR DIR, --plot DIR DIR); this one: {job_dir}")
+    lines.append("Compare runs: lalm-runs (--compare DIR DIR, --plot DIR DIR)")
     for logger in loggers:
         if isinstance(logger, TensorBoardLogger):
             root = Path(logger.root_dir)

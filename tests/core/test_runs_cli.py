@@ -39,7 +39,7 @@ def test_every_run_writes_curves_and_names_them(sweep: Path) -> None:
         epochs = record["attempts"][-1]["epochs"]
         assert [row["epoch"] for row in epochs] == [0, 1] and "val/loss" in epochs[0]
         log = (job_dir / "train.log").read_text()
-        assert "curves.png" in log and "tensorboard --logdir" in log and "lalm-runs" in log
+        assert "curves.png" in log and "tensorboard --logdir" in log and "Compare runs: lalm-runs" in log
 
 
 def test_rows_filters_and_formats(sweep: Path) -> None:
