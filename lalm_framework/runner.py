@@ -374,7 +374,10 @@ def _saved_validation(checkpoint: str) -> dict[str, Any] | None:
     from lalm_framework.models.lalm_module import CHECKPOINT_METRICS_KEY
     from lalm_framework.trainer_addons.checkpoint_io import read_checkpoint
 
-    saved = read_checkpoint(checkpoint).get(CHECKPOINT_METRICS_KEY)
+    try:
+        saved = read_checkpoint(checkpoint).get(CHECKPOINT_METRICS_KEY)
+    except UserError:  # another model's checkpoint with types our safe reader refuses: no metrics to show
+        return None
     return saved if isinstance(saved, dict) else None
 
 
