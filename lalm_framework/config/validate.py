@@ -73,7 +73,7 @@ def _check_built_nodes(cfg: DictConfig) -> None:
         if isinstance(node, DictConfig):
             for name, child in node.items():
                 if isinstance(child, DictConfig):
-                    check_arguments(child, where=f"{group}.{name}")
+                    check_arguments(child, where=f"{group}.{name!s}")
     for key, child in cfg.trainer.items():  # the Trainer's own arguments: its schema types them
         if isinstance(child, (DictConfig, ListConfig)):
             check_arguments(child, where=f"trainer.{key}")
