@@ -14,7 +14,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from lalm_framework import job_dir
-from lalm_framework.config.validate import compose_jobs
+from lalm_framework.config.validate import compose_jobs, validate_run
 from lalm_framework.errors import UserError, exit_with
 from lalm_framework.masking import current, guard
 from lalm_framework.redaction import Redactor
@@ -80,6 +80,10 @@ class ValidateJobsCallback(Callback):
         hide_secrets_in_overrides(config)
         jobs = [typed_overrides(config.hydra.overrides.task)]
         if config.get("dry_run"):
+            try:
+                validate_run(config)  # what the job would refuse, refused now: a dry run promises a valid run
+            except UserError as e:
+                exit_with(e)
             _print_jobs(config, jobs)
             sys.exit(0)
         run_dir = Path(config.hydra.run.dir)

@@ -11,6 +11,8 @@ from typing import Any, Optional, Union
 
 from omegaconf import MISSING
 
+from lalm_framework.utils.ranges import AT_LEAST_0, AT_LEAST_1
+
 
 class Mode(str, Enum):
     min = "min"
@@ -39,13 +41,13 @@ class TrainerConfig:
 
     Fields Lightning reads as "int or float" are `Union[int, float]` (OmegaConf >= 2.2 keeps the
     type given: `limit_train_batches=1` is one batch, `=1.0` all of them); a plain `float` would
-    turn 1 into 1.0.
+    turn 1 into 1.0. A field's `metadata` declares its range (`utils.ranges`), checked before launch.
     """
 
     _target_: str = "pytorch_lightning.Trainer"
     accelerator: str = "auto"
     devices: Any = 1
-    num_nodes: int = 1
+    num_nodes: int = field(default=1, metadata=AT_LEAST_1.field())
     strategy: Any = "auto"
     precision: Optional[Union[int, str]] = "32-true"
     max_epochs: Optional[int] = 10
@@ -62,11 +64,11 @@ class TrainerConfig:
     fast_dev_run: Union[bool, int] = False
     # also a time string ("00:01:00:00") in Lightning >= 2.5
     val_check_interval: Optional[Union[int, float, str]] = None
-    check_val_every_n_epoch: Optional[int] = 1
+    check_val_every_n_epoch: Optional[int] = field(default=1, metadata=AT_LEAST_1.field())
     num_sanity_val_steps: Optional[int] = None
-    log_every_n_steps: Optional[int] = 10
-    accumulate_grad_batches: int = 1
-    gradient_clip_val: Optional[Union[int, float]] = None
+    log_every_n_steps: Optional[int] = field(default=10, metadata=AT_LEAST_1.field())
+    accumulate_grad_batches: int = field(default=1, metadata=AT_LEAST_1.field())
+    gradient_clip_val: Optional[Union[int, float]] = field(default=None, metadata=AT_LEAST_0.field())
     gradient_clip_algorithm: Optional[str] = None
     # True/False or "warn"
     deterministic: Optional[Union[bool, str]] = None

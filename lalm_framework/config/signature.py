@@ -2,6 +2,8 @@
 
 Structured schemas catch typos at compose time for our own components; a user's class has no
 schema, so its annotated `__init__` is the schema: `dataset.batch_size=abc` fails before launch.
+A range is checked only where the annotation declares one (``Annotated[int, AT_LEAST_1]``, see
+`utils.ranges`), never guessed from an argument's name.
 """
 
 from __future__ import annotations
@@ -10,10 +12,10 @@ import inspect
 import typing
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from lalm_framework.config.ranges import check_range
 from lalm_framework.errors import UserError
+from lalm_framework.utils.ranges import declared_range
 
 _SCALARS = {int: "int", float: "float", bool: "bool", str: "str"}
 
@@ -32,7 +34,7 @@ def import_target(target: str, where: str) -> Any:
         ) from e
 
 
-def check_arguments(node: DictConfig, where: str) -> None:
+def check_arguments(node: DictConfig | ListConfig, where: str) -> None:
     """Check `node`'s arguments (and nested `_target_` nodes') against annotated signatures."""
     from lalm_framework.compat.legacy import to_target_form
 
@@ -52,24 +54,56 @@ def _check(value: Any, where: str) -> None:
         for key, arg in value.items():
             _check(arg, f"{where}.{key}")
         return
-    hints, params = _signature(target, where)
+    obj = import_target(target, f"{where}._target_")
+    hints, params = _signature(obj)
     for key, arg in value.items():
         if key.startswith("_"):
             continue
         if params is not None and key not in params:
             _unknown_argument(where, key, target, params)
-        expected = hints.get(key)
-        if expected is not None and not _conforms(arg, expected):
-            raise UserError(
-                f"{where}.{key}={arg!r}: {target.rsplit('.', 1)[-1]} expects {_name(expected)}.\n"
-                f"Pass a value of that type, e.g. {where}.{key}=<{_name(expected)}>."
-            )
-        check_range(where, key, arg)
+        _check_value(hints, target, where, key, arg)
         _check(arg, f"{where}.{key}")
 
 
-def _signature(target: str, where: str) -> tuple[dict[str, Any], set[str] | None]:
-    obj = import_target(target, f"{where}._target_")
+def check_values(obj: Any, values: dict[str, Any], where: str) -> None:
+    """Check `values` (argument name -> value) against the types and ranges `obj`'s signature declares.
+
+    Example: ``check_values(LalmDataModule, {"batch_size": 0}, "dataset")`` raises
+    "dataset.batch_size=0: must be a whole number >= 1 (or null)."
+    """
+    hints, _ = _signature(obj)
+    name = f"{obj.__module__}.{obj.__qualname__}"
+    for key, arg in values.items():
+        _check_value(hints, name, where, key, arg)
+
+
+def _check_value(hints: dict[str, Any], target: str, where: str, key: str, arg: Any) -> None:
+    expected = hints.get(key)
+    if expected is None:
+        return
+    plain = _strip_annotated(expected)
+    if not _conforms(arg, plain):
+        raise UserError(
+            f"{where}.{key}={arg!r}: {target.rsplit('.', 1)[-1]} expects {_name(plain)}.\n"
+            f"Pass a value of that type, e.g. {where}.{key}=<{_name(plain)}>."
+        )
+    declared = declared_range(expected)
+    if declared is not None:
+        declared.check(where, key, arg)
+
+
+def _strip_annotated(hint: Any) -> Any:
+    """`hint` without its `Annotated` metadata (at any depth of a Union)."""
+    if typing.get_origin(hint) is typing.Annotated:
+        return _strip_annotated(typing.get_args(hint)[0])
+    args = typing.get_args(hint)
+    if args and (typing.get_origin(hint) is typing.Union or str(typing.get_origin(hint)) == "types.UnionType"):
+        stripped = tuple(_strip_annotated(a) for a in args)
+        return typing.Union[stripped]  # noqa: UP007  # rebuilt from a tuple of members
+    return hint
+
+
+def _signature(obj: Any) -> tuple[dict[str, Any], set[str] | None]:
     func = obj.__init__ if inspect.isclass(obj) else obj
     try:
         sig = inspect.signature(func)
@@ -80,7 +114,7 @@ def _signature(target: str, where: str) -> tuple[dict[str, Any], set[str] | None
     else:
         params = {n for n in sig.parameters if n != "self"}
     try:
-        hints = typing.get_type_hints(func)
+        hints = typing.get_type_hints(func, include_extras=True)
     except Exception:
         hints = {}
     return hints, params
@@ -92,7 +126,7 @@ def _unknown_argument(where: str, key: str, target: str, params: set[str]) -> No
     best = suggest(key, params)
     hint = f" Did you mean '{best}'?" if best else ""
     raise UserError(
-        f"{where}.{key}: {target.rsplit('.', 1)[-1]} takes no argument '{key}'.{hint}\n"
+        f"{where}.{key}: {target.rsplit('.', 1)[-1]} takes no argument '{key}'.{hint} "
         f"Its arguments: {', '.join(sorted(params))}."
     )
 

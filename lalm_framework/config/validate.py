@@ -7,13 +7,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from lalm_framework.config.devices import check_gpus
 from lalm_framework.config.loggers import check_loggers
-from lalm_framework.config.ranges import check_range
+from lalm_framework.config.schema import TrainerConfig
 from lalm_framework.config.strategies import check_strategy
 from lalm_framework.errors import UserError
+from lalm_framework.utils.ranges import field_ranges
 
 if TYPE_CHECKING:
     from hydra.core.config_loader import ConfigLoader
@@ -37,6 +38,7 @@ def validate(cfg: DictConfig) -> None:
             )
         _run_component_check(group, node)
     _check_trainer_node(cfg)
+    _check_built_nodes(cfg)
     _check_evaluation(cfg)
     _check_legacy_learning_rate(cfg)
     check_loggers(cfg.get("logger"))
@@ -47,17 +49,36 @@ def validate(cfg: DictConfig) -> None:
 def _check_trainer_node(cfg: DictConfig) -> None:
     from lalm_framework.errors import renamed_trainer_key
 
+    ranges = field_ranges(TrainerConfig)
     for key in cfg.trainer:
         renamed = renamed_trainer_key(f"trainer.{key}")
         if renamed:  # added with +trainer.<key> or from an old config file
             raise UserError(renamed)
-        check_range("trainer", str(key), cfg.trainer.get(key))
+        if str(key) in ranges:
+            ranges[str(key)].check("trainer", str(key), cfg.trainer.get(key))
     for key, group in (("callbacks", "callbacks.<name>=<node> (the callbacks group)"), ("logger", "logger=<option>")):
         if cfg.trainer.get(key) is not None:
             raise UserError(
                 f"trainer.{key} is set; the runner builds {key} from the config groups.\n"
                 f"Set them with {group}, and leave trainer.{key} null."
             )
+
+
+def _check_built_nodes(cfg: DictConfig) -> None:
+    """The arguments of every other `_target_` the runner builds, against its signature: each
+    `callbacks.<name>` and `logger.<name>` node, and the nodes inside `trainer` (plugins, strategy,
+    profiler...), nested at any depth. A misspelt argument fails here, not inside the job."""
+    from lalm_framework.config.signature import check_arguments
+
+    for group in ("callbacks", "logger"):
+        node = cfg.get(group)
+        if isinstance(node, DictConfig):
+            for name, child in node.items():
+                if isinstance(child, DictConfig):
+                    check_arguments(child, where=f"{group}.{name!s}")
+    for key, child in cfg.trainer.items():  # the Trainer's own arguments: its schema types them
+        if isinstance(child, (DictConfig, ListConfig)):
+            check_arguments(child, where=f"trainer.{key}")
 
 
 def _check_evaluation(cfg: DictConfig) -> None:
@@ -155,6 +176,19 @@ def compose_jobs(
             ) from e
         composed.append(job_cfg)
     return composed
+
+
+def validate_run(config: DictConfig) -> None:
+    """Validate the config of a single run (with its `hydra` node) as its job will; one UserError."""
+    from lalm_framework.errors import describe
+
+    try:
+        with _job_context(config):
+            validate(_task_part(config))
+    except UserError:
+        raise
+    except Exception as e:
+        raise UserError(describe(e) or f"{type(e).__name__}: {e}") from e
 
 
 def _as_launched(job_cfg: DictConfig, idx: int) -> None:

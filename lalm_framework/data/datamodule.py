@@ -26,7 +26,7 @@ import copy
 import inspect
 import logging
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import pytorch_lightning as pl
 
@@ -54,6 +54,7 @@ from lalm_framework.data.steps import needs_batch_count
 from lalm_framework.errors import UserError
 from lalm_framework.scoring import DEFAULT_NORMALIZER, check_scoring, metrics_option
 from lalm_framework.utils.paths import resolve_path
+from lalm_framework.utils.ranges import AT_LEAST_0, POSITIVE_SECONDS, Range, check_declared
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,17 @@ _FLAT_DEFAULTS: dict[str, Any] = {
 def set_key(split: str, name: str) -> str:
     """The key of one evaluation set ("val", or "val/clean" for a named one)."""
     return f"{split}/{name}" if name else split
+
+
+# the ranges of the batching arguments, in the words of this class (`utils.ranges`)
+_BATCH = Range(1, "must be a whole number >= 1 (or null)", whole=True)
+_SECONDS_PER_BATCH = Range(0, "seconds of audio per batch, must be > 0 (or null)", exclusive=True)
+_COUNT = Range(1, "must be a whole number >= 1", whole=True)
+_WORKERS = Range(
+    0,
+    "give a number of DataLoader workers (0: load in the training process) or 'auto' "
+    "(the machine's cores less one per training process)",
+)
 
 
 class LalmDataModule(pl.LightningDataModule):
@@ -111,15 +123,15 @@ class LalmDataModule(pl.LightningDataModule):
         task: str = "transcribe",
         prompt_template: str | dict[str, str] = DEFAULT_TEMPLATE,
         prompts: dict[str, str | list[str]] | None = None,
-        batch_size: int | None = 8,
-        max_duration: float | None = None,
-        eval_batch_size: int | None = None,
+        batch_size: Annotated[int, _BATCH] | None = 8,
+        max_duration: Annotated[float, _SECONDS_PER_BATCH] | None = None,
+        eval_batch_size: Annotated[int, _BATCH] | None = None,
         bucketing: bool = True,
-        num_buckets: int = 10,
-        buffer_size: int = 20000,
-        num_workers: int | Literal["auto"] = "auto",
-        min_utterance_duration: float | None = None,
-        max_utterance_duration: float | None = None,
+        num_buckets: Annotated[int, _COUNT] = 10,
+        buffer_size: Annotated[int, _COUNT] = 20000,
+        num_workers: Annotated[int, _WORKERS] | Literal["auto"] = "auto",
+        min_utterance_duration: Annotated[float, AT_LEAST_0] | None = None,
+        max_utterance_duration: Annotated[float, POSITIVE_SECONDS] | None = None,
         max_utterances: int | None = None,
         skip_bad_audio: bool = False,
         check_audio: bool = True,
@@ -142,7 +154,8 @@ class LalmDataModule(pl.LightningDataModule):
         for template in [prompt_template] if isinstance(prompt_template, str) else dict(prompt_template).values():
             check_prompt_template(template)
         check_prompts(prompts)
-        _check_batching(batch_size, max_duration, eval_batch_size, num_buckets, buffer_size, num_workers)
+        check_declared(LalmDataModule.__init__, locals(), "dataset")  # the ranges its signature declares
+        _check_batching(batch_size, max_duration, num_workers)
         if long_audio not in LONG_AUDIO:
             raise UserError(f"dataset.long_audio={long_audio!r}: use one of {', '.join(LONG_AUDIO)}.")
         if long_audio == "chunk":
@@ -574,30 +587,15 @@ def flat_sources(flat: dict[str, Any], text_key: str, task: str) -> tuple[list[S
     return train, evals
 
 
-def _check_batching(
-    batch_size: Any, max_duration: Any, eval_batch_size: Any, num_buckets: Any, buffer_size: Any, num_workers: Any
-) -> None:
+def _check_batching(batch_size: Any, max_duration: Any, num_workers: Any) -> None:
+    """What the signature's types and ranges cannot say: one of the two limits, num_workers' words."""
     if batch_size is None and max_duration is None:
         raise UserError(
             "dataset.batch_size and dataset.max_duration are both null: set one of them "
             "(utterances per batch, or seconds of audio per batch)."
         )
-    for key, value in (("batch_size", batch_size), ("eval_batch_size", eval_batch_size)):
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
-            raise UserError(f"dataset.{key}={value!r}: must be a whole number >= 1 (or null).")
-    if max_duration is not None and (
-        isinstance(max_duration, bool) or not isinstance(max_duration, (int, float)) or max_duration <= 0
-    ):
-        raise UserError(f"dataset.max_duration={max_duration!r}: seconds of audio per batch, must be > 0 (or null).")
-    if not isinstance(num_buckets, int) or num_buckets < 1:
-        raise UserError(f"dataset.num_buckets={num_buckets!r}: must be a whole number >= 1.")
-    if not isinstance(buffer_size, int) or buffer_size < 1:
-        raise UserError(f"dataset.buffer_size={buffer_size!r}: must be a whole number >= 1.")
-    if num_workers != "auto" and (not isinstance(num_workers, int) or isinstance(num_workers, bool) or num_workers < 0):
-        raise UserError(
-            f"dataset.num_workers={num_workers!r}: give a number of DataLoader workers (0: load in the "
-            "training process) or 'auto' (the machine's cores less one per training process)."
-        )
+    if num_workers != "auto" and (not isinstance(num_workers, int) or isinstance(num_workers, bool)):
+        raise UserError(f"dataset.num_workers={num_workers!r}: {_WORKERS.requirement}.")
 
 
 def _no_data(split: str) -> UserError:

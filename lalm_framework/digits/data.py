@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, TensorDataset, random_split
 
 from lalm_framework.errors import UserError
+from lalm_framework.utils.ranges import AT_LEAST_1
 
 
 class DigitsDataModule(pl.LightningDataModule):
     """Digits images (1797, shipped inside scikit-learn) split into train/val; test = val."""
 
-    def __init__(self, batch_size: int = 64, val_fraction: float = 0.2, seed: int = 0) -> None:
+    def __init__(self, batch_size: Annotated[int, AT_LEAST_1] = 64, val_fraction: float = 0.2, seed: int = 0) -> None:
         super().__init__()
         self.batch_size = batch_size
         self.val_fraction = val_fraction

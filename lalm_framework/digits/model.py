@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import pytorch_lightning as pl
 import torch
 from torch import nn
+
+from lalm_framework.utils.ranges import LEARNING_RATE
 
 
 class DigitsClassifier(pl.LightningModule):
@@ -17,7 +19,7 @@ class DigitsClassifier(pl.LightningModule):
     `_partial_: true` node arrives as a partial). Default: Adam with `lr`.
     """
 
-    def __init__(self, hidden: int = 64, lr: float = 1e-3, optimizer: Any = None) -> None:
+    def __init__(self, hidden: int = 64, lr: Annotated[float, LEARNING_RATE] = 1e-3, optimizer: Any = None) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.net = nn.Sequential(nn.Linear(64, hidden), nn.ReLU(), nn.Linear(hidden, 10))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Annotated, Any
 
 import pytorch_lightning as pl
 import torch
@@ -40,6 +40,7 @@ from lalm_framework.models.tokenizer import build_tokenizer, tokenizer_from_file
 from lalm_framework.models.weights import check_fits
 from lalm_framework.trainer_addons.checkpoint_io import SOURCE_KEY
 from lalm_framework.trainer_addons.eval_sets import SetOutputs, batch_tasks, metric_key, set_names
+from lalm_framework.utils.ranges import AT_LEAST_0, LEARNING_RATE
 
 log = logging.getLogger(__name__)
 
@@ -71,9 +72,9 @@ class LalmModule(pl.LightningModule):
         spec_augment: SpecAugmentConfig | Mapping[str, Any] | None = None,
         freeze: Sequence[str] | None = None,
         unfreeze: Sequence[str] | None = None,
-        lr: float | None = None,
-        weight_decay: float | None = None,
-        warmup_steps: int | None = None,
+        lr: Annotated[float, LEARNING_RATE] | None = None,
+        weight_decay: Annotated[float, AT_LEAST_0] | None = None,
+        warmup_steps: Annotated[int, AT_LEAST_0] | None = None,
         cosine: bool | None = None,
         min_lr_ratio: float | None = None,
         wer_every_n_val: int | None = None,

@@ -1,7 +1,8 @@
-"""`hydra.launcher.*` of `hydra/launcher=lalm_pool`, typed and checked before any job starts.
+"""`hydra.launcher.*` of `hydra/launcher=lalm_pool`: declared once, typed and checked before any job starts.
 
-No defaults here: they live once, in `hydra_plugins/lalm_pool/config.py` (LalmPoolLauncherConf),
-and Hydra hands the plugin every field of it.
+`LalmPoolLauncherConf` is the one declaration of each option: its type, its default, and its
+check (the field's metadata). `hydra_plugins/lalm_pool/config.py` stores it for Hydra, which hands
+the plugin every field; `PoolSettings.from_options` checks them into an instance of it.
 """
 
 from __future__ import annotations
@@ -10,51 +11,16 @@ import importlib.util
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 from lalm_framework.errors import UserError
-from lalm_framework.utils.options import check_count, check_flag, check_names
+from lalm_framework.utils.options import FLAG, checked_by, count, from_options
 
 AUTO = "auto"
 # what CUDA_VISIBLE_DEVICES accepts besides an index: a GPU's or a MIG instance's UUID
 UUID_PREFIXES = ("GPU-", "MIG-")
 GPUS_FIX = "Use auto, null (no GPUs), or a list of device ids such as [0,1] (or 'GPU-<uuid>' names)."
-
-
-@dataclass(frozen=True)
-class PoolSettings:
-    """The lalm_pool options, as the plugin received them (see LalmPoolLauncherConf for each meaning)."""
-
-    n_jobs: int | None
-    gpus: str | tuple[str, ...] | None  # "auto", explicit ids, or None for none
-    gpus_per_job: int
-    jobs_per_gpu: int
-    threads_per_job: int | None
-    max_retries: int
-    kill_grace_s: float
-    status_line: bool
-    preload: tuple[str, ...]
-
-    @classmethod
-    def from_options(cls, options: dict[str, Any]) -> PoolSettings:
-        """Check the plugin's options and type them; UserError naming the option and the fix."""
-        opts = {k: v for k, v in options.items() if k != "_target_"}
-        check_names("lalm_pool", opts, (f.name for f in fields(cls)))
-        key = "hydra.launcher.{}".format
-        return cls(
-            n_jobs=check_count(key("n_jobs"), opts["n_jobs"], 1, "null: one per GPU lease / core", nullable=True),
-            gpus=parse_gpu_spec(opts["gpus"]),
-            gpus_per_job=check_count(key("gpus_per_job"), opts["gpus_per_job"], 0, "0 hides the GPUs from jobs"),
-            jobs_per_gpu=check_count(key("jobs_per_gpu"), opts["jobs_per_gpu"], 1),
-            threads_per_job=check_count(
-                key("threads_per_job"), opts["threads_per_job"], 1, "null: cores // jobs", nullable=True
-            ),
-            max_retries=check_count(key("max_retries"), opts["max_retries"], 0, "0 runs a failed job once"),
-            kill_grace_s=_seconds(key("kill_grace_s"), opts["kill_grace_s"]),
-            status_line=check_flag(key("status_line"), opts["status_line"]),
-            preload=_modules(key("preload"), opts["preload"]),
-        )
 
 
 def _seconds(key: str, value: Any) -> float:
@@ -76,6 +42,53 @@ def _modules(key: str, value: Any) -> tuple[str, ...]:
         if not found:
             raise UserError(f"{key}: no module named '{name}' here; install it, or drop it from the list.")
     return tuple(names)
+
+
+@dataclass
+class LalmPoolLauncherConf:
+    """The lalm_pool options (set them as `hydra.launcher.<name>=...`)."""
+
+    _target_: str = "hydra_plugins.lalm_pool.lalm_pool_launcher.LalmPoolLauncher"
+
+    # jobs running at once; null: one per GPU lease when the pool has GPUs, else one per CPU core
+    n_jobs: int | None = field(default=None, metadata=count(1, "null: one per GPU lease / core", nullable=True))
+
+    # GPU ids to lease to jobs: "auto" (CUDA_VISIBLE_DEVICES or nvidia-smi), a list like [0, 1],
+    # or null for a CPU-only pool (checked: "auto", a tuple of ids, or None)
+    gpus: Any = field(default="auto", metadata=checked_by(lambda _key, value: parse_gpu_spec(value)))
+
+    # GPUs each job sees through CUDA_VISIBLE_DEVICES (0: hide all GPUs from the jobs)
+    gpus_per_job: int = field(default=1, metadata=count(0, "0 hides the GPUs from jobs"))
+
+    # jobs that may share one GPU at the same time
+    jobs_per_gpu: int = field(default=1, metadata=count(1))
+
+    # OMP/MKL/OpenBLAS threads per job; null: CPU cores // parallel jobs (a value you set in the
+    # environment is kept)
+    threads_per_job: int | None = field(default=None, metadata=count(1, "null: cores // jobs", nullable=True))
+
+    # times a failed job is re-run (in a fresh process, same job dir: it resumes from last.ckpt)
+    max_retries: int = field(default=0, metadata=count(0, "0 runs a failed job once"))
+
+    # seconds between SIGTERM and SIGKILL when the launcher is interrupted
+    kill_grace_s: float = field(default=10.0, metadata=checked_by(_seconds))
+
+    # print the live "running / done / failed" line
+    status_line: bool = field(default=True, metadata=FLAG)
+
+    # modules imported once in the template process that forks every job, so that no job imports
+    # them again: what every lalm-train job imports (import only: neither initialises CUDA nor
+    # starts threads on import); [] for apps that need neither (checked: a tuple of names)
+    preload: list[str] = field(default_factory=lambda: ["torch", "pytorch_lightning"], metadata=checked_by(_modules))
+
+    @classmethod
+    def from_options(cls, options: dict[str, Any]) -> LalmPoolLauncherConf:
+        """Check the plugin's options; UserError naming the option and the fix."""
+        return from_options(cls, options, "hydra.launcher", "lalm_pool")
+
+
+# what the launcher works with: the options, checked (`LalmPoolLauncherConf.from_options`)
+PoolSettings = LalmPoolLauncherConf
 
 
 def parse_gpu_spec(spec: Any) -> str | tuple[str, ...] | None:
