@@ -311,7 +311,7 @@ def check_same_data(directory: Path, attempts: list[dict[str, Any]], fingerprint
     previous = next((a["data"] for a in reversed(attempts) if isinstance(a.get("data"), dict)), None)
     if previous is None or _comparable(previous) == _comparable(fingerprint):
         return
-    changes = _differences(previous, _comparable(fingerprint))
+    changes = _differences(_comparable(previous), _comparable(fingerprint))
     listing = "; ".join(changes[:MAX_DIFFERENCES]) + (" ..." if len(changes) > MAX_DIFFERENCES else "")
     raise UserError(
         f"'{directory}' holds a job trained on other data, so this run may not resume it"
@@ -322,9 +322,14 @@ def check_same_data(directory: Path, attempts: list[dict[str, Any]], fingerprint
 
 
 def _comparable(fingerprint: dict[str, Any]) -> dict[str, Any]:
-    """The fingerprint as run.json holds it (JSON types: tuples are lists)."""
-    loaded: dict[str, Any] = json.loads(json.dumps(fingerprint, default=str))
+    """The fingerprint as run.json holds it (JSON types: tuples are lists), without the `drawn_*`
+    counts: they say what one attempt drew from the data, so each attempt's differ on the same data."""
+    loaded: dict[str, Any] = json.loads(json.dumps(fingerprint, default=str), object_hook=_without_draws)
     return loaded
+
+
+def _without_draws(node: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in node.items() if not k.startswith("drawn_")}
 
 
 def _saved_task_config(directory: Path) -> dict[str, Any]:

@@ -8,7 +8,8 @@
   set up, for run.json. A datamodule MAY define `data_fingerprint(self) -> dict[str, Any]`: per
   split name ("train", "val", "test"), e.g. `{"source": path, "kind": "folder", "utterances": int,
   "files": int, "bytes": int, "sha256": hash of the sorted utterance list}` (docs/user-guide.md);
-  two runs on different data then differ there. Without one, the runner's `fallback` gives the
+  two runs on different data then differ there (keys named `drawn_*` count what one attempt drew
+  and are left out of that comparison). Without one, the runner's `fallback` gives the
   files and folders the dataset config names (`lalm_framework.utils.path_versions`).
 - `summary_lines` / `record_checkpoint`: the run's closing lines and the best checkpoint's path
   in the experiment loggers (an MLflow tag, a W&B summary field).

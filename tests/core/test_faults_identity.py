@@ -80,3 +80,15 @@ def test_the_same_config_on_changed_data_is_refused_before_resuming(tmp_path):
     assert _attempts(run) == ["completed", "failed"]
     record = json.loads((run / "run.json").read_text())
     assert "data" not in record["attempts"][-1], "a refused attempt records no data"
+
+
+def test_what_an_attempt_drew_is_not_a_change_of_data(tmp_path):
+    """A killed attempt records what it drew from each source; the rerun on the same data resumes."""
+    from lalm_framework.errors import UserError
+    from lalm_framework.job_dir import check_same_data
+
+    source = {"source": "/d/train", "sha256": "ab", "weight": 3}
+    killed = {"train": {"sources": [source | {"drawn_cuts": 24, "drawn_hours": 0.0067}]}}
+    check_same_data(tmp_path, [{"data": killed}], {"train": {"sources": [source]}})
+    with pytest.raises(UserError, match=r"trained on other data.*sha256"):
+        check_same_data(tmp_path, [{"data": killed}], {"train": {"sources": [source | {"sha256": "cd"}]}})
