@@ -26,7 +26,7 @@ def llm_forward_flops(cfg: Any, tokens: int) -> int:
     kv = (getattr(cfg, "num_key_value_heads", None) or heads) * head_dim
     per_layer_weights = d * heads * head_dim + 2 * d * kv + heads * head_dim * d + 3 * d * ff
     attention = 2 * tokens * tokens * heads * head_dim  # QK^T and AV, full (unmasked) square
-    return layers * (2 * tokens * per_layer_weights + 2 * attention) + 2 * tokens * d * cfg.vocab_size
+    return int(layers * (2 * tokens * per_layer_weights + 2 * attention) + 2 * tokens * d * cfg.vocab_size)
 
 
 def whisper_encoder_forward_flops(cfg: Any, mel_frames: int) -> int:
@@ -35,7 +35,7 @@ def whisper_encoder_forward_flops(cfg: Any, mel_frames: int) -> int:
     frames = (mel_frames + 1) // 2  # conv2 has stride 2
     convs = 2 * mel_frames * mels * d * 3 + 2 * frames * d * d * 3
     per_layer = 2 * frames * (4 * d * d + 2 * d * ff) + 2 * 2 * frames * frames * d
-    return convs + layers * per_layer
+    return int(convs + layers * per_layer)
 
 
 def train_step_flops(
