@@ -45,7 +45,7 @@ class SharSource(Source):
         if not manifests:
             raise UserError(
                 f"No Shar cut shards (cuts.*.jsonl.gz) in {d}: dataset=shar reads the folders lalm-prepare-data "
-                "writes.\nWrite them with `lalm-prepare-data <dataset options> <out_dir>` and set dataset.path=<out_dir>;"
+                "writes.\nWrite them with `lalm-prepare-data <dataset options> <out_dir>`, set dataset.path=<out_dir>;"
                 " to read a LibriSpeech folder directly use dataset=librispeech dataset.root=<folder>."
             )
         if len(recordings) != len(manifests):
