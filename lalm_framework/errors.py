@@ -71,7 +71,9 @@ def describe(ex: BaseException) -> str | None:
 
 
 def _user_error(ex: BaseException) -> str | None:
-    return str(ex) if isinstance(ex, UserError) else None
+    # a UserError a framework tripped over while cleaning up (Lightning's teardown) is still the cause
+    found = next((e for e in _chain(ex) if isinstance(e, UserError)), None)
+    return str(found) if found is not None else None
 
 
 def _missing_config(ex: BaseException) -> str | None:

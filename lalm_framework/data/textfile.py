@@ -7,6 +7,7 @@ cannot be opened ends in one message naming the file and line, never a UnicodeDe
 from __future__ import annotations
 
 import gzip
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,5 +34,12 @@ def text_lines(path: str | Path, what: str = "file") -> Iterator[tuple[int, str]
                 if line_no == 1:
                     text = text.removeprefix("\ufeff")  # a byte-order mark some editors write
                 yield line_no, text.rstrip("\r\n")
-    except (OSError, EOFError) as e:
-        raise UserError(f"Cannot read the {what} {path}: {getattr(e, 'strerror', None) or e}.") from None
+    except (OSError, EOFError, zlib.error) as e:
+        damaged = isinstance(e, (EOFError, zlib.error, gzip.BadGzipFile))
+        fix = (
+            "\nThe file is damaged or incomplete (cut short, or bytes changed): write it again"
+            " (for Shar shards: re-run lalm-prepare-data into a new folder)."
+            if damaged
+            else ""
+        )
+        raise UserError(f"Cannot read the {what} {path}: {getattr(e, 'strerror', None) or e}.{fix}") from None

@@ -85,3 +85,28 @@ def test_bad_dataset_config_fails_validation(tmp_path: Path, overrides, expected
     cfg = compose(paths + [o.format(tmp=tmp_path) for o in overrides])
     with pytest.raises(UserError, match=expected.replace("?", r"\?")):
         validate(cfg)
+
+
+@pytest.mark.slow
+def test_truncated_shar_recording_names_the_shard_and_the_fix(tmp_path: Path):
+    _manifest(tmp_path, n=4)
+    run_cli(
+        "lalm-prepare-data",
+        [
+            "dataset=jsonl",
+            "dataset.train_manifest=m.jsonl",
+            "dataset.val_manifest=m.jsonl",
+            "--shard-size",
+            "2",
+            "shards",
+        ],
+        cwd=tmp_path,
+        timeout=300,
+        check=True,
+    )
+    tar = tmp_path / "shards" / "train" / "recording.000000.tar"
+    tar.write_bytes(tar.read_bytes()[: tar.stat().st_size // 3])
+    args = ["dataset=shar", "dataset.path=shards", "logger=none", "trainer.max_epochs=1", "dataset.num_workers=0"]
+    proc = run_cli("lalm-train", args, cwd=tmp_path, timeout=300)
+    _assert_short_error(proc, f"Shar shard {tar} is damaged or incomplete", "re-run lalm-prepare-data")
+    assert len(proc.stderr.strip().splitlines()) <= 15, proc.stderr

@@ -228,3 +228,27 @@ def test_wrong_split_name_lists_the_splits_found(librispeech_root):
 def test_bad_batching_options(node, expected):
     with pytest.raises(UserError, match=expected):
         LalmDataModule.validate_config(OmegaConf.create(node))
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated"])
+def test_damaged_gz_cut_manifest_names_the_file_and_the_fix(tmp_path, damage):
+    manifest = write_manifest(tmp_path, n=3)
+    good = tmp_path / "cuts_train.jsonl.gz"
+    LalmDataModule(train_manifest=str(manifest)).load_split("train").cuts.to_file(good)
+    data = bytearray(good.read_bytes())
+    if damage == "garbage":
+        mid = len(data) // 2
+        data[mid : mid + 48] = bytes(range(48))
+    else:
+        data = data[: len(data) // 2]
+    good.write_bytes(bytes(data))
+    with pytest.raises(UserError) as err:
+        LalmDataModule(train_cuts=str(good)).load_split("train")
+    _short(err, str(good), "damaged or incomplete", "write it again")
+
+
+def test_librispeech_folder_as_shar_gives_the_fix(librispeech_root):
+    with pytest.raises(UserError) as err:
+        node = {"path": str(librispeech_root), "train_split": "train-clean-5"}
+        LalmDataModule.validate_config(OmegaConf.create(node))
+    _short(err, "lalm-prepare-data", "dataset=librispeech")

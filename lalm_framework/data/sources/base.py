@@ -73,8 +73,7 @@ class SplitCuts:
             if metadata:
                 cuts = CutSet(ManifestCuts(manifests))
             else:
-                fields = {"cuts": [str(p) for p in manifests], "recording": [str(s["recording"]) for s in shards]}
-                cuts = CutSet.from_shar(fields=fields)
+                cuts = CutSet(SharShards(shards))
         return cuts.filter(self.keep) if self.keep is not None and cuts.is_lazy else cuts
 
     def filtered(self, keep: Callable[[Cut], bool], first: int | None = None) -> SplitCuts:
@@ -161,6 +160,31 @@ class ManifestCuts:
 
     def __len__(self) -> int:
         return sum(1 for _ in self)
+
+
+class SharShards:
+    """Cuts with audio of Shar shards, read shard by shard; a damaged shard raises a UserError naming it."""
+
+    def __init__(self, shards: list[dict[str, Path]]) -> None:
+        self.shards = shards
+
+    def __iter__(self) -> Iterator[Cut]:
+        import tarfile
+
+        from lhotse import CutSet
+
+        for shard in self.shards:
+            fields = {"cuts": [str(shard["cuts"])], "recording": [str(shard["recording"])]}
+            try:
+                yield from CutSet.from_shar(fields=fields)
+            except (tarfile.TarError, EOFError, OSError) as e:
+                raise UserError(
+                    f"Shar shard {shard['recording']} is damaged or incomplete ({type(e).__name__}: {e}).\n"
+                    "Write the shards again: re-run lalm-prepare-data into a new folder, then set dataset.path to it."
+                ) from None
+
+    def __len__(self) -> int:
+        return sum(1 for _ in ManifestCuts([s["cuts"] for s in self.shards]))
 
 
 # --- sources ---------------------------------------------------------------------------------

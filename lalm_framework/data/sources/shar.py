@@ -43,7 +43,11 @@ class SharSource(Source):
         manifests = sorted(d.glob("cuts.*.jsonl*"))
         recordings = sorted(d.glob("recording.*.tar"))
         if not manifests:
-            raise UserError(f"No Shar cut shards (cuts.*.jsonl.gz) in {d}.")
+            raise UserError(
+                f"No Shar cut shards (cuts.*.jsonl.gz) in {d}: dataset=shar reads the folders lalm-prepare-data "
+                "writes.\nWrite them with `lalm-prepare-data <dataset options> <out_dir>`, set dataset.path=<out_dir>;"
+                " to read a LibriSpeech folder directly use dataset=librispeech dataset.root=<folder>."
+            )
         if len(recordings) != len(manifests):
             raise UserError(
                 f"{d}: {len(manifests)} cut shards but {len(recordings)} recording shards "
