@@ -1,5 +1,6 @@
 """Suite-wide settings: one torch thread (2-vCPU machines), no model hub."""
 
+import importlib.util
 import os
 import tempfile
 
@@ -25,3 +26,16 @@ def _keep_hydra_version_base():
     before = VersionBase.instance().getbase()
     yield
     VersionBase.instance().version_base = before  # may be "unspecified", which setbase refuses
+
+
+def pytest_ignore_collect(collection_path, config):
+    """Without torch (lalm-framework-core on the other Pythons), collect only the modules marked torchfree.
+
+    The others import torch or Lightning at module level; `-m torchfree` alone would fail collecting them.
+    """
+    if _TORCH_INSTALLED or collection_path.suffix != ".py" or not collection_path.name.startswith("test_"):
+        return None
+    return "mark.torchfree" not in collection_path.read_text(encoding="utf-8") or None
+
+
+_TORCH_INSTALLED = importlib.util.find_spec("torch") is not None

@@ -3,10 +3,13 @@
 import subprocess
 import sys
 
+import pytest
 from omegaconf import OmegaConf
 
 import lalm_framework
 from tests.helpers import cli_env, run_cli
+
+pytestmark = pytest.mark.torchfree  # CI runs these on every Python, without torch
 
 
 def test_compose_matches_cli_cfg_job(tmp_path):

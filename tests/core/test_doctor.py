@@ -2,7 +2,11 @@
 
 import shutil
 
+import pytest
+
 from tests.helpers import REPO, run_cli
+
+pytestmark = pytest.mark.torchfree  # CI runs these on every Python, without torch
 
 
 def test_doctor_lists_ours_and_users_and_flags_collision(tmp_path):

@@ -17,6 +17,8 @@ from optuna.trial import TrialState
 
 from tests.tuning.conftest import _env, load_study, run_toy, toy_cmd
 
+pytestmark = pytest.mark.torchfree  # the toy app imports no torch: CI runs these on every Python
+
 
 def _states(study):
     return [t.state for t in study.trials]
