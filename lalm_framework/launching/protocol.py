@@ -4,11 +4,13 @@
   that hand out jobs one at a time (asynchronous sweeps).
 - `PoolLauncherPlugin`, `SlurmLauncherPlugin`: what `launching.pool` and `launching.slurm` read
   from the Launcher objects of `hydra_plugins/` (which import us: we never import them).
+- `FitSaver`: what saves a SLURM job's running fit when submitit requeues it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from hydra.core.utils import JobReturn
@@ -73,3 +75,10 @@ class SlurmLauncherPlugin(Protocol):
     hydra_context: HydraContext | None
 
     def __call__(self, *args: Any, **kwargs: Any) -> JobReturn: ...
+
+
+class FitSaver(Protocol):
+    """Saves the running fit before a SLURM requeue (`launching.slurm.requeue.SaveOnTermination`)."""
+
+    def save(self, why: str) -> Path | None:
+        """Write the fit's full state where the requeued job resumes from; its path, or None on other ranks."""

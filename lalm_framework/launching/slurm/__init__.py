@@ -6,5 +6,6 @@
 - `jobs`: the jobs seen from the controller (submission, ledger, states, results).
 - `checks`: every job composed and checked against the request before `sbatch`;
   `resources`: those checks (light: `--cfg` and dry runs use them).
-- `requeue`: preemption and timeout inside a job: save `last.ckpt`, requeue, resume.
+- `requeue`: preemption and timeout inside a job: save `last.ckpt`, requeue, resume;
+  `running_fit`: the fit that a warning signal saves (light: the launcher side reads it).
 """

@@ -20,7 +20,6 @@ import logging
 import os
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -335,8 +334,12 @@ def job_return(job: TrackedJob, result_wait_s: float = 5.0) -> JobReturn:
 
 def is_trial_pruned(exc: object) -> bool:
     """An Optuna TrialPruned (the job was stopped by the pruner, which is not a failure)."""
-    exceptions = sys.modules.get("optuna.exceptions")  # a pickled TrialPruned imports it when loaded
-    return exceptions is not None and isinstance(exc, exceptions.TrialPruned)
+    if not isinstance(exc, BaseException):
+        return False
+    # lazy: Optuna costs ~0.3 s, paid only once a job has ended with an exception
+    from optuna.exceptions import TrialPruned
+
+    return isinstance(exc, TrialPruned)
 
 
 def last_error_line(log_path: Path) -> str:

@@ -16,8 +16,8 @@ The `lalm_slurm` launcher (hydra_plugins/lalm_submitit) delegates here:
   pruned Optuna trial is not a failure: it ends COMPLETED, its TrialPruned goes to the sweeper.
 - `requeue_nodes_in_job` (inside the job): puts the preemption mechanism into the job's config
   (a `callbacks.slurm_requeue` node and a SLURMEnvironment(auto_requeue=False) entry in
-  `trainer.plugins`) for the runner to build; `save_for_requeue`: see `requeue`
-  (imported lazily: it imports Lightning).
+  `trainer.plugins`) for the runner to build; `save_for_requeue` saves through the fit that
+  `requeue.SaveOnTermination` registered in `running_fit` (this module never imports Lightning).
 
 Nothing heavy at module top: the launcher process never needs torch, and a SLURM job (which
 imports this module for its own side) loads none of the launcher's machinery (`session`).
@@ -28,7 +28,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -39,6 +38,7 @@ from omegaconf import DictConfig, open_dict
 from lalm_framework.compat.private_api import job_return_value
 from lalm_framework.errors import UserError
 from lalm_framework.launching.protocol import JobSource, ResumableJobSource, SlurmLauncherPlugin
+from lalm_framework.launching.slurm import running_fit
 from lalm_framework.launching.slurm.jobs import (
     SlurmJobFailed,
     TrackedJob,
@@ -118,11 +118,7 @@ def requeue_nodes_in_job(launcher: Any) -> Iterator[None]:
 
 def save_for_requeue() -> Path | None:
     """Save the running fit before submitit requeues the job (no-op when no fit has started)."""
-    if "lalm_framework.launching.slurm.requeue" not in sys.modules:
-        return None  # Lightning never loaded in this job: no trainer to save
-    from lalm_framework.launching.slurm.requeue import save_for_requeue as save
-
-    return save()
+    return running_fit.save("warning signal")
 
 
 # -- in the launcher process ------------------------------------------------------------------

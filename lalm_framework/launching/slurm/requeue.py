@@ -22,13 +22,11 @@ import pytorch_lightning as pl
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from lalm_framework.compat.private_api import dump_checkpoint
+from lalm_framework.launching.slurm import running_fit
 
 log = logging.getLogger(__name__)
 
 LAST = "last.ckpt"
-
-# the trainer of the fit running in this process, for the signal handler (one fit at a time)
-_active: SaveOnTermination | None = None
 
 
 class SaveOnTermination(pl.Callback):
@@ -39,9 +37,8 @@ class SaveOnTermination(pl.Callback):
         self.trainer: pl.Trainer | None = None
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        global _active
         self.trainer = trainer
-        _active = self
+        running_fit.hold(self)  # the warning signal's handler saves through us from now on
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._release()
@@ -53,9 +50,7 @@ class SaveOnTermination(pl.Callback):
         self._release()
 
     def _release(self) -> None:
-        global _active
-        if _active is self:
-            _active = None
+        running_fit.release(self)
 
     def path(self) -> Path:
         assert self.trainer is not None
@@ -77,15 +72,3 @@ class SaveOnTermination(pl.Callback):
             "%s: saved %s at global step %d for the requeued job to resume from", why, path, trainer.global_step
         )
         return path
-
-
-def save_for_requeue() -> Path | None:
-    """Save the running fit's state before submitit requeues this job (its `checkpoint()` hook).
-
-    Called inside the signal handler: when no fit runs (set-up, testing) there is nothing to save
-    and the requeued job starts from the last checkpoint it has, if any.
-    """
-    if _active is None or _active.trainer is None:
-        log.warning("warning signal: no training running, nothing to save before the requeue")
-        return None
-    return _active.save("warning signal")
