@@ -67,14 +67,17 @@ def check_monitors(cfg: DictConfig) -> None:
 def with_monitor_fallback(cfg: DictConfig) -> list[DictConfig]:
     """The `callbacks.<name>` nodes to build; without validation, our default checkpoint monitors train/loss.
 
-    One log line says so. Example: with ``trainer.limit_val_batches=0`` the default
-    `callbacks.model_checkpoint` keeps the checkpoint of the lowest `train/loss`.
+    One log line says so. Every checkpoint callback then saves at the end of each training epoch.
+    Example: with ``trainer.limit_val_batches=0`` the default `callbacks.model_checkpoint` keeps
+    the checkpoint of the lowest `train/loss`.
     """
     nodes = [c for c in cfg.callbacks.values() if c]
     reason = no_validation_reason(cfg)
     if reason is None:
         return nodes
     changed = {id(node) for name, node, _ in _monitoring(cfg) if _follows_default(node) and _is_checkpoint(node)}
+    from omegaconf import open_dict
+
     out = []
     for node in nodes:
         if id(node) in changed:
@@ -86,6 +89,12 @@ def with_monitor_fallback(cfg: DictConfig) -> list[DictConfig]:
             )
             node = node.copy()
             node.monitor, node.mode = FALLBACK, "min"
+        if _is_checkpoint(node) and node.get("save_on_train_epoch_end") is None:
+            # Lightning's default saves at validation end when check_val_every_n_epoch > 1,
+            # which never comes: no best, and no last.ckpt to resume from
+            node = node.copy()
+            with open_dict(node):
+                node.save_on_train_epoch_end = True
         out.append(node)
     return out
 
