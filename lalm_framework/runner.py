@@ -126,6 +126,7 @@ def _run_job(cfg: DictConfig, job_dir: Path, record: Record) -> dict[str, float]
     import pytorch_lightning as pl
 
     from lalm_framework.compat.instantiate import instantiate
+    from lalm_framework.config.monitors import with_monitor_fallback
     from lalm_framework.launching.pool.threads import set_job_cpu_threads
     from lalm_framework.trainer_addons.console import console_callbacks
     from lalm_framework.trainer_addons.reporting import DataFingerprint, EpochHistory
@@ -135,7 +136,7 @@ def _run_job(cfg: DictConfig, job_dir: Path, record: Record) -> dict[str, float]
     set_job_cpu_threads(cfg.trainer.get("accelerator"), cfg.trainer.get("devices"))  # unless OMP_NUM_THREADS=...
     model = instantiate(cfg.model)
     datamodule = instantiate(cfg.dataset)
-    callbacks = [instantiate(c) for c in cfg.callbacks.values() if c]
+    callbacks = [instantiate(c) for c in with_monitor_fallback(cfg)]
     callbacks.append(
         DataFingerprint(
             lambda fingerprint: _same_data_recorded(job_dir, record, fingerprint),

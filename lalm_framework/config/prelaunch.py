@@ -142,12 +142,14 @@ def check_before_run(config: DictConfig) -> None:
     """Resolve a run's task config as its job will, and check its GPUs, before Hydra creates its dir.
 
     An interpolation that cannot resolve (a missing key, an unset environment variable, a broken
-    `${`) then fails here, without a run dir left behind; the job's own validation repeats both.
+    `${`) then fails here, without a run dir left behind, and so does a callback monitoring a
+    validation metric in a run without validation; the job's own validation repeats these.
     Problems inside `${hydra:...}` values are left to the job, where Hydra sets all of them.
     """
     from omegaconf.errors import OmegaConfBaseException
 
     from lalm_framework.config.devices import check_gpus
+    from lalm_framework.config.monitors import check_monitors
     from lalm_framework.errors import describe
 
     with job_dir.job_context(config) as job:
@@ -160,6 +162,7 @@ def check_before_run(config: DictConfig) -> None:
         trainer = job.get("trainer")
         if isinstance(trainer, DictConfig):
             check_gpus(trainer)
+            check_monitors(job)
 
 
 def hide_secrets_in_overrides(config: DictConfig) -> None:

@@ -11,6 +11,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from lalm_framework.config.devices import check_gpus
 from lalm_framework.config.loggers import check_loggers
+from lalm_framework.config.monitors import check_monitors
 from lalm_framework.config.schema import TrainerConfig
 from lalm_framework.config.strategies import check_strategy
 from lalm_framework.errors import UserError
@@ -41,6 +42,7 @@ def validate(cfg: DictConfig) -> None:
     _check_built_nodes(cfg)
     _check_evaluation(cfg)
     _check_legacy_learning_rate(cfg)
+    check_monitors(cfg)
     check_loggers(cfg.get("logger"))
     check_gpus(cfg.trainer)
     check_strategy(cfg)

@@ -55,6 +55,7 @@ def build_sampler(sampler_conf: Mapping[str, Any], space: SearchSpace, trials_be
         return optuna.samplers.RandomSampler(seed=conf.get("seed"))
     if issubclass(cls, optuna.samplers.CmaEsSampler):
         _require("cmaes", "hydra/sweeper/sampler=cmaes")
+    check_options(conf, "sampler", SAMPLER_CHOICES)
     return _instantiate(conf, "sampler", SAMPLER_CHOICES)
 
 
@@ -85,6 +86,7 @@ def build_pruner(pruner_conf: Mapping[str, Any] | None) -> Any:
     if not conf.get("_target_"):
         return optuna.pruners.NopPruner()
     _component_class(conf, "pruner", optuna.pruners.BasePruner, PRUNER_CHOICES)
+    check_options(conf, "pruner", PRUNER_CHOICES)
     return _instantiate(conf, "pruner", PRUNER_CHOICES)
 
 
@@ -130,6 +132,22 @@ def _component_class(conf: Mapping[str, Any], option: str, base: type, choices: 
             f"({base.__module__}.{base.__name__}).\nChoose one: {choices}."
         )
     return cls
+
+
+def check_options(conf: Mapping[str, Any], option: str, choices: str) -> None:
+    """The options of a sampler or pruner against its class's signature (`config.signature`), before
+    any trial: TPE's `n_startup_trials` left in after `hydra.sweeper.sampler._target_=...RandomSampler`
+    names the option, the class and the fix."""
+    from omegaconf import OmegaConf
+
+    from lalm_framework.config.signature import check_arguments
+
+    try:
+        check_arguments(OmegaConf.create(dict(conf)), where=f"hydra.sweeper.{option}")
+    except UserError as e:
+        raise UserError(
+            f"{e}\nRemove it (~hydra.sweeper.{option}.<name>), or choose the {option} with its own options: {choices}."
+        ) from e
 
 
 def _instantiate(conf: dict[str, Any], option: str, choices: str) -> Any:

@@ -62,6 +62,16 @@ class OptunaSweep:
         self.task_function = task_function
 
     def run(self, arguments: Sequence[str]) -> list[Sequence[JobReturn]]:
+        """Run the study; a UserError ends the process with its one message (HYDRA_FULL_ERROR=1:
+        the traceback too), in a user's own `@hydra.main` app as in `lalm-train`."""
+        from lalm_framework.errors import exit_with
+
+        try:
+            return self._run(arguments)
+        except UserError as e:
+            exit_with(e)
+
+    def _run(self, arguments: Sequence[str]) -> list[Sequence[JobReturn]]:
         s = self.settings
         space = parse_search_space(s.params, arguments)
         study_name = s.study_name or naming.default_study_name(self.config, space.fixed)

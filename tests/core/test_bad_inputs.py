@@ -275,6 +275,55 @@ CASES = [
         setup=garbage_checkpoint,
         slow=True,
     ),
+    # issue 19 §5: a callback monitoring a val/ metric in a run where no validation runs
+    Case(
+        "no-val-batches-early-stopping",
+        (*DIGITS, "trainer.limit_val_batches=0", "callbacks=[default,early_stopping]"),
+        (
+            "callbacks.early_stopping",
+            "'val/acc'",
+            "trainer.limit_val_batches=0",
+            "callbacks.early_stopping.monitor=train/loss",
+        ),
+        slow=True,
+    ),
+    Case(
+        "val-after-last-epoch-checkpoint",
+        (
+            *DIGITS,
+            "trainer.check_val_every_n_epoch=3",
+            "+callbacks.best._target_=pytorch_lightning.callbacks.ModelCheckpoint",
+            "+callbacks.best.monitor=val/loss",
+        ),
+        ("callbacks.best", "'val/loss'", "check_val_every_n_epoch=3", "max_epochs=1", "Enable validation"),
+        slow=True,
+    ),
+    Case(
+        "no-val-user-callback-default-monitor",
+        (
+            *DIGITS,
+            "trainer.limit_val_batches=0.0",
+            "+callbacks.keep._target_=tests.core.monitor_components.KeepBestOnVal",
+        ),
+        ("callbacks.keep", "KeepBestOnVal", "'val/loss'", "callbacks.keep.monitor=train/loss"),
+        slow=True,
+    ),
+    Case(
+        "no-val-sets-early-stopping",
+        (
+            *DIGITS,
+            "dataset._target_=tests.core.monitor_components.TrainOnlyDigits",
+            "callbacks=[default,early_stopping]",
+        ),
+        ("callbacks.early_stopping", "TrainOnlyDigits defines no val_dataloader"),
+        slow=True,
+    ),
+    Case(
+        "sweep-no-val-early-stopping",
+        ("-m", *DIGITS, "trainer.limit_val_batches=0", "callbacks=[default,early_stopping]", "lr=0.1,0.2"),
+        ("Job #0", "callbacks.early_stopping", "'val/acc'", "nothing was launched"),
+        slow=True,
+    ),
     Case(
         "slurm-tools-missing",
         ("-m", *DIGITS, "hydra/launcher=slurm_cpu", "lr=0.1,0.2"),

@@ -76,3 +76,55 @@ def test_two_runs_never_share_a_dir(tmp_path):
     for _ in range(2):
         run_cli("lalm-train", ["experiment=digits", "trainer.max_epochs=1", "logger=none"], tmp_path, check=True)
     assert len(list(tmp_path.glob("outputs/digits/*/*/run.json"))) == 2
+
+
+def _drawn_cuts(attempt: dict) -> int:
+    return sum(int(s["drawn_cuts"]) for s in attempt["data"]["train"]["sources"])
+
+
+@pytest.mark.slow
+def test_sigint_in_an_epoch_cut_short_then_rerun_ends_at_the_uninterrupted_step(tmp_path):
+    """Issue 19 §2: `limit_train_batches` below the epoch's batches, Ctrl-C in epoch 2, rerun.
+
+    The last.ckpt of epoch 1 held "4 of this epoch's 6 batches trained": the rerun finished
+    epoch 1's last 2 batches as epoch 2 and ended at step 6 (on the issue's run: 48, not 60).
+    """
+    import subprocess
+
+    from tests.helpers import VENV_BIN, cli_env
+
+    run_dir = tmp_path / "run"
+    epochs, limit, batch = 2, 4, 8  # 48 utterances: 6 batches of 8 per epoch, 4 trained
+    args = [
+        "logger=none",
+        f"trainer.max_epochs={epochs}",
+        f"trainer.limit_train_batches={limit}",
+        "dataset.max_utterances=48",
+        f"dataset.batch_size={batch}",
+        "trainer.enable_progress_bar=false",
+        f"hydra.run.dir={run_dir}",
+    ]
+    proc = subprocess.Popen(  # Ctrl-C reaches it as it reaches a terminal's job (not ignored)
+        [str(VENV_BIN / "lalm-train"), *args],
+        cwd=tmp_path,
+        env=cli_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    last = run_dir / "checkpoints" / "last.ckpt"
+    deadline = time.time() + 300
+    while not last.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert last.exists(), "no last.ckpt after the first epoch"
+    proc.send_signal(signal.SIGINT)  # in the second epoch (or its start): before its checkpoint
+    assert proc.wait(timeout=120) != 0
+    first = json.loads((run_dir / "run.json").read_text())
+    assert first["attempts"][0]["status"] == "interrupted"
+
+    run_cli("lalm-train", args, tmp_path, check=True, timeout=600)
+    record = json.loads((run_dir / "run.json").read_text())
+    resumed = record["attempts"][-1]
+    assert resumed["resumed_from"] == str(last) and resumed["status"] == "completed"
+    assert record["metrics"]["global_step"] == epochs * limit  # what the uninterrupted run ends at
+    assert _drawn_cuts(resumed) == limit * batch  # epoch 2's batches, not epoch 1's leftovers

@@ -69,10 +69,16 @@ BAD_COMPONENTS = [
     ("sampler", {"_target_": "optuna.samplers.NoSuchSampler"}, "cannot import 'optuna.samplers.NoSuchSampler'"),
     ("sampler", {"_target_": "optuna.pruners.MedianPruner"}, "is not an Optuna sampler"),
     ("sampler", {}, "names no class"),
-    ("sampler", dict(TPE, patience=3), "unexpected keyword argument 'patience'"),
+    ("sampler", dict(TPE, patience=3), "TPESampler takes no argument 'patience'"),
     ("pruner", {"_target_": "optuna.samplers.TPESampler"}, "is not an Optuna pruner"),
     ("pruner", {"_target_": "optuna.pruners.PercentilePruner", "percentile": 150.0}, "between 0 and 100"),
-    ("pruner", {"_target_": "optuna.pruners.MedianPruner", "patience": 3}, "unexpected keyword argument 'patience'"),
+    ("pruner", {"_target_": "optuna.pruners.MedianPruner", "patience": 3}, "MedianPruner takes no argument 'patience'"),
+    # another class, the first one's options left in (issue 19 §5)
+    (
+        "sampler",
+        dict(TPE, _target_="optuna.samplers.RandomSampler"),
+        "RandomSampler takes no argument 'n_startup_trials'",
+    ),
     # builds, then fails at its first decision: in every job, had it not been tried once here
     ("pruner", {"_target_": "optuna.pruners.HyperbandPruner", "reduction_factor": 1}, "cannot decide"),
 ]
@@ -197,3 +203,61 @@ def test_bad_sweeper_options_stop_before_anything_exists(tmp_path: Path, overrid
     assert words in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stdout + proc.stderr and len(proc.stderr.strip().splitlines()) <= 15
     assert not sweep.exists()  # no sweep dir, no study, no job
+
+
+USER_APP = textwrap.dedent("""\
+    from pathlib import Path
+
+    import hydra
+
+    @hydra.main(version_base="1.3", config_path=".", config_name="config")
+    def main(cfg):
+        Path(cfg.ran).touch()  # a trial ran
+        return (cfg.x - 2) ** 2
+
+    if __name__ == "__main__":
+        main()
+""")
+USER_CONFIG = textwrap.dedent("""\
+    defaults:
+      - override hydra/sweeper: lalm_optuna
+      - _self_
+    x: 1.0
+    ran: ${hydra:runtime.cwd}/ran
+    hydra:
+      sweeper:
+        n_trials: 2
+        params:
+          x: interval(0, 4)
+""")
+
+
+@pytest.mark.parametrize(
+    "overrides, words",
+    [  # another class, the first one's options left in (issue 19 §5)
+        (["hydra.sweeper.sampler._target_=optuna.samplers.RandomSampler"], ("n_startup_trials", "RandomSampler")),
+        (
+            ["hydra.sweeper.pruner._target_=optuna.pruners.SuccessiveHalvingPruner"],
+            ("SuccessiveHalvingPruner", "n_startup_trials"),
+        ),
+    ],
+)
+def test_a_users_own_app_gets_one_message_for_an_option_of_another_class(
+    tmp_path: Path, overrides: list[str], words: tuple[str, ...]
+) -> None:
+    (tmp_path / "app.py").write_text(USER_APP)
+    (tmp_path / "config.yaml").write_text(USER_CONFIG)
+    sweep = tmp_path / "sweep"
+    proc = subprocess.run(
+        [sys.executable, "app.py", "-m", f"hydra.sweep.dir={sweep}", *overrides],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    err = proc.stderr.strip()
+    assert proc.returncode == 1, err[-3000:]
+    assert "Traceback" not in proc.stdout + err and len(err.splitlines()) <= 5, err
+    for word in (*words, "Remove it", "hydra/sweeper/"):
+        assert word in err, err
+    assert not sweep.exists() and not (tmp_path / "ran").exists()  # no study, no trial
