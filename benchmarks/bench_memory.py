@@ -244,8 +244,8 @@ def goals(results: dict[str, dict[str, float]]) -> dict[str, bool]:
         )
     for config, r in results.items():
         if config != "ddp":
-            out[f"{config}: last loss equals ddp's to 1e-4 relative"] = (
-                abs(r["loss"] - base["loss"]) <= 1e-4 * abs(base["loss"])
+            out[f"{config}: last loss equals ddp's to 1e-4 relative"] = abs(r["loss"] - base["loss"]) <= 1e-4 * abs(
+                base["loss"]
             )
     return out
 
