@@ -63,7 +63,8 @@ def test_fsdp_losses_equal_ddp_with_and_without_checkpointing(tmp_path: Path) ->
     "broadcast) and XPASSed in CI since; the failing run's rank-0 stderr was not kept, so the cause is not "
     "known. Ruled out from the code: the job-dir lock (flock, released by the kernel on SIGKILL; its fd is "
     "not inheritable) and a torn last.ckpt (atomic rename). The test now waits for the whole process group "
-    "(rank 1 too) to be gone before the rerun, and run_cli(check=True) prints both ranks' output if it fails again.",
+    "(rank 1 too) to be gone before the rerun, and run_cli(check=True) prints the tail of the ranks' shared "
+    "stderr if it fails again.",
     strict=False,
 )
 def test_fsdp_lora_resumes_after_sigkill_exports_and_infers(tmp_path: Path) -> None:
