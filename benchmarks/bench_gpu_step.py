@@ -20,7 +20,7 @@ from typing import Any
 
 from lalm_framework.utils.flops import PEAK_BF16_FLOPS, mfu, train_step_flops
 
-SIZES = {
+SIZES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     # Whisper-small-sized encoder + a ~250M Llama
     "300m": (
         dict(d_model=768, encoder_layers=12, encoder_attention_heads=12, encoder_ffn_dim=3072),
@@ -125,7 +125,9 @@ def main() -> None:
 def _fabric(strategy: str, devices: int, layers: set[type[Any]]) -> Any:
     """A launched Lightning Fabric on `devices` GPUs, bf16: one process, DDP, or FSDP, one unit per `layers` class."""
     from lightning_fabric import Fabric
-    from lightning_fabric.strategies import DDPStrategy, FSDPStrategy, SingleDeviceStrategy
+    from lightning_fabric.strategies.ddp import DDPStrategy
+    from lightning_fabric.strategies.fsdp import FSDPStrategy
+    from lightning_fabric.strategies.single_device import SingleDeviceStrategy
 
     if strategy == "fsdp":
         chosen: Any = FSDPStrategy(auto_wrap_policy=layers)

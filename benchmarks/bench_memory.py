@@ -32,7 +32,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -145,7 +145,7 @@ def worker(config: str, scale: str, steps: int, batch_size: int, out: Path) -> N
         use_distributed_sampler=False,  # each rank trains on its own fixed batch
         callbacks=[Meter()],
     )
-    trainer.fit(module, train_dataloaders=DataLoader([batch] * steps, batch_size=None))
+    trainer.fit(module, train_dataloaders=DataLoader(cast(Any, [batch] * steps), batch_size=None))
     result = dict(
         rank=rank,
         params=n_params,
