@@ -57,7 +57,29 @@ def print_dry_run(config: DictConfig, title: str, lines: Sequence[str]) -> None:
     resources = {k: v for k, v in launcher.items() if v not in (None, {}, [])}
     if resources:
         print("resources: " + ", ".join(f"{k}={v}" for k, v in resources.items()))
+    trainer = _trainer_line(config)
+    if trainer:
+        print(f"trainer: {trainer}")
     print("nothing was launched (dry_run=true)")
+
+
+def _trainer_line(config: DictConfig) -> str | None:
+    """What the (unswept) trainer runs on, beside the request: its strategy, devices and nodes."""
+    node = OmegaConf.select(config, "trainer", default=None)
+    if not isinstance(node, DictConfig):
+        return None
+    try:
+        trainer = OmegaConf.to_container(node, resolve=True)
+    except Exception:
+        trainer = OmegaConf.to_container(node, resolve=False)
+    assert isinstance(trainer, dict)
+    strategy = trainer.get("strategy", "auto")
+    if isinstance(strategy, dict):
+        name = str(strategy.get("_target_", "?")).rsplit(".", 1)[-1]
+        sharding = strategy.get("sharding_strategy")
+        strategy = f"{name}({sharding})" if sharding else name
+    shown = {"strategy": strategy, **{k: trainer.get(k) for k in ("accelerator", "devices", "num_nodes")}}
+    return ", ".join(f"{k}={v}" for k, v in shown.items() if v is not None)
 
 
 def _print_jobs(config: DictConfig, jobs: Sequence[Sequence[str]]) -> None:

@@ -44,6 +44,28 @@ def test_docs_multi_node_gpu_example_passes_its_dry_run(tmp_path: Path) -> None:
     assert bad.returncode == 1 and "tasks_per_node=4 but trainer.devices=8" in bad.stderr, bad.stderr
 
 
+def test_fsdp_on_two_gpu_nodes_dry_run_shows_the_request_and_the_trainer(tmp_path: Path) -> None:
+    """`trainer=fsdp trainer.num_nodes=2` on slurm_gpu: 2 nodes x one task per GPU, FSDP on both; a
+    request that does not fit the trainer, or an FSDP option lalm-train does not support, is refused."""
+    args = ["-m", "hydra/launcher=slurm_gpu", "trainer=fsdp", "trainer.num_nodes=2", "dry_run=true"]
+    proc = run_cli("lalm-train", args, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "dry run: 1 job(s) for launcher LalmSlurmLauncher" in proc.stdout
+    resources = next(ln for ln in proc.stdout.splitlines() if ln.startswith("resources:"))
+    for item in ("nodes=2", "tasks_per_node=2", "gpus_per_node=2"):
+        assert re.search(rf"\b{item}\b", resources), resources
+    trainer = next(ln for ln in proc.stdout.splitlines() if ln.startswith("trainer:"))
+    assert trainer == "trainer: strategy=LalmFSDPStrategy(FULL_SHARD), accelerator=auto, devices=2, num_nodes=2"
+    assert not list(tmp_path.rglob(".submitit")), "a dry run submitted something"
+    for extra, message in (
+        ("hydra.launcher.nodes=1", "hydra.launcher.nodes=1 but trainer.num_nodes=2: they must agree."),
+        ("+trainer.strategy.state_dict_type=sharded", "trainer.strategy.state_dict_type=sharded: lalm-train's FSDP"),
+    ):
+        bad = run_cli("lalm-train", [*args, extra], cwd=tmp_path)
+        assert bad.returncode == 1 and message in bad.stderr, bad.stderr
+        assert "Traceback" not in bad.stderr and "nothing was launched" in bad.stderr
+
+
 def test_a_launcher_override_without_m_runs_as_a_multirun(tmp_path: Path) -> None:
     """Without -m Hydra ignores hydra/launcher and would train right here (a 2-node DDP job would
     wait forever for its second node): lalm-train makes it a one-job multirun."""

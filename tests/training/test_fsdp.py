@@ -60,8 +60,11 @@ def test_fsdp_losses_equal_ddp_with_and_without_checkpointing(tmp_path: Path) ->
 @pytest.mark.slow
 @pytest.mark.xfail(
     reason="issue 22, open: the rerun after SIGKILL of both ranks failed once (rank 0 died before the first "
-    "broadcast; cause not found yet). Resume from an FSDP LoRA last.ckpt (trainer.ckpt_path), export and "
-    "infer passed when run by hand.",
+    "broadcast) and XPASSed in CI since; the failing run's rank-0 stderr was not kept, so the cause is not "
+    "known. Ruled out from the code: the job-dir lock (flock, released by the kernel on SIGKILL; its fd is "
+    "not inheritable) and a torn last.ckpt (atomic rename). The test now waits for the whole process group "
+    "(rank 1 too) to be gone before the rerun, and run_cli(check=True) prints the tail of the ranks' shared "
+    "stderr if it fails again.",
     strict=False,
 )
 def test_fsdp_lora_resumes_after_sigkill_exports_and_infers(tmp_path: Path) -> None:
@@ -83,6 +86,14 @@ def test_fsdp_lora_resumes_after_sigkill_exports_and_infers(tmp_path: Path) -> N
     assert last.exists(), "no last.ckpt was written"
     os.killpg(proc.pid, signal.SIGKILL)  # both ranks: one process group
     proc.wait()
+    # proc.wait() reaps rank 0 only: the rerun must not start while the old rank 1 still exists
+    gone = time.time() + 60
+    while time.time() < gone:
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
     assert json.loads((run_dir / "run.json").read_text())["attempts"][0]["status"] == "running"
 
     run_cli("lalm-train", args, tmp_path, check=True)
