@@ -42,7 +42,9 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 from optuna.trial import FrozenTrial, Trial, TrialState
 
+from lalm_framework.compat.private_api import job_return_value
 from lalm_framework.errors import UserError
+from lalm_framework.launching.report import error_line
 from lalm_framework.tuning.driver import StudyDriver
 from lalm_framework.tuning.guard import FailureGuard
 from lalm_framework.tuning.resume import INTERRUPTED, SweepLock, counts_toward_budget, settle_orphans
@@ -111,7 +113,8 @@ def launch_workers(sweep: OptunaSweep, launcher: Any, plan: WorkerPlan, n_worker
             launcher.settings = original_settings
     for i, ret in enumerate(returns):
         if ret.status != JobStatus.COMPLETED:
-            log.warning("Worker %d ended early (%s); the others took over its trials.", i, ret.return_value)
+            problem = error_line(job_return_value(ret)).splitlines()[0]
+            log.warning("Worker %d ended early (%s); the others took over its trials.", i, problem)
     return returns
 
 

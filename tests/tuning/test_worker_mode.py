@@ -1,0 +1,124 @@
+"""Worker mode (`hydra.sweeper.workers=N`) under lalm_pool: real worker processes, real SQLite and
+journal storage, a worker SIGKILLed mid-trial (its trial comes back to the other worker)."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+from optuna.trial import TrialState
+
+from tests.tuning.conftest import _env, load_study, run_toy, toy_cmd
+
+pytestmark = pytest.mark.torchfree  # the toy app imports no torch
+
+POOL = ["hydra/launcher=lalm_pool", "hydra.launcher.preload=[]", "hydra.sweeper.workers=2"]
+
+
+def _rows(sweep_dir):
+    with open(sweep_dir / "trials.csv") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.mark.slow
+def test_two_workers_share_the_budget_prune_and_record_each_trial(sweep_dir):
+    proc = run_toy(
+        sweep_dir,
+        *POOL,
+        "hydra.sweeper.n_trials=8",
+        "hydra/sweeper/sampler=random",
+        "hydra.sweeper.sampler.seed=3",
+        "hydra/sweeper/pruner=median",
+        "hydra.sweeper.pruner.n_startup_trials=2",
+        "epochs=6",
+    )
+    study = load_study(sweep_dir)
+    states = [t.state for t in study.trials]
+    assert len(states) == 8 and TrialState.FAIL not in states  # n_trials is the total of both workers
+    assert TrialState.PRUNED in states and TrialState.COMPLETE in states
+    workers = {t.user_attrs["worker"] for t in study.trials}
+    assert len(workers) == 2  # both workers ran trials
+    job_dirs = {t.user_attrs["job_dir"] for t in study.trials}
+    assert job_dirs == {str(sweep_dir / str(n)) for n in range(8)}  # job dir number = trial number
+    assert all((sweep_dir / str(n) / ".hydra" / "overrides.yaml").exists() for n in range(8))
+    rows = _rows(sweep_dir)
+    assert [r["state"] for r in rows] == [s.name for s in states]
+    pruned, complete = states.count(TrialState.PRUNED), states.count(TrialState.COMPLETE)
+    assert f"{complete} COMPLETE" in proc.stderr + proc.stdout and f"{pruned} PRUNED" in proc.stderr + proc.stdout
+    # a rerun of a finished study runs nothing
+    run_toy(sweep_dir, *POOL, "hydra.sweeper.n_trials=8", "hydra/sweeper/pruner=median", "epochs=6")
+    assert len(load_study(sweep_dir).trials) == 8
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("storage", ["journal", "sqlite"])
+def test_worker_killed_mid_trial_its_trial_is_retried_and_the_budget_holds(sweep_dir, tmp_path, storage):
+    args = [
+        *POOL,
+        *(["hydra.sweeper.storage=journal"] if storage == "journal" else []),
+        "hydra.sweeper.n_trials=5",
+        "hydra.sweeper.heartbeat_interval=0.5",
+        "hydra.sweeper.grace_period=4",
+        "hydra/sweeper/pruner=none",
+        "seconds_per_epoch=1.0",
+        "epochs=5",
+    ]
+    log = tmp_path / "sweep.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            toy_cmd(sweep_dir, *args),
+            cwd=tmp_path,
+            env=_env(),
+            start_new_session=True,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        victim = _running_trial(sweep_dir, storage, proc, time.time() + 180)
+        os.kill(int(victim.user_attrs["worker"].rsplit(":", 1)[1]), signal.SIGKILL)  # the worker, mid-trial
+        assert proc.wait(timeout=300) == 0, log.read_text()[-3000:]
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    study = load_study(sweep_dir, _storage_url(sweep_dir, storage))
+    killed = study.trials[victim.number]
+    assert killed.state == TrialState.FAIL and killed.user_attrs["interrupted"]
+    assert "its worker was killed" in killed.user_attrs["fail_reason"]
+    (retry,) = [t for t in study.trials if t.user_attrs.get("retry_of") == victim.number]
+    assert retry.state == TrialState.COMPLETE and retry.params == killed.params
+    assert retry.user_attrs["worker"] != killed.user_attrs["worker"]  # the other worker ran it
+    counted = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    assert len(counted) == 5 and len(study.trials) == 6  # the budget holds; nothing ran twice
+    job_dirs = {t.user_attrs["job_dir"] for t in counted}
+    assert len(job_dirs) == 5 and str(sweep_dir / str(victim.number)) not in job_dirs  # each attempt its own
+    assert (sweep_dir / str(victim.number) / "job_output.log").exists()
+    assert [r["state"] for r in _rows(sweep_dir)] == [t.state.name for t in study.trials]
+    assert "Worker 0 ended early" in log.read_text() or "Worker 1 ended early" in log.read_text()
+
+
+def _storage_url(sweep_dir, storage):
+    if storage != "journal":
+        return None
+    from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+    return JournalStorage(JournalFileBackend(str(sweep_dir / "optuna.journal")))
+
+
+def _running_trial(sweep_dir, storage, proc, deadline):
+    """The first trial that a worker has been running for a second (the study exists by then)."""
+    while time.time() < deadline and proc.poll() is None:
+        try:
+            study = load_study(sweep_dir, _storage_url(sweep_dir, storage))
+        except Exception:  # not created yet
+            time.sleep(0.3)
+            continue
+        for t in study.trials:
+            started = t.datetime_start.timestamp() if t.datetime_start else time.time()
+            if t.state == TrialState.RUNNING and "worker" in t.user_attrs and time.time() - started > 1.0:
+                return t
+        time.sleep(0.3)
+    raise AssertionError("no trial ran")
