@@ -109,16 +109,16 @@ def _storage_url(sweep_dir, storage):
 
 
 def _running_trial(sweep_dir, storage, proc, deadline):
-    """The first trial that a worker has been running for a second (the study exists by then)."""
+    """The first trial whose job a worker runs (trial number = job number here)."""
     while time.time() < deadline and proc.poll() is None:
         try:
             study = load_study(sweep_dir, _storage_url(sweep_dir, storage))
         except Exception:  # not created yet
             time.sleep(0.3)
             continue
-        for t in study.trials:
-            started = t.datetime_start.timestamp() if t.datetime_start else time.time()
-            if t.state == TrialState.RUNNING and "worker" in t.user_attrs and time.time() - started > 1.0:
+        for t in study.trials:  # its job has started: it logs in its own dir
+            started = (sweep_dir / str(t.number) / "job_output.log").exists()
+            if t.state == TrialState.RUNNING and "worker" in t.user_attrs and started:
                 return t
         time.sleep(0.3)
     raise AssertionError("no trial ran")
