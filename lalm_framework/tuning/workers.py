@@ -58,8 +58,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# trial user attributes of worker mode: who runs the trial (host:pid), and its last sign of life
+# trial user attributes of worker mode: who runs the trial (host:pid; its SLURM job under SLURM),
+# and its last sign of life
 WORKER = "worker"
+WORKER_SLURM_JOB = "worker_slurm_job"
 HEARTBEAT = "heartbeat"
 # worker jobs keep their own dirs apart from the trials' numbered ones
 DONE, WAIT = "done", "wait"  # what a worker's look at the study can end in besides a trial
@@ -167,6 +169,7 @@ class Worker:
         s = sweep.settings
         self.plan = plan
         self.name = f"{socket.gethostname()}:{os.getpid()}"
+        self.slurm_job = _slurm_job_id()
         self.interval = s.heartbeat_interval
         self.grace = s.grace_period
         self.storage = open_storage(plan.url)
@@ -243,6 +246,8 @@ class Worker:
                 continue
             trial, overrides = made
             trial.set_user_attr(WORKER, self.name)
+            if self.slurm_job:
+                trial.set_user_attr(WORKER_SLURM_JOB, self.slurm_job)
             trial.set_user_attr(HEARTBEAT, time.time())
             self.current = trial
             return trial, overrides
@@ -268,6 +273,14 @@ class Worker:
                 trial.set_user_attr(HEARTBEAT, time.time())
             except Exception as e:  # the trial just finished, or the storage is busy: next beat
                 log.debug("heartbeat of trial %d skipped: %s", trial.number, e)
+
+
+def _slurm_job_id() -> str | None:
+    """`<array>_<task>` or `<job>` of the SLURM job this worker runs in (what scancel takes)."""
+    env = os.environ
+    if env.get("SLURM_ARRAY_JOB_ID"):
+        return f"{env['SLURM_ARRAY_JOB_ID']}_{env.get('SLURM_ARRAY_TASK_ID')}"
+    return env.get("SLURM_JOB_ID")
 
 
 def run_states(study: Any, first_number: int) -> list[FrozenTrial]:
