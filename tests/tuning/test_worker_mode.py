@@ -122,3 +122,58 @@ def _running_trial(sweep_dir, storage, proc, deadline):
                 return t
         time.sleep(0.3)
     raise AssertionError("no trial ran")
+
+
+@pytest.mark.slow
+def test_killed_controller_rerun_settles_the_running_trials_and_reaches_n_trials(sweep_dir, tmp_path):
+    """SIGKILL of the whole sweep (controller, workers, trials) mid-way: the rerun's workers find the
+    trials left RUNNING silent past the grace period, mark them failed and retry them; no trial
+    that ended runs again, and the study ends with exactly n_trials."""
+    marker = tmp_path / "marker.txt"
+    args = [
+        *POOL,
+        "hydra.sweeper.n_trials=5",
+        "hydra.sweeper.heartbeat_interval=0.5",
+        "hydra.sweeper.grace_period=3",
+        "hydra/sweeper/pruner=none",
+        "seconds_per_epoch=0.5",
+        "epochs=4",
+        f"marker={marker}",
+    ]
+    log = tmp_path / "first.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            toy_cmd(sweep_dir, *args), cwd=tmp_path, env=_env(), start_new_session=True, stdout=out, stderr=out
+        )
+    try:
+        deadline = time.time() + 180
+        while time.time() < deadline and proc.poll() is None:
+            done = marker.read_text().count("done") if marker.exists() else 0
+            if done >= 1 and _running_trial(sweep_dir, "sqlite", proc, deadline) is not None:
+                break
+            time.sleep(0.2)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    before = load_study(sweep_dir)
+    ended = {t.number for t in before.trials if t.state == TrialState.COMPLETE}
+    running = {t.number for t in before.trials if t.state == TrialState.RUNNING}
+    assert ended and running
+    starts_before = len(_starts(marker))
+
+    run_toy(sweep_dir, *args)
+
+    study = load_study(sweep_dir)
+    assert sum(t.state == TrialState.COMPLETE for t in study.trials) == 5
+    assert {t.number for t in study.trials if t.user_attrs.get("interrupted")} == running
+    assert {t.user_attrs["retry_of"] for t in study.trials if "retry_of" in t.user_attrs} == running
+    started_again = {
+        int(line.split()[1]) for line in marker.read_text().splitlines()[starts_before:] if "start" in line
+    }
+    assert not started_again & ended  # nothing that ended ran again
+    assert len(study.trials) == 5 + len(running)
+
+
+def _starts(marker):
+    """Trial numbers of the toy app's `start` lines, in order."""
+    return [int(line.split()[1]) for line in marker.read_text().splitlines() if line.startswith("start")]
