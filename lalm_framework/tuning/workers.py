@@ -35,7 +35,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.types import HydraContext, TaskFunction
@@ -45,16 +45,16 @@ from optuna.trial import FrozenTrial, Trial, TrialState
 from lalm_framework.compat.private_api import job_return_value
 from lalm_framework.errors import UserError
 from lalm_framework.launching.report import error_line
-from lalm_framework.tuning.driver import StudyDriver
+from lalm_framework.tuning.driver import ConfigCheck, SearchSpaceHook, StudyDriver
 from lalm_framework.tuning.guard import FailureGuard
 from lalm_framework.tuning.resume import INTERRUPTED, SweepLock, counts_toward_budget, settle_orphans
 from lalm_framework.tuning.samplers import build_sampler
+from lalm_framework.tuning.settings import SweepSettings
 from lalm_framework.tuning.space import SearchSpace
 from lalm_framework.tuning.storage import open_storage, storage_path
 
 if TYPE_CHECKING:
     from lalm_framework.launching.pool.process_pool import PoolJob
-    from lalm_framework.tuning.sweep import OptunaSweep
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,19 @@ HEARTBEAT = "heartbeat"
 # worker jobs keep their own dirs apart from the trials' numbered ones
 DONE, WAIT = "done", "wait"  # what a worker's look at the study can end in besides a trial
 WORKER_SUBDIR_OVERRIDE = "hydra.sweep.subdir='workers/${hydra.job.num}'"
+
+
+class OptunaSweep(Protocol):
+    """What a worker uses of the sweep it belongs to (`sweep.OptunaSweep`, which imports us)."""
+
+    settings: SweepSettings
+    config: DictConfig
+    hydra_context: HydraContext
+    task_function: TaskFunction
+
+    def _hook(self) -> SearchSpaceHook | None: ...
+
+    def _config_check(self) -> ConfigCheck: ...
 
 
 @dataclass(frozen=True)

@@ -6,13 +6,12 @@ from __future__ import annotations
 import csv
 import os
 import signal
-import subprocess
 import time
 
 import pytest
 from optuna.trial import TrialState
 
-from tests.tuning.conftest import _env, load_study, run_toy, toy_cmd
+from tests.tuning.conftest import load_study, run_toy, start_toy
 
 pytestmark = pytest.mark.torchfree  # the toy app imports no torch
 
@@ -68,15 +67,7 @@ def test_worker_killed_mid_trial_its_trial_is_retried_and_the_budget_holds(sweep
         "epochs=5",
     ]
     log = tmp_path / "sweep.log"
-    with open(log, "w") as out:
-        proc = subprocess.Popen(
-            toy_cmd(sweep_dir, *args),
-            cwd=tmp_path,
-            env=_env(),
-            start_new_session=True,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    proc = start_toy(sweep_dir, log, *args)
     try:
         victim = _running_trial(sweep_dir, storage, proc, time.time() + 180)
         os.kill(int(victim.user_attrs["worker"].rsplit(":", 1)[1]), signal.SIGKILL)  # the worker, mid-trial
@@ -140,11 +131,7 @@ def test_killed_controller_rerun_settles_the_running_trials_and_reaches_n_trials
         "epochs=4",
         f"marker={marker}",
     ]
-    log = tmp_path / "first.log"
-    with open(log, "w") as out:
-        proc = subprocess.Popen(
-            toy_cmd(sweep_dir, *args), cwd=tmp_path, env=_env(), start_new_session=True, stdout=out, stderr=out
-        )
+    proc = start_toy(sweep_dir, tmp_path / "first.log", *args)
     try:
         deadline = time.time() + 180
         while time.time() < deadline and proc.poll() is None:
