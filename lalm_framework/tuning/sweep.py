@@ -45,7 +45,7 @@ from lalm_framework.tuning.samplers import PRUNER_ATTR, build_sampler, check_pru
 from lalm_framework.tuning.settings import SweepSettings
 from lalm_framework.tuning.space import SearchSpace, parse_search_space
 from lalm_framework.tuning.storage import check_storage, dashboard_command, open_storage, storage_path, storage_url
-from lalm_framework.tuning.workers import WorkerPlan, check_launcher, launch_workers, run_states
+from lalm_framework.tuning.workers import WorkerPlan, check_worker_mode, launch_workers, run_states
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ class OptunaSweep:
             self._print_dry_run(study_name, sweep_dir, space)
             return []
         launcher = self._launcher()
-        check_launcher(launcher, s.workers)
+        check_worker_mode(s, launcher)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         if not (sweep_dir / "multirun.yaml").exists():  # the first run's record stays
             OmegaConf.save(self.config, sweep_dir / "multirun.yaml")

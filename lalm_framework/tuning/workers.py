@@ -100,11 +100,21 @@ def ask_lock_path(url: str, sweep_dir: str | Path, study_name: str) -> Path:
     return (where.parent if where is not None else Path(sweep_dir)) / f".lalm_optuna.{study_name}.ask.lock"
 
 
-def check_launcher(launcher: Any, n_workers: int) -> None:
-    """UserError unless the launcher can host workers (lalm_pool, the SLURM presets)."""
+def check_worker_mode(settings: SweepSettings, launcher: Any) -> None:
+    """UserError unless the launcher can host workers (lalm_pool, the SLURM presets) and the
+    heartbeat's grace period outlasts a few beats."""
     from lalm_framework.launching.slurm.resources import is_slurm_launcher
 
-    if n_workers and not (_is_pool(launcher) or is_slurm_launcher(launcher)):
+    n_workers = settings.workers
+    if not n_workers:
+        return
+    if settings.grace_period < 2 * settings.heartbeat_interval:
+        raise UserError(
+            f"hydra.sweeper.grace_period={settings.grace_period:g} is under two heartbeats "
+            f"(heartbeat_interval={settings.heartbeat_interval:g}): a live worker's trial would be retried.\n"
+            "Give a grace_period of several heartbeat intervals (default 60 s for 10 s)."
+        )
+    if not (_is_pool(launcher) or is_slurm_launcher(launcher)):
         raise UserError(
             f"hydra.sweeper.workers={n_workers} needs hydra/launcher=lalm_pool or a SLURM preset "
             f"(this launcher is {type(launcher).__name__}).\n"
