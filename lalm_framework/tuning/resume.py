@@ -149,11 +149,14 @@ def settle_orphans(study: Any, storage: Any, sweep_dir: Path, orphans: Sequence[
 
 
 def _retry(study: Any, storage: Any, trial: FrozenTrial, why: str = "the sweep ended while it ran") -> None:
+    # the retry first, once: a process killed half-way leaves the trial RUNNING, settled again later,
+    # never FAIL without its retry nor retried twice
+    if not any(t.user_attrs.get(RETRY_OF) == trial.number for t in study.get_trials(deepcopy=False)):
+        study.enqueue_trial(dict(trial.params), user_attrs={RETRY_OF: trial.number})
     trial_id = _trial_id(study, storage, trial.number)
     storage.set_trial_user_attr(trial_id, INTERRUPTED, True)
     storage.set_trial_user_attr(trial_id, FAIL_REASON, f"interrupted: {why}")
     study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
-    study.enqueue_trial(dict(trial.params), user_attrs={RETRY_OF: trial.number})
 
 
 def _trial_id(study: Any, storage: Any, number: int) -> int:
