@@ -124,12 +124,39 @@ def follow_to_end(config: Any, followed: Sequence[Followed], poll_s: float = 2.0
             time.sleep(poll_s)
 
 
-def _retry(study: Any, storage: Any, trial: FrozenTrial) -> None:
+def settle_orphans(study: Any, storage: Any, sweep_dir: Path, orphans: Sequence[FrozenTrial], why: str) -> None:
+    """Settle RUNNING trials whose runner is gone (worker mode: a worker died): recorded from
+    their job's run.json when it ended, else FAIL (`interrupted`, `why`) and retried.
+
+    Only call this while holding the study's ask lock (`workers.ask_lock`): then no trial is
+    settled twice."""
+    if not orphans:
+        return
+    records = _run_records(sweep_dir)
+    recorded, retried = [], []
+    for trial in orphans:
+        overrides = tuple(trial.user_attrs.get(OVERRIDES) or ())
+        record = records.get(overrides) if overrides else None
+        if record is not None and _record_run(study, storage, trial, *record):
+            recorded.append(trial.number)
+        else:
+            _retry(study, storage, trial, why)
+            retried.append(trial.number)
+    if recorded:
+        log.warning("Trials %s had finished when their worker went: recorded from their jobs.", recorded)
+    if retried:
+        log.warning("Trials %s lost their worker (%s): marked failed, retrying them.", retried, why)
+
+
+def _retry(study: Any, storage: Any, trial: FrozenTrial, why: str = "the sweep ended while it ran") -> None:
+    # the retry first, once: a process killed half-way leaves the trial RUNNING, settled again later,
+    # never FAIL without its retry nor retried twice
+    if not any(t.user_attrs.get(RETRY_OF) == trial.number for t in study.get_trials(deepcopy=False)):
+        study.enqueue_trial(dict(trial.params), user_attrs={RETRY_OF: trial.number})
     trial_id = _trial_id(study, storage, trial.number)
     storage.set_trial_user_attr(trial_id, INTERRUPTED, True)
-    storage.set_trial_user_attr(trial_id, FAIL_REASON, "interrupted: the sweep ended while it ran")
+    storage.set_trial_user_attr(trial_id, FAIL_REASON, f"interrupted: {why}")
     study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
-    study.enqueue_trial(dict(trial.params), user_attrs={RETRY_OF: trial.number})
 
 
 def _trial_id(study: Any, storage: Any, number: int) -> int:
@@ -215,18 +242,22 @@ def lock_path(storage_file: Path | None, sweep_dir: str | Path, study_name: str)
 
 
 class SweepLock:
-    """An exclusive lock file: one sweeper per study at a time.
+    """An exclusive lock file: one sweeper per study at a time (`wait=True`: wait for it instead).
 
     The OS drops it when the process dies (even by SIGKILL), so a rerun after a crash proceeds.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, wait: bool = False) -> None:
         self.path = path
+        self.wait = wait
         self.fd: int | None = None
 
     def __enter__(self) -> SweepLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        if self.wait:
+            fcntl.flock(self.fd, fcntl.LOCK_EX)
+            return self
         try:
             fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

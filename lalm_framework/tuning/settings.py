@@ -31,6 +31,12 @@ def _rate(_key: str, value: Any) -> float:
     return float(value)
 
 
+def _seconds(key: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise UserError(f"{key}={value!r}: give a number of seconds > 0.")
+    return float(value)
+
+
 def _optional_text(key: str, value: Any) -> str | None:
     if value is None:
         return None
@@ -248,6 +254,13 @@ class LalmOptunaSweeperConf:
     n_jobs: int = field(default=2, metadata=count(1, "trials running at once"))
     # streaming launchers (lalm_pool) start a trial whenever a worker frees; false = batches of n_jobs
     asynchronous: bool = field(default=True, metadata=FLAG)
+    # worker mode: N long-lived launcher jobs (lalm_pool processes, SLURM jobs), each asks the study for
+    # the next trial, runs it in a fresh process, reports, until `n_trials` (0: one job per trial)
+    workers: int = field(default=0, metadata=count(0, "0: one launcher job per trial"))
+    # worker mode: seconds between a running trial's heartbeats, and the silence after which its
+    # worker counts as dead (its trial is then marked failed and retried by another worker)
+    heartbeat_interval: float = field(default=10.0, metadata=checked_by(_seconds))
+    grace_period: float = field(default=60.0, metadata=checked_by(_seconds))
     # stop launching when more than this fraction of this run's trials failed
     max_failure_rate: float = field(default=0.5, metadata=checked_by(_rate))
     # search space: `key: choice(...) | range(...) | interval(...) | tag(log, interval(...))`

@@ -29,8 +29,10 @@ from lalm_framework.tuning import naming
 from lalm_framework.tuning.driver import ConfigCheck, SearchSpaceHook, StudyDriver, summary
 from lalm_framework.tuning.guard import FailureGuard
 from lalm_framework.tuning.job_source import TrialJobSource
+from lalm_framework.tuning.outcome import TrialOutcome
 from lalm_framework.tuning.results import write_results
 from lalm_framework.tuning.resume import (
+    FAIL_REASON,
     Followed,
     SweepLock,
     counts_toward_budget,
@@ -43,6 +45,7 @@ from lalm_framework.tuning.samplers import PRUNER_ATTR, build_sampler, check_pru
 from lalm_framework.tuning.settings import SweepSettings
 from lalm_framework.tuning.space import SearchSpace, parse_search_space
 from lalm_framework.tuning.storage import check_storage, dashboard_command, open_storage, storage_path, storage_url
+from lalm_framework.tuning.workers import WorkerPlan, check_worker_mode, launch_workers, run_states
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +95,7 @@ class OptunaSweep:
             self._print_dry_run(study_name, sweep_dir, space)
             return []
         launcher = self._launcher()
+        check_worker_mode(s, launcher)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         if not (sweep_dir / "multirun.yaml").exists():  # the first run's record stays
             OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
@@ -113,7 +117,8 @@ class OptunaSweep:
         url = plan.url
         storage = open_storage(url)
         study = self._open_study(storage, study_name, plan)
-        followed = recover(study, storage, self.config, sweep_dir)
+        # worker mode: the workers settle what an earlier run left running (by its heartbeat)
+        followed = [] if s.workers else recover(study, storage, self.config, sweep_dir)
         trials_before = len(study.get_trials(deepcopy=False))
         if trials_before:  # resumed: a seeded sampler must not propose its first trials again
             study.sampler = build_sampler(s.sampler, space, trials_before)
@@ -147,6 +152,8 @@ class OptunaSweep:
             hook_cfg=self.config,
             check=self._config_check(),
         )
+        if s.workers:
+            return self._run_workers(launcher, study, sweep_dir, plan.url, n_trials, space, identity, trials_before)
         returns: list[Sequence[JobReturn]] = []
         try:
             if planned > 0 or followed:
@@ -158,6 +165,42 @@ class OptunaSweep:
         if guard.tripped:
             raise UserError(guard.message())
         return returns
+
+    def _run_workers(
+        self,
+        launcher: Launcher,
+        study: optuna.Study,
+        sweep_dir: Path,
+        url: str,
+        n_trials: int,
+        space: SearchSpace,
+        identity: dict[str, Any] | None,
+        trials_before: int,
+    ) -> list[Sequence[JobReturn]]:
+        """Worker mode (workers.py): `workers` long-lived jobs run the trials left, then the results."""
+        s = self.settings
+        returns: list[JobReturn] = []
+        trials = study.get_trials(deepcopy=False)
+        try:
+            if sum(counts_toward_budget(t) for t in trials) < n_trials:
+                waiting = [t.number for t in trials if t.state == optuna.trial.TrialState.WAITING]
+                offset = _first_job_idx(study, sweep_dir) - (min(waiting) if waiting else len(trials))
+                plan = WorkerPlan(url, study.study_name, n_trials, space, identity, offset, str(sweep_dir))
+                returns = launch_workers(self, launcher, plan, s.workers)
+        finally:
+            write_results(study, sweep_dir, url, plots=s.plots)
+        ended = run_states(study, trials_before)
+        guard = FailureGuard(s.max_failure_rate, len(ended))
+        for t in ended:
+            guard.record(t.state == optuna.trial.TrialState.FAIL, t.user_attrs.get(FAIL_REASON))
+        log.info(
+            "Sweep run finished: %s. Results: %s",
+            summary([TrialOutcome(t.state) for t in ended]),
+            sweep_dir,
+        )
+        if guard.tripped:
+            raise UserError(guard.message())
+        return [returns]
 
     def _open_study(self, storage: Any, study_name: str, plan: StudyPlan) -> optuna.Study:
         dirs = plan.directions

@@ -256,3 +256,53 @@ def test_batch_mode_rerun_waits_for_the_jobs_it_finds_in_slurm(
     times = _sacct_times(slurm_cluster, [j["job_id"] for j in _ledger(sweep_dir)])
     trial2 = next(times[j["job_id"]] for j in _ledger(sweep_dir) if _trial_of(j) == 2)
     assert trial2[1] >= times[jobs[1]][2]  # its batch started after the followed job ended
+
+
+def test_worker_mode_scancel_of_one_worker_retries_its_trial_and_the_other_worker_finishes(
+    slurm_cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`hydra.sweeper.workers=2`: two SLURM jobs run the trials; one is scancelled mid-trial. Its
+    trial ends FAIL (interrupted, not counted) and comes back, with its params, to the other worker,
+    which runs the study to exactly n_trials and completes in SLURM."""
+    _env_for_toy(monkeypatch)
+    sweep_dir = tmp_path / "sweep"
+    args = _toy(
+        sweep_dir,
+        "hydra.sweeper.workers=2",
+        "hydra.sweeper.n_trials=5",
+        "hydra.sweeper.heartbeat_interval=1",
+        "hydra.sweeper.grace_period=10",
+        "durations=[20,20,3,3,3,3,3]",
+    )
+    sweep = start_sweep(args, tmp_path, slurm_cluster, tmp_path / "first.log", app=TOY_APP)
+
+    def running_trial() -> Any:
+        try:
+            study = _journal_study(sweep_dir)
+        except Exception:  # the study is not there yet
+            return None
+        for t in study.trials:  # its job has started: it logs in its own dir (job number = trial number)
+            if t.state == TrialState.RUNNING and "worker_slurm_job" in t.user_attrs:
+                if (sweep_dir / str(t.number) / "job_output.log").exists():
+                    return t
+        return None
+
+    try:
+        wait_until("a worker running a trial", running_trial, timeout_s=240, proc=sweep)
+        victim = running_trial()
+        slurm_cluster.run("scancel", victim.user_attrs["worker_slurm_job"])
+        assert sweep.wait(timeout=480) == 0, (tmp_path / "first.log").read_text()[-5000:]
+    finally:
+        if sweep.poll() is None:
+            sweep.kill()
+    study = _journal_study(sweep_dir)
+    killed = study.trials[victim.number]
+    assert killed.state == TrialState.FAIL and killed.user_attrs["interrupted"]
+    (retry,) = [t for t in study.trials if t.user_attrs.get("retry_of") == victim.number]
+    assert retry.state == TrialState.COMPLETE and retry.params == killed.params
+    assert retry.user_attrs["worker_slurm_job"] != victim.user_attrs["worker_slurm_job"]
+    assert [t.state for t in study.trials].count(TrialState.COMPLETE) == 5 and len(study.trials) == 6
+    workers = [j["job_id"] for j in _ledger(sweep_dir)]
+    states = {job_id: s for job_id, (s, _, _) in _sacct_times(slurm_cluster, workers).items()}
+    assert states[victim.user_attrs["worker_slurm_job"]].startswith("CANCELLED")
+    assert states[retry.user_attrs["worker_slurm_job"]] == "COMPLETED"  # the other worker finished

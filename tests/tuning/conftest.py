@@ -33,6 +33,19 @@ def run_toy(sweep_dir: Path, *overrides: str, check: bool = True, timeout: float
     return proc
 
 
+def start_toy(sweep_dir: Path, log: Path, *overrides: str) -> subprocess.Popen:
+    """A toy sweep in the background, in its own session (killpg stops it whole), output to `log`."""
+    with open(log, "w") as out:
+        return subprocess.Popen(
+            toy_cmd(sweep_dir, *overrides),
+            cwd=log.parent,
+            env=_env(),
+            start_new_session=True,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
 def _env() -> dict:
     return cli_env()
 

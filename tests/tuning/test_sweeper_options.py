@@ -47,6 +47,9 @@ BAD_SETTINGS = [
     ("storage", "", "hydra.sweeper.storage='': give a non-empty string, or null"),
     ("params", "lr=0.1", "hydra.sweeper.params='lr=0.1': give a mapping"),
     ("asynchronous", "yes", "hydra.sweeper.asynchronous='yes': give true or false"),
+    ("workers", -1, "hydra.sweeper.workers=-1: give an integer >= 0"),
+    ("heartbeat_interval", 0, "hydra.sweeper.heartbeat_interval=0: give a number of seconds > 0"),
+    ("grace_period", "soon", "hydra.sweeper.grace_period='soon': give a number of seconds > 0"),
     ("sampler", dict(TPE, n_startup_trials=-1), "hydra.sweeper.sampler.n_startup_trials=-1: give a count >= 0"),
     ("sampler", dict(TPE, seed=-5), "hydra.sweeper.sampler.seed=-5"),
     ("pruner", dict(MEDIAN, n_warmup_steps=-1), "hydra.sweeper.pruner.n_warmup_steps=-1"),
@@ -118,6 +121,9 @@ def test_changing_every_default_in_the_dataclass_changes_what_the_sweeper_gets()
         "n_trials": 7,
         "n_jobs": 3,
         "asynchronous": False,
+        "workers": 3,
+        "heartbeat_interval": 2.0,
+        "grace_period": 9.0,
         "max_failure_rate": 0.1,
         "params": {"x": "interval(0, 1)"},
         "custom_search_space": "my.space",
@@ -194,6 +200,11 @@ SWEEP = ["-m", "experiment=digits", "hydra/sweeper=lalm_optuna", "lr=interval(1e
         (["hydra.sweeper.sampler._target_=optuna.pruners.MedianPruner"], "is not an Optuna sampler"),
         (["hydra/sweeper/pruner=hyperband", "hydra.sweeper.pruner.reduction_factor=1"], "cannot decide"),
         (["hydra/launcher=lalm_pool", "hydra.launcher.max_retries=-1"], "hydra.launcher.max_retries=-1"),
+        (["hydra.sweeper.workers=2"], "hydra.sweeper.workers=2 needs hydra/launcher=lalm_pool or a SLURM preset"),
+        (
+            ["hydra/launcher=lalm_pool", "hydra.sweeper.workers=2", "hydra.sweeper.grace_period=5"],
+            "hydra.sweeper.grace_period=5 is under two heartbeats",
+        ),
     ],
 )
 def test_bad_sweeper_options_stop_before_anything_exists(tmp_path: Path, overrides: list[str], words: str) -> None:

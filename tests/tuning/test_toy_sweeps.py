@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import time
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import pytest
 from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
-from tests.tuning.conftest import _env, load_study, run_toy, toy_cmd
+from tests.tuning.conftest import load_study, run_toy, start_toy
 
 pytestmark = pytest.mark.torchfree  # the toy app imports no torch: CI runs these on every Python
 
@@ -162,15 +161,7 @@ def test_killed_sweep_resumes_to_exactly_n_trials_without_rerun_or_overwrite(swe
         f"marker={marker}",
     ]
     log = tmp_path / "first_run.log"
-    with open(log, "w") as out:
-        proc = subprocess.Popen(
-            toy_cmd(sweep_dir, *args),
-            cwd=tmp_path,
-            env=_env(),
-            start_new_session=True,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    proc = start_toy(sweep_dir, log, *args)
     deadline = time.time() + 180
     while log.read_text().count(" COMPLETE value=") < 2 and time.time() < deadline and proc.poll() is None:
         time.sleep(0.1)
