@@ -19,6 +19,12 @@ def compose(
     Works beside a Hydra `initialize()` the caller left open (that context is restored after).
     `paths.root_dir` is the current dir and `paths.output_dir` a fresh `outputs/<task>/<time>`
     dir (unless overridden), so the config resolves and `lalm_framework.run(cfg)` runs it.
+
+    Example:
+        >>> from lalm_framework import compose
+        >>> cfg = compose(["experiment=digits", "trainer.max_epochs=1"])
+        >>> cfg.trainer.max_epochs
+        1
     """
     from hydra import compose as hydra_compose
     from hydra import initialize, initialize_config_dir
