@@ -12,7 +12,7 @@ from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
 from lalm_framework.errors import UserError
-from tests.tuning.conftest import TOY_APP, load_study
+from tests.tuning.toy_study import TOY_APP, load_study
 
 sys.path.insert(0, str(TOY_APP.parent))
 from curves import train

@@ -15,7 +15,7 @@ import pytest
 from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
-from tests.tuning.conftest import _env, load_study, run_toy, toy_cmd
+from tests.tuning.toy_study import load_study, run_toy, toy_cmd, toy_env
 
 pytestmark = pytest.mark.torchfree  # the toy app imports no torch: CI runs these on every Python
 
@@ -166,7 +166,7 @@ def test_killed_sweep_resumes_to_exactly_n_trials_without_rerun_or_overwrite(swe
         proc = subprocess.Popen(
             toy_cmd(sweep_dir, *args),
             cwd=tmp_path,
-            env=_env(),
+            env=toy_env(),
             start_new_session=True,
             stdout=out,
             stderr=subprocess.STDOUT,
