@@ -13,16 +13,31 @@ __version__ = "0.1.0"
 from lalm_framework.errors import UserError
 
 if TYPE_CHECKING:
+    # the real functions, so a downstream mypy sees their signatures (this package ships py.typed);
+    # at run time `__getattr__` imports them on first use: `import lalm_framework` stays free of
+    # Hydra and the ML stack (the CLI's --help and load_pretrained's users import it)
+    from lalm_framework.api import compose
+    from lalm_framework.compat.instantiate import instantiate
     from lalm_framework.config.store import register
     from lalm_framework.inference.pretrained import PretrainedLalm
+    from lalm_framework.runner import run
+
+# public name -> the module defining it (the object itself is re-exported, not wrapped)
+_LAZY = {
+    "compose": "lalm_framework.api",
+    "run": "lalm_framework.runner",
+    "instantiate": "lalm_framework.compat.instantiate",
+    "register": "lalm_framework.config.store",
+}
 
 
 def __getattr__(name: str) -> Any:
-    # `register` imports Hydra: only when used (load_pretrained's users need no Hydra)
-    if name == "register":
-        from lalm_framework.config.store import register
+    if name in _LAZY:
+        import importlib
 
-        return register
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -31,23 +46,6 @@ def load_pretrained(path: str, device: str = "cpu") -> PretrainedLalm:
     from lalm_framework.inference.pretrained import load_pretrained as _load
 
     return _load(path, device=device)
-
-
-def compose(overrides: list[str] | None = None, config_name: str = "train", config_dir: str | None = None) -> Any:
-    """Compose the same job config `lalm-train` would (for notebooks and scripts)."""
-    from lalm_framework.api import compose as _compose
-
-    return _compose(overrides=overrides, config_name=config_name, config_dir=config_dir)
-
-
-def run(cfg: Any) -> Any:
-    """Run one job (train/validate/test) from a composed config; returns the monitored metric.
-
-    Inside a Hydra app the job's output dir is Hydra's; elsewhere a fresh `outputs/<task>/<time>`.
-    """
-    from lalm_framework.runner import run as _run
-
-    return _run(cfg)
 
 
 def short_errors() -> None:
@@ -59,13 +57,6 @@ def short_errors() -> None:
     from lalm_framework.cli.short_errors import install
 
     install()
-
-
-def instantiate(cfg: Any, **kwargs: Any) -> Any:
-    """Instantiate `_target_` and legacy `target`/`params` configs, nested, through one path."""
-    from lalm_framework.compat.instantiate import instantiate as _instantiate
-
-    return _instantiate(cfg, **kwargs)
 
 
 __all__ = ["compose", "run", "instantiate", "register", "short_errors", "load_pretrained", "UserError", "__version__"]

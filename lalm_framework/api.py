@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from omegaconf import DictConfig
 
+from lalm_framework.compat.private_api import own_global_hydra
 from lalm_framework.config.resolvers import pin_paths
 
 
@@ -19,11 +18,17 @@ def compose(
     Works beside a Hydra `initialize()` the caller left open (that context is restored after).
     `paths.root_dir` is the current dir and `paths.output_dir` a fresh `outputs/<task>/<time>`
     dir (unless overridden), so the config resolves and `lalm_framework.run(cfg)` runs it.
+
+    Example:
+        >>> from lalm_framework import compose
+        >>> cfg = compose(["experiment=digits", "trainer.max_epochs=1"])
+        >>> cfg.trainer.max_epochs
+        1
     """
     from hydra import compose as hydra_compose
     from hydra import initialize, initialize_config_dir
 
-    with _own_hydra():
+    with own_global_hydra():  # beside a caller's open initialize(): theirs comes back after
         ctx = (
             initialize_config_dir(config_dir=str(Path(config_dir).resolve()), version_base="1.3")
             if config_dir
@@ -35,20 +40,3 @@ def compose(
     # notebook) leaves its runtime behind, and this config must not reuse its output dir
     pin_paths(cfg)
     return cfg
-
-
-@contextmanager
-def _own_hydra() -> Iterator[None]:
-    """Compose in a Hydra context of our own; the caller's (and its version_base) come back after."""
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.initialize import get_gh_backup, restore_gh_from_backup
-    from hydra.version import VersionBase
-
-    backup = get_gh_backup()
-    base = VersionBase.instance().version_base
-    GlobalHydra.instance().clear()
-    try:
-        yield
-    finally:
-        restore_gh_from_backup(backup)
-        VersionBase.instance().version_base = base

@@ -31,7 +31,14 @@ Record = RunRecord | RankRecord
 
 
 def run(cfg: DictConfig) -> float | None:
-    """Train/validate/test one job described by `cfg`; return `cfg.monitor`'s value (or None)."""
+    """Train/validate/test one job described by `cfg`; return `cfg.monitor`'s value (or None).
+
+    Inside a Hydra app the job's output dir is Hydra's; elsewhere a fresh `outputs/<task>/<time>`.
+
+    Example:
+        >>> from lalm_framework import compose, run
+        >>> val_loss = run(compose(["experiment=digits", "trainer.max_epochs=1"]))
+    """
     from hydra.core.hydra_config import HydraConfig
 
     if not HydraConfig.initialized():  # a script or notebook: one fresh output dir for this run

@@ -64,9 +64,9 @@ def metrics_option(metrics: Any, where: str = "dataset") -> dict[str, list[str]]
     """`dataset.metrics` checked and as plain lists (from a config node, a dict, or None)."""
     if metrics is None:
         return None
-    if hasattr(metrics, "_metadata"):  # an omegaconf node: plain containers for checkpoints
-        from omegaconf import OmegaConf
+    from omegaconf import OmegaConf
 
+    if OmegaConf.is_config(metrics):  # plain containers for checkpoints
         metrics = OmegaConf.to_container(metrics, resolve=True)
     check_scoring(DEFAULT_NORMALIZER, metrics, where)
     return {str(task): [names] if isinstance(names, str) else list(names) for task, names in metrics.items()}

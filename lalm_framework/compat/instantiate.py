@@ -26,7 +26,15 @@ AS_CONFIG = f"{__name__}.as_config"
 
 
 def instantiate(cfg: Any, **kwargs: Any) -> Any:
-    """`hydra.utils.instantiate` that also accepts legacy `target`/`params` nodes at any depth."""
+    """`hydra.utils.instantiate` that also accepts legacy `target`/`params` nodes at any depth.
+
+    Example:
+        >>> from lalm_framework import instantiate
+        >>> instantiate({"_target_": "collections.Counter", "a": 2})
+        Counter({'a': 2})
+        >>> instantiate({"target": "collections.Counter", "params": {"a": 2}})  # a legacy node
+        Counter({'a': 2})
+    """
     from hydra.utils import instantiate as hydra_instantiate
 
     if isinstance(cfg, DictConfig):

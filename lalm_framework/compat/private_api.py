@@ -7,7 +7,8 @@ upstream change fails loudly there instead of deep inside a launcher or a job.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -42,6 +43,41 @@ def wrap_run_and_report(make_wrapper: Callable[[RunAndReport], RunAndReport]) ->
         wrapped = make_wrapper(hydra_utils.run_and_report)
         wrapped._lalm_wrapped = True  # type: ignore[attr-defined]
         hydra_utils.run_and_report = wrapped  # type: ignore[assignment]  # the point of this function
+
+
+@contextmanager
+def own_global_hydra() -> Iterator[None]:
+    """A cleared `GlobalHydra` for the block; the caller's (and its `version_base`) come back after.
+
+    hydra-core 1.3: `hydra.initialize` saves and restores the global Hydra with
+    `get_gh_backup`/`restore_gh_from_backup`, not exported from `hydra`; the version_base a caller's
+    `initialize(version_base=...)` set lives in the `VersionBase` singleton, whose `setbase` takes
+    only a `Version`, not the "unset" marker a fresh process holds (assigned back directly).
+    """
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.initialize import get_gh_backup, restore_gh_from_backup
+    from hydra.version import VersionBase
+
+    backup = get_gh_backup()
+    base = VersionBase.instance().version_base
+    GlobalHydra.instance().clear()
+    try:
+        yield
+    finally:
+        restore_gh_from_backup(backup)
+        VersionBase.instance().version_base = base
+
+
+def run_exit_handlers() -> None:
+    """Run this process's `atexit` handlers now (a forked child about to `os._exit`).
+
+    CPython 3.10-3.13: `atexit._run_exitfuncs` is undocumented and the only way to run them; a
+    forked pool child leaves by `os._exit` (no unwinding into the worker's own loop), which skips
+    them, and the job's libraries (loggers, writers) flush in them.
+    """
+    import atexit
+
+    atexit._run_exitfuncs()
 
 
 def custom_resolvers() -> dict[str, Callable[..., Any]]:

@@ -106,6 +106,14 @@ class ShapeCachedLoader(ConfigLoader):
     per job before the first one starts. It pickles as the loader it wraps: a job process
     composes its own config with Hydra's loader.
 
+    Measured (`benchmarks/bench_shape_cache.py`, `lalm-train`'s config, `experiment=digits`,
+    2 shared cores at load ~18, 2026-12-07): a one-shape sweep (`seed=0..N-1`) composes 16 jobs in
+    1.2 s instead of 10.1 s (8.3x) and 100 jobs in 7.6 s instead of 84.6 s (11.1x), ~76 ms a
+    job against ~630-850 ms; 1000 jobs was not run (Hydra's side alone would take ~14 min
+    there), per job it stays the same (~76 s against ~850 s). The worst case, a new shape for
+    every job, costs more than Hydra alone (16 jobs: 12.8 s against 10.0 s, 0.8x: the copy and
+    the shape bookkeeping on top of each composition). Kept: sweeps are grids of one shape.
+
     >>> loader = ShapeCachedLoader(hydra_context.config_loader)  # doctest: +SKIP
     >>> cfg = loader.load_sweep_config(config, ["lr=3e-4"])  # doctest: +SKIP
     """

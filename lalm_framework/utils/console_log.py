@@ -62,15 +62,12 @@ class ConsoleFormatter(logging.Formatter):
     """
 
     def __init__(self) -> None:
-        super().__init__(datefmt="%H:%M:%S")
+        super().__init__("[%(asctime)s] %(message)s", datefmt="%H:%M:%S")
+        # other levels: a second formatter (a Formatter's format string is fixed at construction)
+        self._detailed = logging.Formatter("[%(asctime)s] %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
 
     def format(self, record: logging.LogRecord) -> str:
-        self._style._fmt = (
-            "[%(asctime)s] %(message)s"
-            if record.levelno == logging.INFO
-            else "[%(asctime)s] %(levelname)s %(name)s: %(message)s"
-        )
-        return super().format(record)
+        return super().format(record) if record.levelno == logging.INFO else self._detailed.format(record)
 
 
 class _DropRecords(logging.Filter):

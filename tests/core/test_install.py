@@ -94,6 +94,7 @@ def test_wheel_in_fresh_venv(tmp_path):
     wheel = next(dist.glob("lalm_framework-*.whl"))
     names = subprocess.run([sys.executable, "-m", "zipfile", "-l", str(wheel)], capture_output=True, text=True).stdout
     assert "lalm_framework/conf/train.yaml" in names
+    assert "lalm_framework/py.typed" in names  # downstream mypy reads our types
     assert "hydra_plugins/__init__.py" not in names  # namespace package
     venv = tmp_path / "venv"
     bin_dir = _fresh_venv(venv)

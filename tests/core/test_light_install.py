@@ -16,7 +16,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from tests.helpers import REPO, cli_env, run_cli
-from tests.tuning.conftest import load_study, run_toy
+from tests.tuning.toy_study import load_study, run_toy
 
 pytestmark = pytest.mark.torchfree
 

@@ -180,3 +180,38 @@ def test_lightning_loop_progress_and_trainer_settings_we_read_and_set(tmp_path: 
     # within an epoch: the batches processed so far count up; the epoch counter is the running epoch
     assert seen == [(0, 1), (0, 2), (0, 3), (1, 1), (1, 2), (1, 3)]
     assert private_api.overfit_batches(pl.Trainer(overfit_batches=2, logger=False)) == 2
+
+
+def test_own_global_hydra_clears_then_restores_the_callers_context(tmp_path: Path):
+    from hydra import compose, initialize, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.version import VersionBase
+
+    (tmp_path / "mine.yaml").write_text("x: 1\n")
+    before = VersionBase.instance().version_base
+    try:
+        with initialize_config_dir(config_dir=str(tmp_path), version_base="1.1"):
+            with private_api.own_global_hydra():
+                assert not GlobalHydra.instance().is_initialized()
+                with initialize(config_path=None, version_base="1.3"):
+                    assert str(VersionBase.instance().version_base) == "1.3"
+            assert compose("mine").x == 1  # the caller's composition goes on, from its dir
+            assert str(VersionBase.instance().version_base) == "1.1"
+    finally:
+        VersionBase.instance().version_base = before
+
+
+def test_run_exit_handlers_runs_atexit_before_os_exit(tmp_path: Path):
+    import subprocess
+    import sys
+
+    marker = tmp_path / "flushed"
+    code = (
+        "import atexit, os, pathlib\n"
+        f"atexit.register(pathlib.Path({str(marker)!r}).write_text, 'yes')\n"
+        "from lalm_framework.compat.private_api import run_exit_handlers\n"
+        "run_exit_handlers()\n"
+        "os._exit(0)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+    assert marker.read_text() == "yes"

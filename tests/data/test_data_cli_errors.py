@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 from data_fixtures import sample_utterances
-from helpers import run_cli
+
+from tests.helpers import run_cli
 
 
 def _assert_short_error(proc, *expected: str) -> None:

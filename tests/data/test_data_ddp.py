@@ -9,10 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import cli_env
 
 from lalm_framework.data.librispeech import read_librispeech
 from lalm_framework.samples import SAMPLE_ROOT
+from tests.helpers import cli_env
 
 HERE = Path(__file__).resolve().parent
 

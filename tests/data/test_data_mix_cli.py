@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 from data_fixtures import sample_utterances
-from helpers import run_cli
+
+from tests.helpers import run_cli
 
 MY_MIX = """\
 defaults: [mix]

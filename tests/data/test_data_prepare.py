@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 from data_fixtures import sample_utterances, write_manifest
-from helpers import run_cli
 
 from lalm_framework.data.make_manifest import main as make_manifest
 from lalm_framework.data.manifest import read_manifest
 from lalm_framework.errors import UserError
 from lalm_framework.inference.inputs import read_inputs
 from lalm_framework.samples import SAMPLE_ROOT
+from tests.helpers import run_cli
 
 
 def _short_error(proc, *expected: str) -> None:

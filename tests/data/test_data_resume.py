@@ -11,7 +11,8 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import run_cli
+
+from tests.helpers import run_cli
 
 RECORDER = '''
 import json, os, signal

@@ -19,7 +19,7 @@ from hydra_plugins.lalm_pool.config import LalmPoolLauncherConf
 from lalm_framework.errors import UserError
 from lalm_framework.launching.pool.settings import PoolSettings
 from tests.helpers import cli_env
-from tests.launching.conftest import APP
+from tests.launching.pool_app import APP
 
 DEFAULTS = {
     f.name: f.default_factory() if f.default is dataclasses.MISSING else f.default

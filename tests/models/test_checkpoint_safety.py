@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import run_cli
 from tiny_lalm import TINY_ENCODER, save_checkpoint, tiny_kwargs
 
 from lalm_framework.errors import UserError
 from lalm_framework.trainer_addons.checkpoint_io import AtomicCheckpointIO, read_checkpoint
+from tests.helpers import run_cli
 
 DEV = Path(__file__).resolve().parents[2] / "lalm_framework" / "samples" / "speech" / "dev"
 

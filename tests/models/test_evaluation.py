@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import run_cli
 from tiny_lalm import DATA_SETTINGS, sample_files, save_checkpoint, tiny_kwargs
 
 from lalm_framework.data.utterance import Utterance
 from lalm_framework.inference.transcribe import transcribe, wer_of
+from tests.helpers import run_cli
 
 
 def _manifest(path: Path, files: list[Path], texts: list[str], ids: list[str | None]) -> Path:

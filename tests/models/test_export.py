@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import cli_env, read_only_place, run_cli
 from tiny_lalm import randomize_lora, sample_files, save_checkpoint, speech_batch, tiny_kwargs
 
 from lalm_framework.errors import UserError
 from lalm_framework.inference.export import export_checkpoint
 from lalm_framework.inference.pretrained import load_pretrained
 from lalm_framework.inference.trained_model import load_checkpoint_model
+from tests.helpers import cli_env, read_only_place, run_cli
 
 LORA = {"enabled": True, "r": 4, "alpha": 8, "dropout": 0.0, "target_modules": "all-linear"}
 

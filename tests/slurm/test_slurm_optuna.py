@@ -17,7 +17,7 @@ import pytest
 from optuna.trial import TrialState
 from slurm_testing import Cluster, run_sweep, start_sweep, wait_until
 
-from tests.tuning.conftest import TOY_APP, load_study
+from tests.tuning.toy_study import TOY_APP, load_study
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 

@@ -11,7 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import run_cli, start_cli
+
+from tests.helpers import run_cli, start_cli
 
 DEV = Path(__file__).resolve().parents[2] / "lalm_framework" / "samples" / "speech" / "dev"
 # the tiny LALM on 48 utterances: batches of 8 per rank, 3 steps an epoch on 2 ranks

@@ -6,7 +6,8 @@ import json
 import re
 
 import pytest
-from helpers import run_cli
+
+from tests.helpers import run_cli
 
 
 @pytest.mark.slow

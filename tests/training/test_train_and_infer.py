@@ -7,7 +7,8 @@ import re
 from pathlib import Path
 
 import pytest
-from helpers import run_cli
+
+from tests.helpers import run_cli
 
 SPEECH = Path(__file__).resolve().parents[2] / "lalm_framework" / "samples" / "speech"
 DEV = SPEECH / "dev"

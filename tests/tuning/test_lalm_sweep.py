@@ -16,7 +16,7 @@ from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
 from tests.helpers import cli_env
-from tests.tuning.conftest import load_study
+from tests.tuning.toy_study import load_study
 
 COMMON = [
     "hydra/sweeper/sampler=grid",

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.tuning.conftest import load_study, run_toy
 from tests.tuning.postgres_server import cannot_run_here, postgres_server
+from tests.tuning.toy_study import load_study, run_toy
 
 pytestmark = [
     pytest.mark.slow,

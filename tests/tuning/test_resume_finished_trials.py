@@ -19,7 +19,7 @@ import pytest
 from optuna.trial import TrialState
 
 from tests.helpers import cli_env
-from tests.tuning.conftest import load_study
+from tests.tuning.toy_study import load_study
 
 
 def _wait(what: str, check: Callable[[], bool], proc: subprocess.Popen[bytes], timeout_s: float = 300) -> None:

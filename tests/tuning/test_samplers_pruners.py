@@ -11,7 +11,7 @@ import pytest
 from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
-from tests.tuning.conftest import TOY_APP, load_study
+from tests.tuning.toy_study import TOY_APP, load_study
 
 sys.path.insert(0, str(TOY_APP.parent))
 from curves import train

@@ -14,7 +14,7 @@ import pytest
 from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
-from tests.tuning.conftest import load_study, run_toy, start_toy
+from tests.tuning.toy_study import load_study, run_toy, start_toy
 
 pytestmark = pytest.mark.torchfree  # the toy app imports no torch: CI runs these on every Python
 

@@ -11,7 +11,7 @@ import time
 import pytest
 from optuna.trial import TrialState
 
-from tests.tuning.conftest import load_study, run_toy, start_toy
+from tests.tuning.toy_study import load_study, run_toy, start_toy
 
 pytestmark = pytest.mark.torchfree  # the toy app imports no torch
 

@@ -7,6 +7,7 @@
 """
 
 from lalm_framework.data.sources.base import (
+    CatalogSource,
     KeepIds,
     ManifestCuts,
     Row,
@@ -23,6 +24,7 @@ from lalm_framework.data.sources.shar import SharSource
 from lalm_framework.data.sources.speechcraft import SpeechcraftSource
 
 __all__ = [
+    "CatalogSource",
     "CutsSource",
     "FolderSource",
     "JsonlSource",

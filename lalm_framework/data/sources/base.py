@@ -255,6 +255,21 @@ class ManifestFile(Source):
         return str(self.manifest)
 
 
+class CatalogSource(Source):
+    """Sources listed from their manifests' `Catalog` (Lhotse cuts, Shar): rows without reading audio."""
+
+    def catalog(self) -> Catalog:
+        """Every cut's id, duration, text and files (one pass over the manifests, then cached)."""
+        raise NotImplementedError
+
+    def rows(self) -> list[Row]:
+        cat = self.catalog()
+        return list(zip(cat.ids, cat.audio, cat.texts, strict=True))
+
+    def texts(self) -> list[str]:
+        return list(self.catalog().texts)
+
+
 class UtteranceSource(Source):
     """Sources listed as `Utterance`s (folders, JSONL): checked, then turned into in-memory cuts."""
 

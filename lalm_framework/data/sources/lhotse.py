@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from lalm_framework.data.catalog import Catalog, CutEntry, catalog
 from lalm_framework.data.checks import bad_audio_files, report_bad_audio
 from lalm_framework.data.cuts import cut_files, cut_text
-from lalm_framework.data.sources.base import ManifestCuts, ManifestFile, Row, SplitCuts
+from lalm_framework.data.sources.base import CatalogSource, ManifestCuts, ManifestFile, SplitCuts
 from lalm_framework.errors import UserError
 
 if TYPE_CHECKING:
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 
 @dataclass
-class CutsSource(ManifestFile):
+class CutsSource(ManifestFile, CatalogSource):
     """A Lhotse cut manifest (`cuts.jsonl.gz`, e.g. from one of Lhotse's corpus recipes).
 
     >>> CutsSource(Path("cuts_train.jsonl.gz"), text_key="caption")  # doctest: +SKIP
@@ -40,13 +40,6 @@ class CutsSource(ManifestFile):
         if not self.manifest.is_file():
             raise UserError(f"Cut manifest not found: {self.manifest}.\nCheck the source's path.")
         return catalog([self.manifest], f"cuts:{self.text_key}", self._cuts, _file_entry)
-
-    def rows(self) -> list[Row]:
-        cat = self.catalog()
-        return list(zip(cat.ids, cat.audio, cat.texts, strict=True))
-
-    def texts(self) -> list[str]:
-        return list(self.catalog().texts)
 
     def files(self) -> list[Path]:
         return [self.manifest, *(Path(f) for fs in self.catalog().files for f in fs)]

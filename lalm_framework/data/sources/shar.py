@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from lalm_framework.data.catalog import Catalog, CutEntry, catalog
 from lalm_framework.data.cuts import cut_text
-from lalm_framework.data.sources.base import ManifestCuts, Row, Source, SplitCuts
+from lalm_framework.data.sources.base import CatalogSource, ManifestCuts, SplitCuts
 from lalm_framework.errors import UserError
 
 if TYPE_CHECKING:
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 
 @dataclass
-class SharSource(Source):
+class SharSource(CatalogSource):
     """Lhotse Shar shards of one split (`cuts.NNNNNN.jsonl.gz` + `recording.NNNNNN.tar`)."""
 
     kind = "shar"
@@ -63,13 +63,6 @@ class SharSource(Source):
     def catalog(self) -> Catalog:
         """Every cut's id, duration, text and recording id (one pass over the shards' manifests, then cached)."""
         return catalog([s["cuts"] for s in self.shards()], "shar", self._meta, _shar_entry)
-
-    def rows(self) -> list[Row]:
-        cat = self.catalog()
-        return list(zip(cat.ids, cat.audio, cat.texts, strict=True))
-
-    def texts(self) -> list[str]:
-        return list(self.catalog().texts)
 
     def files(self) -> list[Path]:
         return [p for s in self.shards() for p in s.values()]

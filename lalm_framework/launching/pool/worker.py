@@ -216,9 +216,9 @@ class Template:
             traceback.print_exc()
         finally:
             try:
-                import atexit
+                from lalm_framework.compat.private_api import run_exit_handlers
 
-                atexit._run_exitfuncs()  # the job's libraries flush (loggers, writers)
+                run_exit_handlers()  # the job's libraries flush (loggers, writers)
                 sys.stdout.flush()
                 sys.stderr.flush()
             finally:

@@ -18,13 +18,12 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-import submitit
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, JobStatus, filter_overrides
-from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
 from omegaconf import DictConfig, OmegaConf
 from submitit.core.utils import FailedJobError
 
+from lalm_framework.compat.hydra_submitit import slurm_executor
 from lalm_framework.compat.private_api import job_return_value
 from lalm_framework.errors import UserError
 from lalm_framework.launching.protocol import SlurmLauncherPlugin
@@ -76,7 +75,7 @@ class SlurmSession:
             raise UserError(head + "\n- " + "\n- ".join(problems))
         require_client(_launcher_name(self.config))
         self.checker = JobChecker(self.config, launcher.hydra_context.config_loader, params)
-        self.executor = _executor(params)
+        self.executor = slurm_executor(params)
         self.tasks = int(params.get("nodes") or 1) * int(params.get("tasks_per_node") or 1)
         self.sweep_dir = Path(str(self.config.hydra.sweep.dir))
         self.sweep_dir.mkdir(parents=True, exist_ok=True)
@@ -266,17 +265,6 @@ def failed_return(overrides: Sequence[str], error: BaseException) -> JobReturn:
 def _launcher_name(config: DictConfig) -> str:
     choice = OmegaConf.select(config, "hydra.runtime.choices", default=None) or {}
     return str(choice.get("hydra/launcher") or "lalm_slurm")
-
-
-def _executor(params: Mapping[str, Any]) -> Any:
-    """The submitit executor for the launcher's sbatch options (the mapping hydra-submitit does)."""
-    options = dict(params)
-    executor = submitit.AutoExecutor(
-        cluster="slurm", folder=options.pop("submitit_folder"), slurm_max_num_timeout=options.pop("max_num_timeout")
-    )
-    base = set(OmegaConf.structured(BaseQueueConf).keys())
-    executor.update_parameters(**{k if k in base else f"slurm_{k}": v for k, v in options.items()})
-    return executor
 
 
 def _request_text(params: Mapping[str, Any]) -> str:
