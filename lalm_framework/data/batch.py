@@ -6,7 +6,7 @@ import names from here, nothing else couples them.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, TypedDict
+from typing import TYPE_CHECKING, NotRequired, TypedDict
 
 if TYPE_CHECKING:  # no torch at import: the CLI's light paths read AUDIO_TOKEN from here
     import torch
@@ -28,3 +28,5 @@ class LalmBatch(TypedDict):
     prompt_attention_mask: torch.Tensor  # [B, P]
     texts: list[str]  # reference target texts (transcripts or captions)
     tasks: list[str]  # each example's task name ("transcribe", "caption", ...): which metric scores it
+    # False: a copy Lhotse's sampler gave this DDP rank at the end of an evaluation set (scored elsewhere)
+    counted: NotRequired[list[bool]]

@@ -44,7 +44,8 @@ class RecordIds(pl.Callback):
             self._write(trainer, "val", batch)
             return
         hyps = module.transcribe_batch(batch)
-        self._write(trainer, "val", batch, set=dataloader_idx, refs=batch["texts"], hyps=hyps)
+        counted = batch.get("counted") or [True] * len(hyps)
+        self._write(trainer, "val", batch, set=dataloader_idx, refs=batch["texts"], hyps=hyps, counted=counted)
 
 
 def eval_sets(out: Path) -> None:
