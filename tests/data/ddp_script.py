@@ -21,6 +21,14 @@ from omegaconf import OmegaConf
 from lalm_framework.data.datamodule import LalmDataModule
 from lalm_framework.models.lalm_module import LalmModule
 
+# one epoch, nothing written or shown but what the callbacks record
+QUIET = dict(
+    num_sanity_val_steps=0,
+    logger=False,
+    enable_checkpointing=False,
+    enable_progress_bar=False,
+    enable_model_summary=False,
+)
 TRAINER_DDP = Path(__file__).resolve().parents[2] / "lalm_framework" / "conf" / "trainer" / "ddp.yaml"
 
 
@@ -66,11 +74,7 @@ def eval_sets(out: Path) -> None:
         **settings,
         max_epochs=1,
         limit_train_batches=1,
-        num_sanity_val_steps=0,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
+        **QUIET,
         callbacks=[RecordIds(out, texts=True)],
     )
     # lr ~0 keeps the random init, whose hypotheses are words (a trained tiny model says nothing yet)
@@ -104,11 +108,7 @@ def main(out: Path, mix: bool = False) -> None:
         devices=2,
         strategy="ddp",
         max_epochs=1,
-        num_sanity_val_steps=0,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
+        **QUIET,
         callbacks=[RecordIds(out)],
     )
     trainer.fit(LalmModule(**TINY), datamodule=dm)
