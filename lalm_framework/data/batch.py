@@ -6,10 +6,11 @@ import names from here, nothing else couples them.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NotRequired, TypedDict
+from typing import TYPE_CHECKING, TypedDict
 
 if TYPE_CHECKING:  # no torch at import: the CLI's light paths read AUDIO_TOKEN from here
     import torch
+    from typing_extensions import NotRequired  # typing's own from Python 3.11
 
 # The one token in a prompt that the model replaces by the projected audio embeddings.
 AUDIO_TOKEN = "<|audio|>"

@@ -86,7 +86,9 @@ def test_ddp_per_set_metrics_equal_one_process_over_each_full_set(tmp_path: Path
         refs, hyps = [seen[i][0] for i in sorted(seen)], [seen[i][1] for i in sorted(seen)]
         expected = jiwer.wer(refs, hyps)
         assert metrics[f"val/{name}/wer"] == pytest.approx(expected, abs=1e-6), name
-        # the check can fail: one utterance twice (padding) or left out changes this set's WER
-        assert jiwer.wer(refs + refs[:1], hyps + hyps[:1]) != pytest.approx(expected, abs=1e-6)
-        assert jiwer.wer(refs[1:], hyps[1:]) != pytest.approx(expected, abs=1e-6)
+        # where the random model's per-utterance WERs differ, a copy or a loss would show in the WER
+        # (the counts above catch both in any case)
+        odd = [k for k in range(size) if jiwer.wer(refs[k], hyps[k]) != pytest.approx(expected, abs=1e-6)]
+        for k in odd[:1]:
+            assert jiwer.wer(refs + refs[k : k + 1], hyps + hyps[k : k + 1]) != pytest.approx(expected, abs=1e-6)
     assert "val/wer" not in metrics and "val/seven/loss" in metrics and "val/five/loss" in metrics
