@@ -57,6 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-beams", type=int, help="beam search width (1: greedy); default: model.generation.num_beams")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
     p.add_argument("--skip-bad-audio", action="store_true", help="skip unreadable files instead of stopping")
+    p.add_argument(
+        "--long-audio",
+        choices=("cut", "chunk"),
+        default="cut",
+        help="audio longer than the model's window: decode its first window (cut) or every window, joined (chunk)",
+    )
     p.add_argument("--no-progress", action="store_true")
     return p
 
@@ -117,6 +123,7 @@ def _run(args: argparse.Namespace) -> int:
             task=args.task,
             skip_bad_audio=args.skip_bad_audio,
             progress=not args.no_progress,
+            long_audio=args.long_audio,
         )
         seconds = time.perf_counter() - start
         results[name] = set_result(rows[name], seconds, scores_of(rows[name], module.data_settings, args.task))

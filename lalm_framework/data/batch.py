@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, TypedDict
 
 if TYPE_CHECKING:  # no torch at import: the CLI's light paths read AUDIO_TOKEN from here
     import torch
+    from typing_extensions import NotRequired  # typing's own from Python 3.11
 
 # The one token in a prompt that the model replaces by the projected audio embeddings.
 AUDIO_TOKEN = "<|audio|>"
@@ -28,3 +29,5 @@ class LalmBatch(TypedDict):
     prompt_attention_mask: torch.Tensor  # [B, P]
     texts: list[str]  # reference target texts (transcripts or captions)
     tasks: list[str]  # each example's task name ("transcribe", "caption", ...): which metric scores it
+    # False: a copy Lhotse's sampler gave this DDP rank at the end of an evaluation set (scored elsewhere)
+    counted: NotRequired[list[bool]]

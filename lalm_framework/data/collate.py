@@ -194,6 +194,7 @@ class LalmCollator:
             prompt_attention_mask=prompt_attention_mask,
             texts=[e["text"] for e in examples],
             tasks=tasks,
+            counted=[not e.get("duplicate") for e in examples],
         )
 
 

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 # cut custom fields the sampler tags cuts with: the train source's index, a seeded prompt draw
 SOURCE_KEY = "lalm_source"
 DRAW_KEY = "lalm_draw"
+# an evaluation cut's own id: a cut whose id differs is a copy Lhotse made for another DDP rank
+OWN_ID_KEY = "lalm_id"
 # header reads wait on the disk, not the CPU: threads overlap them on network filesystems
 IO_THREADS = 8
 
@@ -139,6 +141,7 @@ def cut_example(cut: Cut, sample_rate: int, cached: Container[str] = ()) -> dict
         "task": custom.get("task"),
         "draw": tags.get(DRAW_KEY),
         "source": int(tags.get(SOURCE_KEY, 0)),
+        "duplicate": tags.get(OWN_ID_KEY, cut.id) != cut.id,
     }
 
 

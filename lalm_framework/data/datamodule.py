@@ -162,7 +162,8 @@ class LalmDataModule(pl.LightningDataModule):
             raise UserError(
                 "dataset.long_audio=chunk: training and evaluation pairs cannot be cut into encoder windows "
                 "(their transcripts are not aligned to the audio).\nUse dataset.long_audio=drop, or refuse "
-                "(the default) to see how many utterances are too long."
+                "(the default) to see how many utterances are too long; `lalm-infer CKPT DIR --long-audio chunk` "
+                "transcribes long audio window by window."
             )
         self.text_key = text_key
         self.task = task

@@ -1,8 +1,10 @@
 """Map-style datasets whose items are decoded in the DataLoader workers (audio, log-mel, tokens).
 
 - `LalmCutDataset`: an item is a batch of cuts (from `CutBatchSampler`) -> a `LalmBatch`;
-- `AudioTextDataset`: an item is one `Utterance` -> one example (`lalm-infer` batches a list).
-Both decode through `load_example`, so training and inference read audio the same way.
+- `AudioTextDataset`: an item is one `Utterance` -> one example (`lalm-infer` batches a list);
+- `WindowDataset`: an item is one window of an utterance (`utterance_windows`) -> one example
+  (`lalm-infer --long-audio chunk`).
+All decode through `load_example`, so training and inference read audio the same way.
 """
 
 from __future__ import annotations
@@ -115,3 +117,33 @@ class AudioTextDataset(Dataset):  # type: ignore[type-arg]
                 return None
             raise DataLoadError(str(e)) from None
         return load_example(cut, self.sample_rate, self.skip_bad_audio)
+
+
+def utterance_windows(u: Utterance, window: float) -> list[Cut]:
+    """`u` as consecutive cuts of at most `window` seconds, in time order (Lhotse's
+    `cut_into_windows`; the last one shorter). Audio within the window stays one cut."""
+    cut = utterance_cut(u)
+    if cut.duration <= window:
+        return [cut]
+    return list(cut.cut_into_windows(duration=window))
+
+
+class WindowDataset(Dataset):  # type: ignore[type-arg]
+    """Examples of cuts (windows of utterances), each example's id set to its position here.
+
+    Example: `WindowDataset([c for u in utts for c in utterance_windows(u, 30.0)])`.
+    """
+
+    def __init__(self, cuts: Sequence[Cut], sample_rate: int = SAMPLE_RATE, skip_bad_audio: bool = False) -> None:
+        self.cuts = list(cuts)
+        self.sample_rate = sample_rate
+        self.skip_bad_audio = skip_bad_audio
+
+    def __len__(self) -> int:
+        return len(self.cuts)
+
+    def __getitem__(self, index: int) -> dict[str, Any] | None:
+        example = load_example(self.cuts[index], self.sample_rate, self.skip_bad_audio)
+        if example is not None:
+            example["id"] = str(index)  # windows share their utterance's supervision id
+        return example

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from torch.utils.data import DistributedSampler
 
-from lalm_framework.data.cuts import DRAW_KEY, SOURCE_KEY
+from lalm_framework.data.cuts import DRAW_KEY, OWN_ID_KEY, SOURCE_KEY
 
 if TYPE_CHECKING:
     from lhotse import CutSet
@@ -63,6 +63,12 @@ def _add_counts(total: dict[int, tuple[int, float]], counts: dict[int, tuple[int
     for i, (n, seconds) in counts.items():
         m, t = total.get(i, (0, 0.0))
         total[i] = (m + n, t + seconds)
+
+
+def with_own_id(cut: Cut) -> Cut:
+    """`cut` tagged with its id (`OWN_ID_KEY`): Lhotse's end-of-data copies for other ranks get
+    new ids (`_dup<n>`), so evaluation can leave them out of the metrics."""
+    return cut.with_custom(OWN_ID_KEY, cut.id)
 
 
 def with_draws(batch: CutSet, seed: int, epoch: int, index: int) -> CutSet:
@@ -300,6 +306,8 @@ class CutBatchSampler(DistributedSampler):  # type: ignore[type-arg]  # yields C
         cuts = self.split.ordered(self.spec.seed + self.epoch if reorder else None, metadata)
         if self.spec.shuffle:
             cuts = buffer_shuffled(cuts, self.spec.seed + self.epoch, self.spec.buffer_size)
+        elif self.num_replicas > 1:  # evaluation: each example scored once (`cuts.cut_example`)
+            cuts = cuts.map(with_own_id)
         return lhotse_sampler(cuts, self.spec, self.num_replicas, self.rank, self.epoch, self.bins, self.split.size)
 
     def _batches(self, metadata: bool) -> Iterator[CutSet]:

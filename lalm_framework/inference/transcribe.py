@@ -22,6 +22,7 @@ from lalm_framework.errors import UserError
 from lalm_framework.models.schema import GenerationConfig
 
 log = logging.getLogger(__name__)
+LONG_AUDIO = ("cut", "chunk")  # audio longer than the window: its first window, or every window
 
 
 class Transcriber(Protocol):
@@ -50,6 +51,7 @@ def transcribe(
     task: str | None = None,
     skip_bad_audio: bool = False,
     progress: bool = True,
+    long_audio: str = "cut",
 ) -> list[dict[str, Any]]:
     """Hypotheses for `utterances`: [{id, audio, duration, hypothesis, reference?, task?}], one row per
     input, in order.
@@ -58,12 +60,16 @@ def transcribe(
     generated ids). Prompt and batch size default to what the model was trained/validated with (stored
     in the checkpoint or export), so the dev WER printed by training is reproduced. Unreadable audio
     under `skip_bad_audio` gets a row with `hypothesis: null` and the `error`.
+
+    Audio longer than the model's window: `long_audio="cut"` decodes its first window only (with a
+    warning); `"chunk"` decodes each consecutive window and joins the hypotheses in time order
+    (the row's `windows` says into how many it was cut).
     """
     from torch.utils.data import DataLoader
 
     from lalm_framework.data.checks import check_audio_files
     from lalm_framework.data.collate import LalmCollator
-    from lalm_framework.data.dataset import AudioTextDataset
+    from lalm_framework.data.dataset import AudioTextDataset, WindowDataset, utterance_windows
 
     trained = dict(module.data_settings)
     if not {"prompt_template", "prompts", "task"} <= trained.keys():
@@ -72,14 +78,24 @@ def transcribe(
     # each input's position is its key through the data pipeline: ids need not be unique
     keyed = [dataclasses.replace(u, id=str(i)) for i, u in enumerate(utterances)]
     readable = check_audio_files(keyed, "input", skip_bad_audio=skip_bad_audio)
+    if long_audio not in LONG_AUDIO:
+        raise UserError(f"--long-audio {long_audio}: use one of {', '.join(LONG_AUDIO)}.")
     too_long = [u for u in readable if (u.duration or 0) > fe.chunk_length]
-    if too_long:
+    if too_long and long_audio == "cut":
         log.warning(
-            "%d file(s) longer than the model's %s s audio window are cut (first: %s)",
+            "%d file(s) longer than the model's %s s audio window are cut to it (first: %s); "
+            "--long-audio chunk decodes every window",
             len(too_long),
             fe.chunk_length,
             too_long[0].audio,
         )
+    chunked = long_audio == "chunk" and bool(too_long)
+    dataset: Any = AudioTextDataset(readable, fe.sampling_rate, skip_bad_audio=skip_bad_audio)
+    owner = {int(u.id): int(u.id) for u in readable}  # loader item -> input
+    if chunked:  # the loader's items are windows, in time order per input
+        windows = [(int(u.id), c) for u in readable for c in utterance_windows(u, fe.chunk_length)]
+        dataset = WindowDataset([c for _, c in windows], fe.sampling_rate, skip_bad_audio)
+        owner = {j: i for j, (i, _) in enumerate(windows)}
     collate = LalmCollator(
         module.tokenizer,
         fe,
@@ -88,19 +104,22 @@ def transcribe(
         default_task=task or trained["task"],
     )
     loader: DataLoader[Any] = DataLoader(
-        AudioTextDataset(readable, fe.sampling_rate, skip_bad_audio=skip_bad_audio),
+        dataset,
         batch_size=batch_size or trained.get("eval_batch_size") or 8,
         shuffle=False,
         num_workers=num_workers,
         collate_fn=collate,
     )
-    hypotheses: dict[int, str] = {}
+    pieces: dict[int, list[tuple[int, str]]] = {}  # input -> (item, hypothesis) of its windows
     device = module.device
     with torch.inference_mode():
         for batch in _progress(loader, progress):
             on_device: Any = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
             for key, hyp in zip(batch["ids"], module.transcribe_batch(on_device), strict=True):
-                hypotheses[int(key)] = hyp
+                pieces.setdefault(owner[int(key)], []).append((int(key), hyp))
+    hypotheses = {
+        i: p[0][1] if len(p) == 1 else " ".join(h.strip() for _, h in sorted(p) if h.strip()) for i, p in pieces.items()
+    }
     rows: list[dict[str, Any]] = []
     for i, u in enumerate(utterances):
         row: dict[str, Any] = {"id": u.id, "audio": u.audio, "duration": keyed[i].duration}
@@ -111,6 +130,8 @@ def transcribe(
             row["task"] = u.task
         if i not in hypotheses:
             row["error"] = "unreadable audio (skipped)"
+        elif chunked and len(pieces[i]) > 1:
+            row["windows"] = len(pieces[i])
         rows.append(row)
     return rows
 

@@ -206,6 +206,10 @@ class LalmModule(pl.LightningModule):
     def _evaluation_step(self, split: str, batch: LalmBatch, dataloader_idx: int, decode: bool) -> None:
         n = len(batch["ids"])
         outputs = self._outputs[split].setdefault(dataloader_idx, SetOutputs())
+        if not any(batch.get("counted") or [True]):
+            # Lhotse's copies that give every DDP rank a batch at the end of a set (each rank then
+            # holds one example): the original is scored on its own rank
+            return
         outputs.add_loss(self(batch).loss, n)
         if decode:
             outputs.add_texts(self.transcribe_batch(batch), batch["texts"], batch_tasks(batch))

@@ -53,3 +53,42 @@ def test_ddp_two_ranks_draw_a_3_to_1_mix_each(tmp_path: Path):
         share = sum(not i.startswith("u") for i in ids) / len(ids)  # JSONL ids are u<n>#<line>
         assert len(ids) >= 400 and abs(share - 0.75) <= 0.05, (r, share, len(ids))
     assert batches[0] != batches[1]
+
+
+@pytest.mark.slow
+def test_ddp_per_set_metrics_equal_one_process_over_each_full_set(tmp_path: Path):
+    """Two named val sets (7 and 5 utterances, eval batches of 2: uneven across 2 ranks):
+    `val/<name>/wer` and `val/<name>/loss` logged under `trainer=ddp` are those of each whole set,
+    scored on one process (jiwer): no utterance counted twice (sampler padding), none dropped."""
+    import jiwer
+
+    from lalm_framework.scoring import DEFAULT_NORMALIZER, normalizer
+
+    rows = _run(tmp_path, "evalsets")
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    norm = normalizer(DEFAULT_NORMALIZER)
+    for index, (name, size) in enumerate((("seven", 7), ("five", 5))):
+        seen: dict[str, tuple[str, str]] = {}
+        counts: dict[int, int] = {}
+        copies = 0  # Lhotse's end-of-set copies (a batch for every rank), marked not counted
+        for r in (0, 1):
+            for row in rows[r]:
+                if row["stage"] == "val" and row["set"] == index:
+                    for i, ref, hyp, counted in zip(row["ids"], row["refs"], row["hyps"], row["counted"], strict=True):
+                        if not counted:
+                            copies += 1
+                            continue
+                        counts[r] = counts.get(r, 0) + 1
+                        seen.setdefault(i, (norm(ref), norm(hyp)))
+        assert len(seen) == sum(counts.values()) == size, (name, counts)  # each utterance once, on one rank
+        assert counts[0] != counts[1], counts  # the set really is split unevenly
+        assert copies == (1 if size == 5 else 0)  # 5 = 2+2+1: rank 1 gets a copy of the last one
+        refs, hyps = [seen[i][0] for i in sorted(seen)], [seen[i][1] for i in sorted(seen)]
+        expected = jiwer.wer(refs, hyps)
+        assert metrics[f"val/{name}/wer"] == pytest.approx(expected, abs=1e-6), name
+        # where the random model's per-utterance WERs differ, a copy or a loss would show in the WER
+        # (the counts above catch both in any case)
+        odd = [k for k in range(size) if jiwer.wer(refs[k], hyps[k]) != pytest.approx(expected, abs=1e-6)]
+        for k in odd[:1]:
+            assert jiwer.wer(refs + refs[k : k + 1], hyps + hyps[k : k + 1]) != pytest.approx(expected, abs=1e-6)
+    assert "val/wer" not in metrics and "val/seven/loss" in metrics and "val/five/loss" in metrics
