@@ -42,7 +42,12 @@ class CutsSource(ManifestFile, CatalogSource):
         return catalog([self.manifest], f"cuts:{self.text_key}", self._cuts, _file_entry)
 
     def files(self) -> list[Path]:
-        return [self.manifest, *(Path(f) for fs in self.catalog().files for f in fs)]
+        # one Path per distinct file (its hash is cached): cuts of a large corpus share few files
+        paths: dict[str, Path] = {}
+        out = [self.manifest]
+        for fs in self.catalog().files:
+            out.extend(paths.get(f) or paths.setdefault(f, Path(f)) for f in fs)
+        return out
 
     def load(self, name: str, skip_bad_audio: bool, check_audio: bool) -> SplitCuts:
         cats = self.catalog()  # every line parses and has one text
