@@ -543,11 +543,9 @@ class LalmDataModule(pl.LightningDataModule):
         split, _, name = key.partition("/")
         return self.eval_sets[split][name].task_name
 
-    def _progress(self) -> tuple[int, float] | None:
-        """The batches of this epoch trained so far and those the fit loop runs in it (`loading.Progress`)."""
-        if self.trainer is None:
-            return None
-        return private_api.fit_batches_processed(self.trainer), float(self.trainer.num_training_batches)
+    def _progress(self) -> int | None:
+        """The batches of this epoch trained so far, as the fit loop counts them."""
+        return private_api.fit_batches_processed(self.trainer) if self.trainer is not None else None
 
     # --- resume ----------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

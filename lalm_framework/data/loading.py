@@ -11,9 +11,8 @@ from torch.utils.data import DataLoader, Dataset
 from lalm_framework.data.dataset import LalmCutDataset
 from lalm_framework.data.sampling import CutBatchSampler
 
-# (batches of the current epoch trained, batches the trainer runs in it: `limit_train_batches`
-# applied, inf when unknown), as the trainer counts them; None outside training
-Progress = Callable[[], "tuple[int, float] | None"]
+# batches of the current epoch trained, as the trainer counts them; None outside training
+Progress = Callable[[], "int | None"]
 
 
 def _as_is(batch: Any) -> Any:
@@ -51,10 +50,7 @@ class CutLoader(DataLoader):  # type: ignore[type-arg]
         self.progress = progress
 
     def state_dict(self) -> dict[str, Any]:
-        progress = self.progress() if self.progress is not None else None
-        if progress is None:
-            return self.cut_sampler.state_dict()
-        return self.cut_sampler.state_dict(progress[0], epoch_batches=progress[1])
+        return self.cut_sampler.state_dict(self.progress() if self.progress is not None else None)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.cut_sampler.load_state_dict(state)

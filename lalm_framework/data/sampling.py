@@ -379,20 +379,14 @@ class CutBatchSampler(DistributedSampler):  # type: ignore[type-arg]  # yields C
         return max(1, batches // self.num_replicas)
 
     # --- resume ------------------------------------------------------------------------------
-    def state_dict(self, trained: int | None = None, epoch_batches: float | None = None) -> dict[str, Any]:
+    def state_dict(self, trained: int | None = None) -> dict[str, Any]:
         """Where this rank is: `trained` batches of the current epoch done (default: those yielded).
 
-        Lightning's loaders prefetch: pass the trainer's count of trained batches, and
-        `epoch_batches`, the batches it runs per epoch. When `trained` reached that count (an
-        epoch cut short by `limit_train_batches` ended too) the position is the next epoch's start:
-        a resume then trains that epoch's batches, not the rest of this one.
+        Lightning's loaders prefetch: pass the trainer's count of trained batches.
         """
-        epoch, done = self.epoch, self._yielded if trained is None else trained
-        if trained is not None and epoch_batches is not None and 0 < epoch_batches <= trained:
-            epoch, done = epoch + 1, 0
         return {
-            "epoch": epoch,
-            "batches": done,
+            "epoch": self.epoch,
+            "batches": self._yielded if trained is None else trained,
             "world_size": self.num_replicas,
             "size": self.split.size,
             "spec": asdict(self.spec),

@@ -98,21 +98,6 @@ def test_position_at_epoch_end_starts_the_next_epoch(train: SplitCuts):
     assert sampler.epoch == 1 and len(list(sampler)) == len(sampler)
 
 
-def test_position_at_the_end_of_an_epoch_cut_short_starts_the_next_epoch(train: SplitCuts):
-    """`limit_train_batches` below the epoch's batches: the trainer's count ends the epoch (issue 19 §2)."""
-    sampler = CutBatchSampler(train, SPECS["batch_size"])
-    limit = len(sampler) - 2
-    state = sampler.state_dict(trained=limit, epoch_batches=float(limit))
-    assert (state["epoch"], state["batches"]) == (1, 0)
-    resumed = CutBatchSampler(train, SPECS["batch_size"])
-    resumed.load_state_dict(state)
-    fresh = CutBatchSampler(train, SPECS["batch_size"])
-    fresh.set_epoch(1)
-    assert [[c.id for c in b] for b in resumed] == [[c.id for c in b] for b in fresh]
-    mid = sampler.state_dict(trained=1, epoch_batches=float("inf"))  # mid-epoch, length unknown
-    assert (mid["epoch"], mid["batches"]) == (0, 1)
-
-
 def test_changed_setup_restarts_the_epoch(train: SplitCuts, caplog):
     old = CutBatchSampler(train, SPECS["batch_size"])
     state = old.state_dict(trained=4)
