@@ -33,11 +33,13 @@ from pathlib import Path
 
 import pytest
 
+from lalm_framework.trainer_addons.reporting import EpochMetricsLog
+from lalm_framework.utils.console_log import ConsoleFormatter, quiet_known_noise
 from tests.helpers import VENV_BIN
 
 pyte = pytest.importorskip("pyte")
 
-pytestmark = pytest.mark.slow  # two short trainings on a terminal: about 1-2 minutes each on 2 cores
+# the terminal tests are slow: two short trainings, about 1.5 minutes each on 2 loaded cores
 
 EPOCHS = 2
 ROWS = 50
@@ -93,13 +95,15 @@ def _render(data: str, columns: int) -> list[str]:
 
 
 def run_on_terminal(args: list[str], cwd: Path, columns: int, timeout: float = 600) -> Console:
-    """Run `lalm-train args` on a pseudo-terminal `columns` wide; what the terminal shows."""
+    """Run `lalm-train args` from `cwd` on a pseudo-terminal `columns` wide, as on a new machine
+    (an empty cache: the first run's console); what the terminal shows."""
     master, slave = os.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, columns, 0, 0))
     env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "NO_COLOR", "FORCE_COLOR")}
     env.pop("PYTHONWARNINGS", None)  # a user's shell shows every warning
     env.pop("HYDRA_FULL_ERROR", None)
     env.update({"TERM": "xterm-256color", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"})
+    env["LALM_CACHE_DIR"] = str(cwd / "cache")
     start = time.monotonic()
     proc = subprocess.Popen(
         [str(VENV_BIN / "lalm-train"), *args],
@@ -161,6 +165,7 @@ def _kind(line: str) -> str | None:
     return None
 
 
+@pytest.mark.slow
 def test_every_line_is_ours_a_record_or_richs(console: Console) -> None:
     """No warning, traceback or stray fragment: each line is of a kind we print."""
     kinds = [_kind(line) for line in console.lines]
@@ -173,6 +178,7 @@ def test_every_line_is_ours_a_record_or_richs(console: Console) -> None:
     assert kinds.count("table") >= 4 and kinds.count("summary") == 2, _shown(console)
 
 
+@pytest.mark.slow
 def test_no_known_third_party_noise_and_no_warning(console: Console) -> None:
     for line in console.lines:
         noise = [p for p in KNOWN_NOISE if re.search(p, line)]
@@ -183,6 +189,7 @@ def test_no_known_third_party_noise_and_no_warning(console: Console) -> None:
             assert not re.match(STAMP + r"(WARNING|ERROR|CRITICAL) ", line), f"{line!r}\n{_shown(console)}"
 
 
+@pytest.mark.slow
 def test_one_metrics_line_per_epoch_each_on_one_row(console: Console) -> None:
     epochs = [re.match(STAMP + r"epoch (\d+)/(\d+): ", line) for line in console.lines]
     found = [(int(m[1]), int(m[2])) for m in epochs if m]
@@ -195,6 +202,7 @@ def test_one_metrics_line_per_epoch_each_on_one_row(console: Console) -> None:
     assert on_screen == [line for line in console.lines if re.match(STAMP + r"epoch \d+/\d+: ", line)]
 
 
+@pytest.mark.slow
 def test_no_glued_lines(console: Console) -> None:
     """Two records, or a record and the bar, never share a line (on the screen or as printed)."""
     for line in console.lines + console.screen:
@@ -203,6 +211,7 @@ def test_no_glued_lines(console: Console) -> None:
             assert not re.search(BAR_FRAGMENT, line), f"the bar in a line: {line!r}\n{_shown(console)}"
 
 
+@pytest.mark.slow
 def test_lines_fit_the_width_but_for_paths(console: Console) -> None:
     """A wider line soft-wraps mid-word: only a path, which cannot be shortened, may cause it."""
     for line in console.lines:
@@ -213,9 +222,26 @@ def test_lines_fit_the_width_but_for_paths(console: Console) -> None:
             )
 
 
+@pytest.mark.slow
 def test_the_run_ends_with_its_summary(console: Console) -> None:
     last_epoch = max(i for i, line in enumerate(console.lines) if re.match(STAMP + r"epoch \d+/", line))
     after = [re.sub(STAMP, "", line) for line in console.lines[last_epoch + 1 :]]
     for start in SUMMARY:
         assert any(line.startswith(start) for line in after), f"no {start!r} after the last epoch\n{_shown(console)}"
     assert any(re.match(r"  dev \(epoch \d+, step \d+\): WER ", line) for line in after), _shown(console)
+
+
+def test_the_default_runs_epoch_line_fits_80_columns_at_its_last_epoch(caplog: pytest.LogCaptureFixture) -> None:
+    """The terminal tests see epochs 0-1; the default runs 80, and a wider line would wrap under the bar."""
+    import pytorch_lightning as pl
+
+    with quiet_known_noise():  # as the runner builds it
+        trainer = pl.Trainer(max_epochs=80, logger=False, enable_checkpointing=False, enable_progress_bar=False)
+    trainer.fit_loop.epoch_progress.current.completed = 79
+    metrics = {"train/loss": 0.01234, "val/loss": 0.5678, "val/wer": 1.0}  # the widest values of each
+    with caplog.at_level("INFO", logger="lalm_framework.trainer_addons.reporting"):
+        EpochMetricsLog().epoch_ended(trainer, metrics)
+    (record,) = [r for r in caplog.records if r.name == "lalm_framework.trainer_addons.reporting"]
+    line = ConsoleFormatter().format(record)
+    assert re.fullmatch(STAMP + r"epoch 79/79: train/loss 0.01234  val/loss 0.5678  val/wer 100.0%", line), line
+    assert len(line) <= 80
