@@ -103,7 +103,10 @@ def check_files(paths: Iterable[str], record: str | None = None, threads: int = 
         kept.update({p: c for p, c in out.items() if isinstance(c, FileCheck)})
         _save(record, kept)
     if todo:
-        log.info("audio check: %d of %d file(s) probed, the rest unchanged since recorded", len(todo), len(unique))
+        if len(todo) == len(unique):
+            log.info("audio check: probed %d file(s)", len(todo))
+        else:  # the others are known from the record, unchanged
+            log.info("audio check: probed %d new or changed of %d file(s)", len(todo), len(unique))
     return out
 
 

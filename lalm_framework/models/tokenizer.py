@@ -131,12 +131,12 @@ def build_tokenizer(
     if cfg.corpus:
         texts, source = corpus_texts(cfg.corpus), f"model.tokenizer.corpus={list(cfg.corpus)}"
     elif cfg.dataset:
-        texts, source = dataset_training_texts(cfg.dataset), "the training split of the run's dataset"
+        texts, source = dataset_training_texts(cfg.dataset), "the run's training split"
     if not texts:
         texts, source = corpus_texts(bundled_corpus()), "the bundled sample set"
     sample = bpe_sample(texts)
     of = f" (a seeded sample of {len(texts)})" if len(sample) < len(texts) else ""
-    log.info("tokenizer: a %d-piece BPE trained on %d texts%s of %s", cfg.vocab_size, len(sample), of, source)
+    log.info("tokenizer: %d-piece BPE from %d texts%s of %s", cfg.vocab_size, len(sample), of, source)
     return train_bpe_tokenizer(sample, cfg.vocab_size, cfg.lowercase)
 
 

@@ -72,11 +72,13 @@ class ConsoleModelSummary(RichModelSummary):
         console = get_console()
         console.print(table)
         frozen = total_parameters - trainable_parameters
+        # two short lines: one would wrap mid-phrase at 80 columns
         console.print(
             f"[bold]Params[/]: {get_human_readable_count(trainable_parameters).strip()} trainable, "
-            f"{get_human_readable_count(frozen).strip()} frozen, {get_formatted_model_size(model_size)} MB; "
-            f"modules in train mode: {total_training_modes['train']}, eval mode: {total_training_modes['eval']}"
+            f"{get_human_readable_count(frozen).strip()} frozen, {get_formatted_model_size(model_size)} MB"
         )
+        modes = total_training_modes
+        console.print(f"[bold]Modules[/]: {modes['train']} in train mode, {modes['eval']} in eval mode")
 
 
 def console_callbacks(trainer_cfg: Mapping[str, Any], callbacks: Sequence[Any]) -> list[Any]:

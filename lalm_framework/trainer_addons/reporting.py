@@ -58,8 +58,9 @@ class _EpochEnd(pl.Callback):
 class EpochMetricsLog(_EpochEnd):
     """Log every scalar metric at the end of each training epoch (rank 0), one line per epoch.
 
-    Example line: `epoch 3/79 (step 192): train/loss 1.234  val/loss 1.456  val/wer 21.3%`
-    (error rates, `*wer`/`*cer`, in percent; `metric_text` formats each value).
+    Example line: `epoch 3/79: train/loss 1.234  val/loss 1.456  val/wer 21.3%` (error rates,
+    `*wer`/`*cer`, in percent; `metric_text` formats each value). The default run's line fits 80
+    columns at every epoch (a wider one would wrap under the progress bar); steps are in run.json.
     """
 
     def epoch_ended(self, trainer: pl.Trainer, metrics: dict[str, float]) -> None:
@@ -67,7 +68,7 @@ class EpochMetricsLog(_EpochEnd):
         if values:
             # counted from 0 like the progress bar's `Epoch 3/79` and the checkpoints' `epoch003`
             of = f"/{trainer.max_epochs - 1}" if trainer.max_epochs and trainer.max_epochs > 0 else ""
-            log.info("epoch %d%s (step %d): %s", trainer.current_epoch, of, trainer.global_step, "  ".join(values))
+            log.info("epoch %d%s: %s", trainer.current_epoch, of, "  ".join(values))
 
 
 class EpochHistory(_EpochEnd):

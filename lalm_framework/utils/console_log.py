@@ -20,6 +20,11 @@ from typing import IO, Any
 # (message regex, why it is noise for our users); matched against warnings of any category
 KNOWN_WARNINGS: tuple[tuple[str, str], ...] = (
     (r"`isinstance\(treespec, LeafSpec\)` is deprecated", "Lightning 2.6 calling torch's pytree, twice a run"),
+    # on any machine with `srun` (a SLURM login node): our SLURM launchers submit through submitit
+    (r"The `srun` command is available on your system but is not used", "Lightning's SLURM hint, not ours"),
+    # its `Trainer(accelerator='gpu')` advice is not how our CLI picks a GPU (`trainer=gpu`), and
+    # Lightning's "GPU available: True (cuda), used: False" line just before it stays
+    (r"GPU available but not used", "Lightning's hint for its own Trainer API"),
 )
 # only while evaluating a checkpoint of another run (train=false): its callbacks' dirs differ by design
 EVALUATION_WARNINGS: tuple[tuple[str, str], ...] = (
@@ -29,6 +34,8 @@ EVALUATION_WARNINGS: tuple[tuple[str, str], ...] = (
 KNOWN_LOG_RECORDS: tuple[tuple[str, str], ...] = (
     ("pytorch_lightning.utilities.rank_zero", r"Tip: For seamless cloud logging"),  # the litlogger ad
     ("pytorch_lightning.utilities.rank_zero", r"Trainer already configured with model summary"),  # ours
+    ("pytorch_lightning.utilities.rank_zero", r"^TPU available: False"),  # on every machine without one
+    ("pytorch_lightning.utilities.rank_zero", r"^Loading `train_dataloader` to estimate number of stepping"),
 )
 
 

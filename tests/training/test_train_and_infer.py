@@ -32,7 +32,7 @@ def short_run(tmp_path_factory):
 def test_training_shows_progress_prints_dev_wer_and_loss_falls(short_run):
     _, run_dir, out = short_run
     assert re.search(r"Epoch 2\D.*?\d+/\d+", out), "no Lightning progress bar in the output"
-    printed = re.findall(r"^\[[\d:]+\] epoch \d+/\d+ \(step \d+\): .*val/loss ([\d.]+)  val/wer ([\d.]+)%$", out, re.M)
+    printed = re.findall(r"^\[[\d:]+\] epoch \d+/\d+: .*val/loss ([\d.]+)  val/wer ([\d.]+)%$", out, re.M)
     assert len(printed) == 3, out[-2000:]  # one line per epoch, each on its own line
     losses = [float(loss) for loss, _ in printed]
     assert losses[-1] < losses[0]
