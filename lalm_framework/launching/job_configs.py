@@ -39,6 +39,12 @@ Shape = tuple[tuple[str, str, str | None, str | None], ...]
 class JobConfigs:
     """Composes the jobs of one sweep (its primary config and Hydra config loader)."""
 
+    # A sweep whose jobs keep bringing new shapes (a group choice or a new key per job) gains
+    # nothing from the cache and pays its bookkeeping (parsing, the shape, a kept config per
+    # shape, a copy per job) on top of each composition: after this many new shapes, while they
+    # are more than half of the jobs, every later job is composed by Hydra's loader alone.
+    MAX_MISSES = 8
+
     def __init__(self, config: DictConfig, loader: Any) -> None:
         self.config = config
         self.loader = loader
@@ -46,10 +52,16 @@ class JobConfigs:
         self.shapes: dict[Shape, DictConfig] = {}
         self._groups: dict[str, bool] = {}
         self.composed = 0  # full compositions (the other jobs were set into one of them)
+        self.hits = 0  # jobs set into the config of a shape composed before
+        self.caching = True  # False once the sweep has shown that its shapes do not repeat
         self._master_hydra = list(OmegaConf.to_container(config.hydra.overrides.hydra) or [])
 
     def compose(self, overrides: Sequence[str]) -> DictConfig:
         """The job's config (valid until the next call): Hydra's errors for a job that does not compose."""
+        if not self.caching:
+            plain: DictConfig = self.loader.load_sweep_config(self.config, list(overrides))
+            self.composed += 1
+            return plain
         parsed = self.parser.parse_overrides(list(overrides))
         shape = self._shape(parsed)
         known = self.shapes.get(shape)
@@ -57,7 +69,11 @@ class JobConfigs:
             job_cfg: DictConfig = self.loader.load_sweep_config(self.config, list(overrides))
             self.composed += 1
             self.shapes[shape] = job_cfg
+            if self.composed >= self.MAX_MISSES and self.composed > self.hits:
+                self.caching = False
+                self.shapes = {}  # the sweep holds each job's config itself now, not this cache
             return job_cfg
+        self.hits += 1
         for override in parsed:
             if override.is_delete() or self._is_group(override):
                 continue  # the same in every job of the shape
@@ -125,7 +141,10 @@ class ShapeCachedLoader(ConfigLoader):
     def load_sweep_config(self, master_config: DictConfig, sweep_overrides: list[str]) -> DictConfig:
         if self._jobs is None or self._jobs.config is not master_config:
             self._jobs = JobConfigs(master_config, self.loader)
-        return copy.deepcopy(self._jobs.compose(sweep_overrides))
+        job_cfg = self._jobs.compose(sweep_overrides)
+        # a config the cache keeps is copied (the next job of its shape is set into it); once the
+        # cache has given up, each config is Hydra's own, fresh, and needs no copy
+        return copy.deepcopy(job_cfg) if self._jobs.caching else job_cfg
 
     def load_configuration(
         self,

@@ -96,3 +96,38 @@ def test_job_configs_sets_the_jobs_overrides(loader_and_config: tuple) -> None:
     jobs.compose(["lr=1e-3", "seed=7"])
     cfg = jobs.compose(["lr=2e-3", "seed=8"])
     assert list(cfg.hydra.overrides.task) == ["lr=2e-3", "seed=8"] and cfg.lr == 2e-3
+
+
+def test_a_sweep_of_new_shapes_falls_back_to_hydras_loader(loader_and_config: tuple, monkeypatch) -> None:
+    loader, config = loader_and_config
+    monkeypatch.setattr(JobConfigs, "MAX_MISSES", 3)  # the rule, at a size a test can afford
+    jobs = [
+        ["model=tiny", "lr=1e-4"],  # a new shape
+        ["model=tiny", "lr=2e-4"],  # set into it
+        ["+extra_a=1"],  # new shape
+        ["+extra_b=1", "seed=3"],  # the third new shape, more than half of the jobs: Hydra alone from now
+        ["model=tiny", "lr=3e-4"],  # a known shape, composed by Hydra all the same
+        ["lr=5e-4", "seed=4"],
+    ]
+    cached = ShapeCachedLoader(loader)
+    configs, caching = [], []
+    for job in jobs:
+        configs.append(cached.load_sweep_config(config, job))
+        assert cached._jobs is not None
+        caching.append(cached._jobs.caching)
+    assert caching == [True, True, True, False, False, False]
+    assert (cached._jobs.composed, cached._jobs.hits, cached._jobs.shapes) == (5, 1, {})  # nothing kept
+    for job, got in zip(jobs, configs, strict=True):
+        assert _plain(got) == _plain(loader.load_sweep_config(config, job)), job
+    assert len({id(c) for c in configs}) == len(configs)  # each job its own config
+
+
+def test_a_sweep_whose_shapes_repeat_keeps_its_cache(loader_and_config: tuple, monkeypatch) -> None:
+    loader, config = loader_and_config
+    monkeypatch.setattr(JobConfigs, "MAX_MISSES", 3)
+    jobs = [["lr=1e-3"], ["lr=2e-3"], ["lr=3e-3"], ["model=tiny"], ["model=tiny"], ["+extra=x"], ["lr=4e-3"]]
+    cached = ShapeCachedLoader(loader)
+    configs = [cached.load_sweep_config(config, job) for job in jobs]
+    assert cached._jobs is not None and cached._jobs.caching  # as many hits as new shapes
+    assert (cached._jobs.composed, cached._jobs.hits) == (3, 4)
+    assert configs[-1].lr == 4e-3 and "extra" not in configs[-1]  # set as Hydra does (compared above)
