@@ -32,7 +32,7 @@ from lalm_framework.launching.pool.gpu_leases import GpuLeases, resolve_gpus
 from lalm_framework.launching.pool.process_pool import PoolInterrupted, PoolJob, ProcessPool, ProcessResult
 from lalm_framework.launching.pool.settings import PoolSettings
 from lalm_framework.launching.pool.threads import available_cores, thread_cap_env
-from lalm_framework.launching.pool.worker import PREPARE_ENV, PRELOAD_ENV, WARM_UP_ENV, redirect_output
+from lalm_framework.launching.pool.worker import PRELOAD_ENV, PREPARE_ENV, WARM_UP_ENV, redirect_output
 from lalm_framework.launching.protocol import JobSource, PoolLauncherPlugin
 from lalm_framework.launching.report import JobFailed, JobRow, StatusLine, error_line, summary_table
 from lalm_framework.masking import guard
