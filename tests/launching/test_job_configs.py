@@ -131,3 +131,21 @@ def test_a_sweep_whose_shapes_repeat_keeps_its_cache(loader_and_config: tuple, m
     assert cached._jobs is not None and cached._jobs.caching  # as many hits as new shapes
     assert (cached._jobs.composed, cached._jobs.hits) == (3, 4)
     assert configs[-1].lr == 4e-3 and "extra" not in configs[-1]  # set as Hydra does (compared above)
+
+
+def test_the_pool_template_composes_once_per_shape_then_leaves_it_to_the_jobs(
+    loader_and_config: tuple, monkeypatch
+) -> None:
+    from lalm_framework.launching.pool.launcher import compose_job
+
+    loader, config = loader_and_config
+    monkeypatch.setattr(JobConfigs, "MAX_MISSES", 2)
+    shared = {"config": config, "hydra_context": type("Context", (), {"config_loader": loader})()}
+    first = compose_job(shared, {"idx": 0, "overrides": ["lr=1e-3", "seed=1"]})
+    assert first is not None and _plain(first) == _plain(loader.load_sweep_config(config, ["lr=1e-3", "seed=1"]))
+    second = compose_job(shared, {"idx": 1, "overrides": ["lr=2e-3", "seed=2"]})  # set into the first one
+    assert second is not None and _plain(second) == _plain(loader.load_sweep_config(config, ["lr=2e-3", "seed=2"]))
+    assert shared["job_configs"].composed == 1
+    assert compose_job(shared, {"idx": 2, "overrides": ["+a=1"]}) is not None  # 2 new shapes in 3 jobs: the last one
+    assert compose_job(shared, {"idx": 3, "overrides": ["+b=1"]}) is None  # from now on each job composes itself
+    assert compose_job(shared, {"idx": 4, "overrides": ["lr=3e-3", "seed=3"]}) is None

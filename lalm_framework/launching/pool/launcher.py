@@ -127,8 +127,7 @@ def compose_job(shared: dict[str, Any], job: dict[str, Any]) -> DictConfig | Non
         jobs = shared["job_configs"] = JobConfigs(shared["config"], shared["hydra_context"].config_loader)
     if not jobs.caching:
         return None
-    config = jobs.compose(list(job["overrides"]))
-    return config if jobs.caching else None
+    return jobs.compose(list(job["overrides"]))
 
 
 def _picklable(exc: BaseException) -> BaseException:
