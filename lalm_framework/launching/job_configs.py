@@ -10,8 +10,10 @@ a shape: the override keys and kinds, the chosen config-group options (they chan
 tree), and any value that is not a scalar (a dict would merge, not replace).
 
 Used by the SLURM launcher (every job checked against its request), the Optuna sweeper (every
-trial composes) and, through `ShapeCachedLoader`, by Hydra's own sweepers' check that every job
-of a batch composes, before anything starts.
+trial composes), `lalm_pool`'s template (each job's config, before its fork) and, through
+`ShapeCachedLoader`, by Hydra's own sweepers' check that every job of a batch composes, before
+anything starts. A sweep whose shapes do not repeat falls back to Hydra's loader alone
+(`JobConfigs.MAX_MISSES`).
 """
 
 from __future__ import annotations
@@ -119,16 +121,20 @@ class ShapeCachedLoader(ConfigLoader):
     here) instead of a full composition (~150 ms); each call returns its own config, equal to
     Hydra's. Our launchers give it to the sweeper (`use_shape_cache`), whose check that every job
     of a batch composes (`Sweeper.validate_batch_is_legal`) otherwise costs a full composition
-    per job before the first one starts. It pickles as the loader it wraps: a job process
-    composes its own config with Hydra's loader.
+    per job before the first one starts. It pickles as the loader it wraps: the cache stays in
+    the launcher process (`lalm_pool`'s template keeps its own, `compose_job`).
 
-    Measured (`benchmarks/bench_shape_cache.py`, `lalm-train`'s config, `experiment=digits`,
-    2 shared cores at load ~18, 2026-12-07): a one-shape sweep (`seed=0..N-1`) composes 16 jobs in
-    1.2 s instead of 10.1 s (8.3x) and 100 jobs in 7.6 s instead of 84.6 s (11.1x), ~76 ms a
-    job against ~630-850 ms; 1000 jobs was not run (Hydra's side alone would take ~14 min
-    there), per job it stays the same (~76 s against ~850 s). The worst case, a new shape for
-    every job, costs more than Hydra alone (16 jobs: 12.8 s against 10.0 s, 0.8x: the copy and
-    the shape bookkeeping on top of each composition). Kept: sweeps are grids of one shape.
+    A sweep whose shapes do not repeat (a new key or group choice per job) gains nothing: after
+    `JobConfigs.MAX_MISSES` new shapes that are more than half of its jobs, every later job is
+    Hydra's loader alone, with no copy and nothing kept, so such a sweep costs what Hydra costs.
+
+    Measured (`benchmarks/bench_shape_cache.py`, `lalm-train`'s config, `experiment=digits`, both
+    sides interleaved job by job, 2 shared cores at load 13-14, 2026-12-07; wall, CPU ratio):
+    one shape (`seed=0..N-1`): 16 jobs 10.8 s -> 1.5 s (7.4x, CPU 6.6x), 100 jobs 125 s -> 10.4 s
+    (12.0x, CPU 10.6x), 1000 jobs ONE_SHAPE_1000; a new shape per job (`+unused_i=1`): 16 jobs
+    14.3 s -> 14.7 s (1.0x, CPU 0.9x), 100 jobs 76.7 s -> 79.2 s (1.0x, CPU 1.0x), 1000 jobs
+    NEW_SHAPE_1000 (it was 0.8x at 16 and 0.4x at 100 jobs before the fallback). Kept: a grid of
+    one shape is the usual sweep, and the worst case is now Hydra's own cost.
 
     >>> loader = ShapeCachedLoader(hydra_context.config_loader)  # doctest: +SKIP
     >>> cfg = loader.load_sweep_config(config, ["lr=3e-4"])  # doctest: +SKIP
