@@ -129,12 +129,17 @@ class ShapeCachedLoader(ConfigLoader):
     Hydra's loader alone, with no copy and nothing kept, so such a sweep costs what Hydra costs.
 
     Measured (`benchmarks/bench_shape_cache.py`, `lalm-train`'s config, `experiment=digits`, both
-    sides interleaved job by job, 2 shared cores at load 13-14, 2026-12-07; wall, CPU ratio):
-    one shape (`seed=0..N-1`): 16 jobs 10.8 s -> 1.5 s (7.4x, CPU 6.6x), 100 jobs 125 s -> 10.4 s
-    (12.0x, CPU 10.6x), 1000 jobs ONE_SHAPE_1000; a new shape per job (`+unused_i=1`): 16 jobs
-    14.3 s -> 14.7 s (1.0x, CPU 0.9x), 100 jobs 76.7 s -> 79.2 s (1.0x, CPU 1.0x), 1000 jobs
-    NEW_SHAPE_1000 (it was 0.8x at 16 and 0.4x at 100 jobs before the fallback). Kept: a grid of
-    one shape is the usual sweep, and the worst case is now Hydra's own cost.
+    sides interleaved job by job, 2 shared cores at load 12-14, 2026-12-07; Hydra -> cached, wall
+    ratio, CPU ratio):
+
+    - one shape (`seed=0..N-1`): 16 jobs 10.8 s -> 1.5 s (7.4x, CPU 6.6x); 100 jobs 125 s ->
+      10.4 s (12.0x, CPU 10.6x); 1000 jobs 1637 s -> 144 s (11.4x, CPU 11.2x; Hydra's side
+      composed every 10th job and scaled, `--hydra-every 10`);
+    - a new shape per job (`+unused_i=1`): 16 jobs 14.3 s -> 14.7 s (1.0x, CPU 0.9x); 100 jobs
+      76.7 s -> 79.2 s (1.0x, CPU 1.0x); 1000 jobs 885 s -> 902 s (1.0x, CPU 1.0x). Before the
+      fallback this case cost 0.8x (16 jobs) and 0.4x (100 jobs).
+
+    Kept: a grid of one shape is the usual sweep, and the worst case is now Hydra's own cost.
 
     >>> loader = ShapeCachedLoader(hydra_context.config_loader)  # doctest: +SKIP
     >>> cfg = loader.load_sweep_config(config, ["lr=3e-4"])  # doctest: +SKIP
