@@ -9,7 +9,9 @@
    over joblib, over lalm_pool with 2 threads per job (what no thread caps gives here) and over
    lalm_pool without `preload` (each job imports torch after its fork); per job, when its
    process was created, entered the task and ended, relative to the first compute start;
-3. per-job overhead of 32 empty jobs: (T(32 jobs) - T(1 job)) / 31.
+3. per-job overhead of 32 empty jobs: (T(32 jobs) - T(1 job)) / 31, wall and CPU (the launcher
+   and all its processes: CPU time does not grow with other users' load), with ratios against
+   basic and joblib.
 Every figure is a ratio of runs made in this process one after the other, so machine load
 shared with other users hits all launchers alike (run it twice to see the noise).
 """
@@ -183,10 +185,12 @@ def bench_overhead(workdir: Path, n: int, repeat: int) -> None:
             walls[name].append((many["wall"] - one["wall"]) / (n - 1))
             cpus[name].append((many["cpu"] - one["cpu"]) / (n - 1))
     base = statistics.median(walls["basic"])
+    joblib_wall, joblib_cpu = statistics.median(walls["joblib"]), statistics.median(cpus["joblib"])
     for name in LAUNCHERS:
         wall, cpu = statistics.median(walls[name]), statistics.median(cpus[name])
         print(
-            f"    {name:9s} {wall:.3f} s/job (x{wall / base:4.2f} of basic)  CPU {cpu:.3f} s/job  "
+            f"    {name:9s} {wall:.3f} s/job (x{wall / base:4.2f} of basic, x{wall / joblib_wall:4.2f} of joblib)  "
+            f"CPU {cpu:.3f} s/job (x{cpu / joblib_cpu:4.2f} of joblib)  "
             f"[rounds: {', '.join(f'{w:.3f}' for w in walls[name])}]"
         )
 

@@ -80,6 +80,20 @@ def run_exit_handlers() -> None:
     atexit._run_exitfuncs()
 
 
+def skip_inherited_finalizers_at_exit() -> None:
+    """In a forked child: the `weakref.finalize` callbacks alive now (its parent's) skip its exit.
+
+    CPython 3.10-3.13: `weakref.finalize._registry` (undocumented) holds the live finalizers; each
+    one's `atexit` flag is public. A pool job is forked from the template, whose finalizers
+    (torch.library's ~170 `Library` teardowns: ~20 ms a job) tear down the template's state, not
+    the job's; the finalizers the job creates itself still run at its exit.
+    """
+    import weakref
+
+    for finalizer in list(weakref.finalize._registry):  # type: ignore[attr-defined]
+        finalizer.atexit = False
+
+
 def custom_resolvers() -> dict[str, Callable[..., Any]]:
     """The OmegaConf resolvers registered in this process, as stored (to ship to fresh processes).
 

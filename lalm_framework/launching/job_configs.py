@@ -10,8 +10,10 @@ a shape: the override keys and kinds, the chosen config-group options (they chan
 tree), and any value that is not a scalar (a dict would merge, not replace).
 
 Used by the SLURM launcher (every job checked against its request), the Optuna sweeper (every
-trial composes) and, through `ShapeCachedLoader`, by Hydra's own sweepers' check that every job
-of a batch composes, before anything starts.
+trial composes), `lalm_pool`'s template (each job's config, before its fork) and, through
+`ShapeCachedLoader`, by Hydra's own sweepers' check that every job of a batch composes, before
+anything starts. A sweep whose shapes do not repeat falls back to Hydra's loader alone
+(`JobConfigs.MAX_MISSES`).
 """
 
 from __future__ import annotations
@@ -39,6 +41,12 @@ Shape = tuple[tuple[str, str, str | None, str | None], ...]
 class JobConfigs:
     """Composes the jobs of one sweep (its primary config and Hydra config loader)."""
 
+    # A sweep whose jobs keep bringing new shapes (a group choice or a new key per job) gains
+    # nothing from the cache and pays its bookkeeping (parsing, the shape, a kept config per
+    # shape, a copy per job) on top of each composition: after this many new shapes, while they
+    # are more than half of the jobs, every later job is composed by Hydra's loader alone.
+    MAX_MISSES = 8
+
     def __init__(self, config: DictConfig, loader: Any) -> None:
         self.config = config
         self.loader = loader
@@ -46,10 +54,16 @@ class JobConfigs:
         self.shapes: dict[Shape, DictConfig] = {}
         self._groups: dict[str, bool] = {}
         self.composed = 0  # full compositions (the other jobs were set into one of them)
+        self.hits = 0  # jobs set into the config of a shape composed before
+        self.caching = True  # False once the sweep has shown that its shapes do not repeat
         self._master_hydra = list(OmegaConf.to_container(config.hydra.overrides.hydra) or [])
 
     def compose(self, overrides: Sequence[str]) -> DictConfig:
         """The job's config (valid until the next call): Hydra's errors for a job that does not compose."""
+        if not self.caching:
+            plain: DictConfig = self.loader.load_sweep_config(self.config, list(overrides))
+            self.composed += 1
+            return plain
         parsed = self.parser.parse_overrides(list(overrides))
         shape = self._shape(parsed)
         known = self.shapes.get(shape)
@@ -57,7 +71,11 @@ class JobConfigs:
             job_cfg: DictConfig = self.loader.load_sweep_config(self.config, list(overrides))
             self.composed += 1
             self.shapes[shape] = job_cfg
+            if self.composed >= self.MAX_MISSES and self.composed > self.hits:
+                self.caching = False
+                self.shapes = {}  # the sweep holds each job's config itself now, not this cache
             return job_cfg
+        self.hits += 1
         for override in parsed:
             if override.is_delete() or self._is_group(override):
                 continue  # the same in every job of the shape
@@ -103,16 +121,25 @@ class ShapeCachedLoader(ConfigLoader):
     here) instead of a full composition (~150 ms); each call returns its own config, equal to
     Hydra's. Our launchers give it to the sweeper (`use_shape_cache`), whose check that every job
     of a batch composes (`Sweeper.validate_batch_is_legal`) otherwise costs a full composition
-    per job before the first one starts. It pickles as the loader it wraps: a job process
-    composes its own config with Hydra's loader.
+    per job before the first one starts. It pickles as the loader it wraps: the cache stays in
+    the launcher process (`lalm_pool`'s template keeps its own, `compose_job`).
 
-    Measured (`benchmarks/bench_shape_cache.py`, `lalm-train`'s config, `experiment=digits`,
-    2 shared cores at load ~18, 2026-12-07): a one-shape sweep (`seed=0..N-1`) composes 16 jobs in
-    1.2 s instead of 10.1 s (8.3x) and 100 jobs in 7.6 s instead of 84.6 s (11.1x), ~76 ms a
-    job against ~630-850 ms; 1000 jobs was not run (Hydra's side alone would take ~14 min
-    there), per job it stays the same (~76 s against ~850 s). The worst case, a new shape for
-    every job, costs more than Hydra alone (16 jobs: 12.8 s against 10.0 s, 0.8x: the copy and
-    the shape bookkeeping on top of each composition). Kept: sweeps are grids of one shape.
+    A sweep whose shapes do not repeat (a new key or group choice per job) gains nothing: after
+    `JobConfigs.MAX_MISSES` new shapes that are more than half of its jobs, every later job is
+    Hydra's loader alone, with no copy and nothing kept, so such a sweep costs what Hydra costs.
+
+    Measured (`benchmarks/bench_shape_cache.py`, `lalm-train`'s config, `experiment=digits`, both
+    sides interleaved job by job, 2 shared cores at load 12-14, 2026-12-07; Hydra -> cached, wall
+    ratio, CPU ratio):
+
+    - one shape (`seed=0..N-1`): 16 jobs 10.8 s -> 1.5 s (7.4x, CPU 6.6x); 100 jobs 125 s ->
+      10.4 s (12.0x, CPU 10.6x); 1000 jobs 1637 s -> 144 s (11.4x, CPU 11.2x; Hydra's side
+      composed every 10th job and scaled, `--hydra-every 10`);
+    - a new shape per job (`+unused_i=1`): 16 jobs 14.3 s -> 14.7 s (1.0x, CPU 0.9x); 100 jobs
+      76.7 s -> 79.2 s (1.0x, CPU 1.0x); 1000 jobs 885 s -> 902 s (1.0x, CPU 1.0x). Before the
+      fallback this case cost 0.8x (16 jobs) and 0.4x (100 jobs).
+
+    Kept: a grid of one shape is the usual sweep, and the worst case is now Hydra's own cost.
 
     >>> loader = ShapeCachedLoader(hydra_context.config_loader)  # doctest: +SKIP
     >>> cfg = loader.load_sweep_config(config, ["lr=3e-4"])  # doctest: +SKIP
@@ -125,7 +152,10 @@ class ShapeCachedLoader(ConfigLoader):
     def load_sweep_config(self, master_config: DictConfig, sweep_overrides: list[str]) -> DictConfig:
         if self._jobs is None or self._jobs.config is not master_config:
             self._jobs = JobConfigs(master_config, self.loader)
-        return copy.deepcopy(self._jobs.compose(sweep_overrides))
+        job_cfg = self._jobs.compose(sweep_overrides)
+        # a config the cache keeps is copied (the next job of its shape is set into it); once the
+        # cache has given up, each config is Hydra's own, fresh, and needs no copy
+        return copy.deepcopy(job_cfg) if self._jobs.caching else job_cfg
 
     def load_configuration(
         self,

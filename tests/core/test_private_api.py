@@ -215,3 +215,22 @@ def test_run_exit_handlers_runs_atexit_before_os_exit(tmp_path: Path):
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
     assert marker.read_text() == "yes"
+
+
+def test_inherited_finalizers_skip_the_exit_and_new_ones_run(tmp_path: Path):
+    import subprocess
+    import sys
+
+    code = (
+        "import atexit, os, pathlib, weakref\n"
+        "class Thing: pass\n"
+        "old, new = Thing(), Thing()\n"
+        f"weakref.finalize(old, pathlib.Path({str(tmp_path / 'old')!r}).write_text, 'ran')\n"
+        "from lalm_framework.compat.private_api import run_exit_handlers, skip_inherited_finalizers_at_exit\n"
+        "skip_inherited_finalizers_at_exit()\n"
+        f"weakref.finalize(new, pathlib.Path({str(tmp_path / 'new')!r}).write_text, 'ran')\n"
+        "run_exit_handlers()\n"
+        "os._exit(0)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+    assert (tmp_path / "new").read_text() == "ran" and not (tmp_path / "old").exists()

@@ -96,3 +96,56 @@ def test_job_configs_sets_the_jobs_overrides(loader_and_config: tuple) -> None:
     jobs.compose(["lr=1e-3", "seed=7"])
     cfg = jobs.compose(["lr=2e-3", "seed=8"])
     assert list(cfg.hydra.overrides.task) == ["lr=2e-3", "seed=8"] and cfg.lr == 2e-3
+
+
+def test_a_sweep_of_new_shapes_falls_back_to_hydras_loader(loader_and_config: tuple, monkeypatch) -> None:
+    loader, config = loader_and_config
+    monkeypatch.setattr(JobConfigs, "MAX_MISSES", 3)  # the rule, at a size a test can afford
+    jobs = [
+        ["model=tiny", "lr=1e-4"],  # a new shape
+        ["model=tiny", "lr=2e-4"],  # set into it
+        ["+extra_a=1"],  # new shape
+        ["+extra_b=1", "seed=3"],  # the third new shape, more than half of the jobs: Hydra alone from now
+        ["model=tiny", "lr=3e-4"],  # a known shape, composed by Hydra all the same
+        ["lr=5e-4", "seed=4"],
+    ]
+    cached = ShapeCachedLoader(loader)
+    configs, caching = [], []
+    for job in jobs:
+        configs.append(cached.load_sweep_config(config, job))
+        assert cached._jobs is not None
+        caching.append(cached._jobs.caching)
+    assert caching == [True, True, True, False, False, False]
+    assert (cached._jobs.composed, cached._jobs.hits, cached._jobs.shapes) == (5, 1, {})  # nothing kept
+    for job, got in zip(jobs, configs, strict=True):
+        assert _plain(got) == _plain(loader.load_sweep_config(config, job)), job
+    assert len({id(c) for c in configs}) == len(configs)  # each job its own config
+
+
+def test_a_sweep_whose_shapes_repeat_keeps_its_cache(loader_and_config: tuple, monkeypatch) -> None:
+    loader, config = loader_and_config
+    monkeypatch.setattr(JobConfigs, "MAX_MISSES", 3)
+    jobs = [["lr=1e-3"], ["lr=2e-3"], ["lr=3e-3"], ["model=tiny"], ["model=tiny"], ["+extra=x"], ["lr=4e-3"]]
+    cached = ShapeCachedLoader(loader)
+    configs = [cached.load_sweep_config(config, job) for job in jobs]
+    assert cached._jobs is not None and cached._jobs.caching  # as many hits as new shapes
+    assert (cached._jobs.composed, cached._jobs.hits) == (3, 4)
+    assert configs[-1].lr == 4e-3 and "extra" not in configs[-1]  # set as Hydra does (compared above)
+
+
+def test_the_pool_template_composes_once_per_shape_then_leaves_it_to_the_jobs(
+    loader_and_config: tuple, monkeypatch
+) -> None:
+    from lalm_framework.launching.pool.launcher import compose_job
+
+    loader, config = loader_and_config
+    monkeypatch.setattr(JobConfigs, "MAX_MISSES", 2)
+    shared = {"config": config, "hydra_context": type("Context", (), {"config_loader": loader})()}
+    first = compose_job(shared, {"idx": 0, "overrides": ["lr=1e-3", "seed=1"]})
+    assert first is not None and _plain(first) == _plain(loader.load_sweep_config(config, ["lr=1e-3", "seed=1"]))
+    second = compose_job(shared, {"idx": 1, "overrides": ["lr=2e-3", "seed=2"]})  # set into the first one
+    assert second is not None and _plain(second) == _plain(loader.load_sweep_config(config, ["lr=2e-3", "seed=2"]))
+    assert shared["job_configs"].composed == 1
+    assert compose_job(shared, {"idx": 2, "overrides": ["+a=1"]}) is not None  # 2 new shapes in 3 jobs: the last one
+    assert compose_job(shared, {"idx": 3, "overrides": ["+b=1"]}) is None  # from now on each job composes itself
+    assert compose_job(shared, {"idx": 4, "overrides": ["lr=3e-3", "seed=3"]}) is None

@@ -10,6 +10,8 @@ from itertools import combinations
 from pathlib import Path
 
 import psutil
+import pytest
+from omegaconf import OmegaConf
 
 
 def _seen(sweep: Path, name: str = "seen.json") -> list:
@@ -162,3 +164,22 @@ def test_sigterm_stops_every_child_and_keeps_finished_jobs(pool_app, tmp_path: P
     for s in started:
         assert (sweep / str(s["x"] - 1) / ".hydra" / "config.yaml").is_file()
     assert not (sweep / "3").exists()  # never started
+
+
+@pytest.mark.slow
+def test_jobs_of_new_shapes_each_get_their_own_config(pool_app, tmp_path: Path) -> None:
+    # a list value makes each job a new config shape: the template composes the first ones, then
+    # (JobConfigs.MAX_MISSES) leaves composing to each job's process; every job has its own config
+    sweep_arg = "+v=" + ",".join(f"[{i}]" for i in range(10))
+    proc = pool_app(["+x=1,2", sweep_arg, "hydra.launcher.n_jobs=2", "hydra.launcher.gpus=null"])
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert sorted(s["x"] for s in _seen(tmp_path / "sweep")) == [1] * 10 + [2] * 10
+    for num in range(20):
+        job = tmp_path / "sweep" / str(num) / ".hydra"
+        x, v = 1 + num // 10, num % 10  # the sweep's order: the last override varies fastest
+        config = OmegaConf.load(job / "config.yaml")
+        assert (config.x, list(config.v)) == (x, [v])
+        assert list(OmegaConf.load(job / "overrides.yaml")) == [f"+x={x}", f"+v=[{v}]"]
+        hydra_job = OmegaConf.load(job / "hydra.yaml").hydra.job
+        assert (hydra_job.num, hydra_job.override_dirname) == (num, f"+v=[{v}],+x={x}")

@@ -23,15 +23,16 @@ import cloudpickle
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, run_job, setup_globals
-from omegaconf import OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from lalm_framework.compat.private_api import custom_resolvers, install_resolver, job_return_value
 from lalm_framework.errors import full_error_requested
+from lalm_framework.launching.job_configs import JobConfigs
 from lalm_framework.launching.pool.gpu_leases import GpuLeases, resolve_gpus
 from lalm_framework.launching.pool.process_pool import PoolInterrupted, PoolJob, ProcessPool, ProcessResult
 from lalm_framework.launching.pool.settings import PoolSettings
 from lalm_framework.launching.pool.threads import available_cores, thread_cap_env
-from lalm_framework.launching.pool.worker import PRELOAD_ENV, WARM_UP_ENV, redirect_output
+from lalm_framework.launching.pool.worker import PRELOAD_ENV, PREPARE_ENV, WARM_UP_ENV, redirect_output
 from lalm_framework.launching.protocol import JobSource, PoolLauncherPlugin
 from lalm_framework.launching.report import JobFailed, JobRow, StatusLine, error_line, summary_table
 from lalm_framework.masking import guard
@@ -42,6 +43,7 @@ log = logging.getLogger(__name__)
 LOG_NAME = "job_output.log"
 ENTRY = "lalm_framework.launching.pool.launcher:execute_job"
 WARM_UP = "lalm_framework.launching.pool.launcher:warm_up"
+PREPARE = "lalm_framework.launching.pool.launcher:compose_job"
 
 
 class JobProcessCrashed(RuntimeError):
@@ -50,24 +52,29 @@ class JobProcessCrashed(RuntimeError):
 
 # -- in the worker process --------------------------------------------------------------------
 def execute_job(shared: dict[str, Any], job: dict[str, Any]) -> JobReturn:
-    """In a fresh job process: compose job `idx`'s config, log to its dir, run it; return its JobReturn.
+    """In a fresh job process: take job `idx`'s config, log to its dir, run it; return its JobReturn.
 
-    Composing here, not in the launcher, spreads that cost over the parallel workers (the
+    The config comes composed from the template (`compose_job`), or, where the template did
+    not compose it, is composed here: that spreads the cost over the parallel workers (the
     sweeper has already checked that every job composes).
     """
     setup_globals()
     Singleton.set_state(shared["singleton_state"])
     _install_resolvers(shared["resolvers"])
     idx = job["idx"]
-    try:
-        sweep_config = shared["hydra_context"].config_loader.load_sweep_config(shared["config"], list(job["overrides"]))
-    except Exception as e:
-        if full_error_requested():  # before any log dir exists: to the launcher's stderr
-            traceback.print_exc()
-        ret = JobReturn(overrides=list(job["overrides"]), status=JobStatus.FAILED)
-        ret.return_value = _picklable(e)
-        ret.status = JobStatus.FAILED
-        return ret
+    sweep_config = job.get("prepared")
+    if not isinstance(sweep_config, DictConfig):
+        try:
+            sweep_config = shared["hydra_context"].config_loader.load_sweep_config(
+                shared["config"], list(job["overrides"])
+            )
+        except Exception as e:
+            if full_error_requested():  # before any log dir exists: to the launcher's stderr
+                traceback.print_exc()
+            ret = JobReturn(overrides=list(job["overrides"]), status=JobStatus.FAILED)
+            ret.return_value = _picklable(e)
+            ret.status = JobStatus.FAILED
+            return ret
     with open_dict(sweep_config):
         sweep_config.hydra.job.id = f"{sweep_config.hydra.job.name}_{idx}"
         sweep_config.hydra.job.num = idx
@@ -105,6 +112,22 @@ def warm_up(shared: dict[str, Any]) -> None:
     Singleton.set_state(shared["singleton_state"])
     _install_resolvers(shared["resolvers"])
     shared["hydra_context"].config_loader.load_sweep_config(shared["config"], [])
+
+
+def compose_job(shared: dict[str, Any], job: dict[str, Any]) -> DictConfig | None:
+    """In the template, before job `idx`'s fork: its config, composed once per config shape.
+
+    A job of a shape composed before costs a few `OmegaConf.update`s here instead of a full
+    composition in its process (`JobConfigs`; its fork owns a copy). None once the sweep's
+    shapes do not repeat: each job then composes in its own process, in parallel. An error
+    propagates: the job composes itself and fails with Hydra's own message.
+    """
+    jobs = shared.get("job_configs")
+    if jobs is None:
+        jobs = shared["job_configs"] = JobConfigs(shared["config"], shared["hydra_context"].config_loader)
+    if not jobs.caching:
+        return None
+    return jobs.compose(list(job["overrides"]))
 
 
 def _picklable(exc: BaseException) -> BaseException:
@@ -157,7 +180,9 @@ class PoolSession:
         # thread caps follow the jobs that really run at once
         self.parallel = max(1, min(n_jobs, expected_jobs or n_jobs, max_parallel or n_jobs))
         threads = thread_cap_env(self.parallel, settings.threads_per_job)
-        template_env = dict(threads, **{WARM_UP_ENV: WARM_UP, PRELOAD_ENV: json.dumps(list(settings.preload))})
+        template_env = dict(
+            threads, **{WARM_UP_ENV: WARM_UP, PREPARE_ENV: PREPARE, PRELOAD_ENV: json.dumps(list(settings.preload))}
+        )
         self.scratch = Path(tempfile.mkdtemp(prefix="lalm_pool-"))
         shared = {
             "hydra_context": self.hydra_context,

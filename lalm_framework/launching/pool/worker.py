@@ -10,6 +10,10 @@ reaches another job, and a job costs a fork (milliseconds) instead of a Python s
 imports. Each child leads its own session/process group, so the launcher can stop a job
 together with everything it started (DDP ranks, dataloader workers).
 
+A `prepare` hook may do a job's first step in the template, before its fork (the pool composes
+the job's config there: one full composition per config shape, `JobConfigs`); the child gets its
+result as `job["prepared"]` in its own copy of memory, so no job sees what another one did.
+
 Events go back on stdout, one JSON line each: {"started": key, "pid": N} and
 {"exited": key, "code": N}.
 """
@@ -32,6 +36,7 @@ from lalm_framework.launching.pool.signals import POLL_S, kill_group
 RESULT_WRITE_FAILED = 3
 SYS_PATH_ENV = "LALM_POOL_SYS_PATH"
 WARM_UP_ENV = "LALM_POOL_WARM_UP"
+PREPARE_ENV = "LALM_POOL_PREPARE"  # "module:function" run in the template for each job, before its fork
 PRELOAD_ENV = "LALM_POOL_PRELOAD"  # JSON list of modules to import before forking any job
 
 
@@ -58,6 +63,13 @@ def _preload(modules: list[str]) -> None:
             __import__(name)
         except Exception as e:
             _exit_with(f"lalm_pool: hydra.launcher.preload: importing '{name}' failed ({type(e).__name__}: {e}).")
+    if "torch._dynamo.utils" in sys.modules:
+        # torch dumps its compile times at exit with `tabulate`, imported then: in every job's
+        # exit (~35 ms of CPU a job) unless it is imported here, once
+        try:
+            __import__("tabulate")
+        except ImportError:
+            pass
     torch = sys.modules.get("torch")
     if torch is not None and torch.cuda.is_initialized():
         _exit_with(
@@ -104,6 +116,14 @@ def _cap_torch_threads() -> None:
     threads = os.environ.get("OMP_NUM_THREADS", "")
     if torch is not None and threads.isdigit():
         torch.set_num_threads(int(threads))
+
+
+def _hook(spec: str) -> Any:
+    """The function a "module:function" spec names (None for an empty spec)."""
+    if not spec:
+        return None
+    module_name, func_name = spec.split(":")
+    return getattr(__import__(module_name, fromlist=[func_name]), func_name)
 
 
 def _load(path: str) -> Any:
@@ -161,19 +181,33 @@ class Template:
         _preload(json.loads(os.environ.pop(PRELOAD_ENV, "[]")))
         self.shared = _load(shared_path)
         self._warm_up(os.environ.pop(WARM_UP_ENV, ""))
+        try:
+            self._prepare = _hook(os.environ.pop(PREPARE_ENV, ""))
+        except Exception:  # without it each job does that step itself
+            self._prepare = None
         # what the template holds is never collected in a job, so the job's GC does not copy its
         # pages (copy-on-write) and every job starts from the same shared memory
         gc.freeze()
 
     def _warm_up(self, hook: str) -> None:
         """Let the entry module fill caches once here, so that no forked job pays for them."""
-        if not hook:
-            return
-        module_name, func_name = hook.split(":")
         try:
-            getattr(__import__(module_name, fromlist=[func_name]), func_name)(self.shared)
+            warm_up = _hook(hook)
+            if warm_up is not None:
+                warm_up(self.shared)
         except Exception:
             pass
+
+    def _prepared(self, msg: dict[str, Any]) -> Any:
+        """What the `prepare` hook makes of this job here (None: the job does that step itself)."""
+        if self._prepare is None:
+            return None
+        try:
+            if msg.get("cwd"):
+                os.chdir(msg["cwd"])  # where the job will run: its child changes to it too
+            return self._prepare(self.shared, msg["job"])
+        except Exception:  # a failing hook costs the job nothing: it does the step itself
+            return None
 
     def _emit(self, **event: Any) -> None:
         self.events.write(json.dumps(event) + "\n")
@@ -196,6 +230,7 @@ class Template:
             self._reap()
 
     def _fork(self, msg: dict[str, Any]) -> None:
+        msg["job"]["prepared"] = self._prepared(msg)
         pid = os.fork()
         if pid == 0:
             self._child(msg)
@@ -211,6 +246,9 @@ class Template:
             os.close(self.stdin_fd)
             self.events.close()
             _die_with_parent()
+            from lalm_framework.compat.private_api import skip_inherited_finalizers_at_exit
+
+            skip_inherited_finalizers_at_exit()  # the template's teardown is not the job's
             code = run_message(msg, self.shared)
         except BaseException:
             traceback.print_exc()
