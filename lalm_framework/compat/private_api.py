@@ -235,6 +235,31 @@ def fit_batches_processed(trainer: Any) -> int:
     return int(trainer.fit_loop.epoch_loop.batch_progress.current.processed)
 
 
+def fit_resume_position(trainer: Any) -> tuple[int, int]:
+    """(epoch, batches of it trained): the batch a resume from a checkpoint saved now trains first.
+
+    pytorch-lightning 2.2-2.6: `FitLoop.reset` and `_TrainingEpochLoop.reset` decide this from the
+    saved `epoch_progress` / `batch_progress` counters, and no public API says what they decide.
+    With no epoch in progress (`started == processed`: saved in or after `on_train_epoch_end`, or
+    as the next epoch starts) the resume starts epoch `processed`, whatever the batch counters
+    hold (with `limit_train_batches` they stop short of the data's epoch). With all of the
+    epoch's batches processed (`on_train_batch_end` of its last batch, its end-of-epoch
+    validation) it trains none more of it: the next epoch's first batch comes next. Inside a
+    batch it trains that batch again, elsewhere it goes on after the batches it processed.
+    """
+    fit = trainer.fit_loop
+    epochs = fit.epoch_progress.current
+    if epochs.started <= epochs.processed:
+        return int(epochs.processed), 0
+    batches = fit.epoch_loop.batch_progress
+    done = int(batches.current.processed)
+    total = trainer.num_training_batches
+    between_batches = batches.current.ready == done
+    if between_batches and (done >= total or (total == float("inf") and batches.is_last_batch)):
+        return int(epochs.processed) + 1, 0
+    return int(epochs.processed), done
+
+
 def reload_train_loader_every_epoch(trainer: Any) -> None:
     """Make Lightning ask for the train loader (and its len()) again each epoch.
 

@@ -543,9 +543,9 @@ class LalmDataModule(pl.LightningDataModule):
         split, _, name = key.partition("/")
         return self.eval_sets[split][name].task_name
 
-    def _progress(self) -> int | None:
-        """The batches of this epoch trained so far, as the fit loop counts them."""
-        return private_api.fit_batches_processed(self.trainer) if self.trainer is not None else None
+    def _progress(self) -> tuple[int, int] | None:
+        """(epoch, batches of it trained) where the fit loop resumes from a checkpoint saved now."""
+        return private_api.fit_resume_position(self.trainer) if self.trainer is not None else None
 
     # --- resume ----------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

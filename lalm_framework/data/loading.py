@@ -11,8 +11,9 @@ from torch.utils.data import DataLoader, Dataset
 from lalm_framework.data.dataset import LalmCutDataset
 from lalm_framework.data.sampling import CutBatchSampler
 
-# batches of the current epoch trained, as the trainer counts them; None outside training
-Progress = Callable[[], "int | None"]
+# (epoch, batches of it trained) where a resume from a checkpoint saved now goes on, as the
+# trainer will resume it (`private_api.fit_resume_position`); None outside training
+Progress = Callable[[], "tuple[int, int] | None"]
 
 
 def _as_is(batch: Any) -> Any:
@@ -29,8 +30,8 @@ def _pin_memory() -> bool:
 class CutLoader(DataLoader):  # type: ignore[type-arg]
     """A DataLoader over a `CutBatchSampler`: one `LalmBatch` per batch of cuts.
 
-    Stateful (`state_dict`: the epoch and the number of its batches the trainer has trained,
-    from `progress`): Lightning's fit loop saves it in checkpoints. It restores it only when it
+    Stateful (`state_dict`: the epoch and the number of its batches trained, where the trainer
+    will resume, from `progress`): Lightning's fit loop saves it in checkpoints. It restores it only when it
     reloads the loader, so `LalmDataModule` also saves and restores it itself, early enough.
     """
 
@@ -50,7 +51,11 @@ class CutLoader(DataLoader):  # type: ignore[type-arg]
         self.progress = progress
 
     def state_dict(self) -> dict[str, Any]:
-        return self.cut_sampler.state_dict(self.progress() if self.progress is not None else None)
+        position = self.progress() if self.progress is not None else None
+        if position is None:
+            return self.cut_sampler.state_dict()
+        epoch, trained = position
+        return self.cut_sampler.state_dict(trained, epoch=epoch)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.cut_sampler.load_state_dict(state)

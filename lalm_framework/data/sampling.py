@@ -261,7 +261,7 @@ class CutBatchSampler(DistributedSampler):  # type: ignore[type-arg]  # yields C
         self.epoch = 0
         self.bins = duration_bins(split.meta, spec, split.size)
         self._skip = 0  # batches of `epoch` already trained (after a resume)
-        self._restored = False  # a loaded position not yet iterated: set_epoch must not drop it
+        self._restored = False  # a loaded position not yet iterated: a stale set_epoch must not drop it
         self._yielded = 0
         self._lengths: dict[int, int] = {}
         self.draw_prompts = False  # tag train cuts with a seeded draw (prompt variants; `with_draws`)
@@ -290,9 +290,12 @@ class CutBatchSampler(DistributedSampler):  # type: ignore[type-arg]  # yields C
         return not self.spec.shuffle or (self.spec.max_duration is None and (self.bins is None or whole))
 
     def set_epoch(self, epoch: int) -> None:
-        """Iterate epoch `epoch` next (ignored while a restored position waits for its iteration)."""
+        """Iterate epoch `epoch` next. While a restored position waits for its iteration, an
+        earlier epoch is ignored (a stale count), a later one drops it: the trainer went past it."""
         if self._restored:
-            return
+            if epoch <= self.epoch:
+                return
+            self._restored = False
         if epoch != self.epoch:
             self._skip = 0
         self.epoch = epoch
@@ -379,13 +382,15 @@ class CutBatchSampler(DistributedSampler):  # type: ignore[type-arg]  # yields C
         return max(1, batches // self.num_replicas)
 
     # --- resume ------------------------------------------------------------------------------
-    def state_dict(self, trained: int | None = None) -> dict[str, Any]:
-        """Where this rank is: `trained` batches of the current epoch done (default: those yielded).
+    def state_dict(self, trained: int | None = None, epoch: int | None = None) -> dict[str, Any]:
+        """Where this rank is: `trained` batches of `epoch` done (default: the current epoch, the
+        batches yielded).
 
-        Lightning's loaders prefetch: pass the trainer's count of trained batches.
+        Lightning's loaders prefetch, and an epoch cut short by `limit_train_batches` ends before
+        its data does: pass where the trainer will resume (`private_api.fit_resume_position`).
         """
         return {
-            "epoch": self.epoch,
+            "epoch": self.epoch if epoch is None else epoch,
             "batches": self._yielded if trained is None else trained,
             "world_size": self.num_replicas,
             "size": self.split.size,

@@ -182,6 +182,93 @@ def test_lightning_loop_progress_and_trainer_settings_we_read_and_set(tmp_path: 
     assert private_api.overfit_batches(pl.Trainer(overfit_batches=2, logger=False)) == 2
 
 
+# (hook, epoch, batch_idx or None): where a checkpoint is saved in a 3-epoch fit of 3 batches each
+SAVE_POINTS = [
+    ("on_train_batch_end", 0, 1),  # mid-epoch
+    ("on_train_batch_end", 0, 2),  # the epoch's last batch (every_n_train_steps landing on it)
+    ("on_validation_start", 0, None),  # the epoch's batches done, Lightning's epoch not yet
+    ("on_validation_batch_end", 0, 0),  # SIGTERM stops validation here
+    ("on_validation_end", 0, None),
+    ("on_train_epoch_end", 0, None),  # the default last.ckpt, and SIGTERM's save just after it
+    ("on_train_batch_start", 1, 0),
+    ("on_before_optimizer_step", 1, 1),  # inside a batch (a warning signal lands anywhere)
+    ("on_before_optimizer_step", 1, 2),  # inside the epoch's last batch: trained again
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("iteration_based", [False, True], ids=["max_epochs", "max_steps"])
+def test_fit_resume_position_is_where_lightning_resumes(tmp_path: Path, iteration_based: bool):
+    """The data position saved in a checkpoint (`fit_resume_position`) is the epoch and batch that
+    Lightning trains first when it resumes from that checkpoint, with `limit_train_batches`
+    shorter than the loader (issue 19 §2)."""
+    import pytorch_lightning as pl
+    from pytorch_lightning.demos.boring_classes import BoringModel
+
+    limit, epochs = 3, 3
+
+    class SaveAt(pl.Callback):
+        def __init__(self, hook: str, epoch: int, batch: int | None) -> None:
+            self.at, self.position = (hook, epoch, batch), (-1, -1)
+
+        def _save(self, trainer: pl.Trainer, hook: str, batch: int | None = None) -> None:
+            if (hook, trainer.current_epoch, batch) == self.at:
+                self.position = private_api.fit_resume_position(trainer)
+                trainer.save_checkpoint(tmp_path / "at.ckpt")
+
+        def on_train_batch_start(self, trainer, module, batch, batch_idx) -> None:
+            self._save(trainer, "on_train_batch_start", batch_idx)
+
+        def on_before_optimizer_step(self, trainer, module, optimizer) -> None:
+            self._save(trainer, "on_before_optimizer_step", trainer.fit_loop.epoch_loop.batch_idx)
+
+        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+            self._save(trainer, "on_train_batch_end", batch_idx)
+
+        def on_validation_start(self, trainer, module) -> None:
+            self._save(trainer, "on_validation_start")
+
+        def on_validation_batch_end(self, trainer, module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+            self._save(trainer, "on_validation_batch_end", batch_idx)
+
+        def on_validation_end(self, trainer, module) -> None:
+            self._save(trainer, "on_validation_end")
+
+        def on_train_epoch_end(self, trainer, module) -> None:
+            self._save(trainer, "on_train_epoch_end")
+
+    class Trained(pl.Callback):
+        def __init__(self) -> None:
+            self.batches: list[tuple[int, int]] = []
+
+        def on_train_batch_start(self, trainer, module, batch, batch_idx) -> None:
+            self.batches.append((trainer.current_epoch, batch_idx))
+
+    def trainer(callback: pl.Callback) -> pl.Trainer:
+        return pl.Trainer(
+            max_epochs=-1 if iteration_based else epochs,
+            max_steps=epochs * limit if iteration_based else -1,
+            limit_train_batches=limit,  # of BoringModel's 32
+            limit_val_batches=2,
+            num_sanity_val_steps=0,
+            default_root_dir=tmp_path,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            callbacks=[callback],
+        )
+
+    for hook, epoch, batch in SAVE_POINTS:
+        saver = SaveAt(hook, epoch, batch)
+        trainer(saver).fit(BoringModel())
+        trained = Trained()
+        resumed = trainer(trained)
+        resumed.fit(BoringModel(), ckpt_path=tmp_path / "at.ckpt")
+        assert trained.batches[0] == saver.position, (hook, epoch, batch)
+        assert resumed.global_step == epochs * limit, (hook, epoch, batch)
+
+
 def test_own_global_hydra_clears_then_restores_the_callers_context(tmp_path: Path):
     from hydra import compose, initialize, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra

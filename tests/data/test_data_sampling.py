@@ -98,6 +98,29 @@ def test_position_at_epoch_end_starts_the_next_epoch(train: SplitCuts):
     assert sampler.epoch == 1 and len(list(sampler)) == len(sampler)
 
 
+def test_position_the_trainer_resumes_at_the_next_epoch_start(train: SplitCuts):
+    """An epoch cut short by `limit_train_batches`, saved at its end: the trainer starts the next
+    epoch (`fit_resume_position`), so does the data, whatever this epoch's batches left (issue 19 §2)."""
+    sampler = CutBatchSampler(train, SPECS["batch_size"])
+    assert len(sampler) > 2
+    state = sampler.state_dict(trained=0, epoch=1)
+    assert (state["epoch"], state["batches"]) == (1, 0)
+    resumed = CutBatchSampler(train, SPECS["batch_size"])
+    resumed.load_state_dict(state)
+    resumed.set_epoch(1)
+    fresh = CutBatchSampler(train, SPECS["batch_size"])
+    fresh.set_epoch(1)
+    assert [[c.id for c in b] for b in resumed] == [[c.id for c in b] for b in fresh]
+    mid = sampler.state_dict(trained=1)  # mid-epoch: the current epoch, after its trained batches
+    assert (mid["epoch"], mid["batches"]) == (0, 1)
+    # a checkpoint of an earlier version ("2 batches of epoch 0 trained", saved at that epoch's
+    # end): the trainer starts epoch 1, and its set_epoch(1) drops the stale position
+    old = CutBatchSampler(train, SPECS["batch_size"])
+    old.load_state_dict(sampler.state_dict(trained=2))
+    old.set_epoch(1)
+    assert [[c.id for c in b] for b in old] == [[c.id for c in b] for b in fresh]
+
+
 def test_changed_setup_restarts_the_epoch(train: SplitCuts, caplog):
     old = CutBatchSampler(train, SPECS["batch_size"])
     state = old.state_dict(trained=4)
