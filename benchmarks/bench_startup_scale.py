@@ -18,7 +18,8 @@ lhotse/shar configs' 200 s batches the steps alone cost ~20 CPU-s). Per source a
 - `first`: the first run on a fresh cache (what checks the audio once and records it);
 - `later`: the next run, which trusts the record after a stat of each file;
 - `baseline`: the same run with the data layer of git ref `--baseline` (default `main`),
-  extracted with `git archive` and run from there (a "later" run: it keeps no record).
+  extracted with `git archive` and run from there, as a later run: on its own cache, after an
+  unmeasured first run (`baseline-first`, printed) that fills it.
 Then the growth per 100k utterances (least-squares slope over the sizes) of CPU seconds and of
 peak RSS, with the ratio to the baseline's. Goal (issue 20): <= 15 CPU-s at 281k for a prepared
 (`later`) lhotse manifest or Shar, <= 30 s for a JSONL after its first run, RSS growth <= 0.5 GB
@@ -215,7 +216,8 @@ def main() -> None:
             runs = Path(tempfile.mkdtemp(dir=work, prefix="runs."))
             sides = {"first": (REPO, cache), "later": (REPO, cache)}
             if base is not None:
-                sides["baseline"] = (base, cache)
+                base_cache = Path(tempfile.mkdtemp(dir=work, prefix="cache."))
+                sides["base-first"] = sides["baseline"] = (base, base_cache)
             for side, (tree, c) in sides.items():
                 r = measure(data, tree, c, runs / side)
                 rows.setdefault((source, side), []).append(r)
@@ -225,6 +227,8 @@ def main() -> None:
                     flush=True,
                 )
             shutil.rmtree(cache, ignore_errors=True)
+            if base is not None:
+                shutil.rmtree(base_cache, ignore_errors=True)
             shutil.rmtree(runs, ignore_errors=True)
             if not args.keep and n >= 100_000:
                 shutil.rmtree(work / f"{source}_{n}", ignore_errors=True)

@@ -5,11 +5,14 @@ cuts, their texts for the tokenizer, the data fingerprint, the duration filter, 
 otherwise parse every line again. The first pass checks every line (a Lhotse cut, one text,
 unique ids) and writes this catalog to `cache_dir("catalogs")`, keyed by the manifests' paths,
 sizes and mtimes: a later run, or another process of the same run, reads it instead of the
-manifests. A changed manifest gets a new catalog.
+manifests. A changed manifest gets a new catalog. The catalog also keeps the digest of its
+(id, audio, text) rows for the data fingerprint, which would otherwise sort and hash every row
+on every run.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -18,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lalm_framework.utils.cache import cache_dir
+from lalm_framework.utils.cache import cache_dir, files_key
 from lalm_framework.utils.files import atomic_write
 
 if TYPE_CHECKING:
@@ -26,7 +29,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-VERSION = 1
+VERSION = 2  # 2: the rows' digest
+
+Row = tuple[str, str, str]  # (id, audio, text): what the data fingerprint hashes
 
 
 @dataclass(frozen=True)
@@ -49,12 +54,18 @@ class Catalog:
     texts: list[str]
     audio: list[str]
     files: list[list[str]]
+    digest: str = ""  # `rows_digest` of the rows (computed with the catalog)
 
     def __len__(self) -> int:
         return len(self.ids)
 
+    def rows(self) -> list[Row]:
+        """(id, audio, text) of every cut, in manifest order."""
+        return list(zip(self.ids, self.audio, self.texts, strict=True))
+
 
 _MEMO: dict[str, Catalog] = {}
+FIELDS = ("ids", "durations", "texts", "audio", "files", "digest")
 
 
 def catalog(manifests: Sequence[Path], variant: str, cuts: Callable[[], Iterable[Cut]], entry: EntryOf) -> Catalog:
@@ -63,7 +74,7 @@ def catalog(manifests: Sequence[Path], variant: str, cuts: Callable[[], Iterable
     `variant` names what else shapes the entries (e.g. the text key). `entry` raises a
     UserError on a bad cut; then nothing is recorded.
     """
-    key = _key(manifests, variant)
+    key = files_key(manifests, f"{variant}:v{VERSION}")  # each version its own file
     found = _MEMO.get(key) or _load(key)
     if found is None:
         entries = [entry(c) for c in cuts()]
@@ -74,6 +85,7 @@ def catalog(manifests: Sequence[Path], variant: str, cuts: Callable[[], Iterable
             [e.audio for e in entries],
             [list(e.files) for e in entries],
         )
+        found = dataclasses.replace(found, digest=rows_digest(found.rows()))
         _save(key, found)
     _MEMO[key] = found
     return found
@@ -82,12 +94,12 @@ def catalog(manifests: Sequence[Path], variant: str, cuts: Callable[[], Iterable
 EntryOf = Callable[["Cut"], CutEntry]
 
 
-def _key(manifests: Sequence[Path], variant: str) -> str:
-    parts = [variant]
-    for m in manifests:
-        st = m.stat()
-        parts.append(f"{m.resolve()}\t{st.st_size}\t{st.st_mtime_ns}")
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
+def rows_digest(rows: Iterable[Row]) -> str:
+    """sha256 of the sorted (id, audio, text) rows: equal for equal utterance lists."""
+    h = hashlib.sha256()
+    for row in sorted(rows):
+        h.update(json.dumps(row, ensure_ascii=False).encode("utf-8") + b"\n")
+    return h.hexdigest()
 
 
 def _file(key: str) -> Path:
@@ -99,7 +111,7 @@ def _load(key: str) -> Catalog | None:
         data = json.loads(_file(key).read_text(encoding="utf-8"))
         if data.get("version") != VERSION:
             return None
-        return Catalog(data["ids"], data["durations"], data["texts"], data["audio"], data["files"])
+        return Catalog(data["ids"], data["durations"], data["texts"], data["audio"], data["files"], data["digest"])
     except FileNotFoundError:
         return None
     except Exception as e:  # a damaged catalog: read the manifests again
@@ -108,7 +120,7 @@ def _load(key: str) -> Catalog | None:
 
 
 def _save(key: str, cat: Catalog) -> None:
-    data = {"version": VERSION, **{k: getattr(cat, k) for k in ("ids", "durations", "texts", "audio", "files")}}
+    data = {"version": VERSION, **{k: getattr(cat, k) for k in FIELDS}}
     try:
         atomic_write(_file(key), json.dumps(data, ensure_ascii=False))
     except OSError as e:

@@ -13,11 +13,14 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lalm_framework.data.textfile import text_lines
 from lalm_framework.data.utterance import Utterance, check_unique_ids
 from lalm_framework.errors import UserError
+
+if TYPE_CHECKING:
+    from lalm_framework.data.manifest_cache import ParsedManifest
 
 AUDIO_KEYS = ("audio", "audio_filepath", "path")
 AUDIO_EXTENSIONS = (".flac", ".wav", ".ogg", ".mp3", ".opus")
@@ -32,24 +35,32 @@ def read_manifest(
     `unique_ids=False` (inference: rows are matched to inputs by position, never by id) accepts
     two lines with one id; training and evaluation key cuts by id and refuse them.
     """
+    return list(parsed(path, text_key, require_text, unique_ids).utterances)
+
+
+def parsed(path: str | Path, text_key: str, require_text: bool, unique_ids: bool) -> ParsedManifest:
+    """The parsed manifest, from this process's memo or the on-disk record (`manifest_cache`)."""
+    from lalm_framework.data.manifest_cache import parsed_manifest
+
     path = Path(path)
     check_manifest_file(path)
     st = path.stat()
-    key = (str(path.resolve()), st.st_size, st.st_mtime_ns, text_key, require_text, unique_ids)
+    key = (str(path), str(path.resolve()), st.st_size, st.st_mtime_ns, text_key, require_text, unique_ids)
     if key not in _READ:
         while len(_READ) >= 4:  # a run's splits, a few at a time
             del _READ[next(iter(_READ))]
-        _READ[key] = _read_lines(path, text_key, require_text, unique_ids)
-    return list(_READ[key])
+        variant = f"{text_key}\t{require_text}\t{unique_ids}"
+        _READ[key] = parsed_manifest(path, variant, lambda: _read_lines(path, text_key, require_text, unique_ids))
+    return _READ[key]
 
 
 # the manifests read last, by (path, size, mtime, options): the tokenizer, the data fingerprint
 # and the split's loading each ask for it
-_READ: dict[tuple[str, int, int, str, bool, bool], list[Utterance]] = {}
+_READ: dict[tuple[str, str, int, int, str, bool, bool], ParsedManifest] = {}
 
 
-def _read_lines(path: Path, text_key: str, require_text: bool, unique_ids: bool) -> list[Utterance]:
-    utterances: list[Utterance] = []
+def _read_lines(path: Path, text_key: str, require_text: bool, unique_ids: bool) -> list[tuple[int, Utterance]]:
+    utterances: list[tuple[int, Utterance]] = []
     for line_no, line in text_lines(path, "manifest"):
         if not line.strip():
             continue
@@ -63,9 +74,9 @@ def _read_lines(path: Path, text_key: str, require_text: bool, unique_ids: bool)
             ) from None
         if not isinstance(row, dict):
             raise UserError(f"{where}: expected a JSON object, got {type(row).__name__}.\ne.g. {EXAMPLE_LINE}")
-        utterances.append(_utterance(row, where, path.parent, text_key, require_text, line_no))
+        utterances.append((line_no, _utterance(row, where, path.parent, text_key, require_text, line_no)))
     if unique_ids:
-        check_unique_ids(utterances)
+        check_unique_ids([u for _, u in utterances])
     return utterances
 
 

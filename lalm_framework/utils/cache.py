@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 
@@ -18,3 +20,17 @@ def cache_dir(kind: str) -> Path:
         xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
         root = str(Path(xdg) / "lalm_framework")
     return Path(root).expanduser() / kind
+
+
+def files_key(paths: Sequence[Path], variant: str) -> str:
+    """A short key of `paths`' identities (resolved path, size, mtime in ns) and `variant`:
+    a record kept under it is stale once any of the files changes.
+
+    >>> files_key([Path("train.jsonl")], "rows:text")  # doctest: +SKIP
+    '3f1c...'
+    """
+    parts = [variant]
+    for path in paths:
+        st = path.stat()
+        parts.append(f"{path.resolve()}\t{st.st_size}\t{st.st_mtime_ns}")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]

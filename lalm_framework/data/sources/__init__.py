@@ -6,15 +6,14 @@
 - `nodes`: source nodes as users write them -> `Source` objects.
 """
 
+from lalm_framework.data.catalog import Row, rows_digest
 from lalm_framework.data.sources.base import (
     CatalogSource,
     KeepIds,
     ManifestCuts,
-    Row,
     Source,
     SplitCuts,
     UtteranceSource,
-    rows_digest,
     source_fingerprint,
 )
 from lalm_framework.data.sources.folder import FolderSource

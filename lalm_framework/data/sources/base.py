@@ -7,12 +7,14 @@ from __future__ import annotations
 import json
 import logging
 import random
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from lalm_framework.data.catalog import Catalog
+from lalm_framework.data.catalog import Catalog, Row, rows_digest
 from lalm_framework.data.checks import DurationRange, check_audio_files
 from lalm_framework.data.cuts import cuts_of, utterance_cut
 from lalm_framework.data.textfile import text_lines
@@ -24,8 +26,6 @@ if TYPE_CHECKING:
     from lhotse.cut import Cut
 
 log = logging.getLogger(__name__)
-
-Row = tuple[str, str, str]  # (id, audio, text): what the data fingerprint hashes
 
 
 @dataclass
@@ -109,6 +109,13 @@ class SplitCuts:
         if entries is not None:
             return [d for _, d in entries]
         return [c.duration for c in self.meta]
+
+    def first_durations(self, n: int) -> list[float]:
+        """The durations of the first `n` cuts in source order (what bucket boundaries are placed by)."""
+        entries = self._catalog_entries()
+        if entries is not None:
+            return [d for _, d in entries[:n]]
+        return [c.duration for c in islice(self.meta, n)]
 
     def hours(self) -> float:
         """The split's audio, in hours."""
@@ -222,9 +229,19 @@ class Source:
     def texts(self) -> list[str]:
         return [text for _, _, text in self.rows()]
 
+    def digest(self) -> tuple[int, str]:
+        """The number of utterances listed and the `rows_digest` of their rows."""
+        rows = self.rows()
+        return len(rows), rows_digest(rows)
+
     def files(self) -> list[Path]:
         """The files this source reads (manifests, transcripts, audio, shards)."""
         raise NotImplementedError
+
+    def file_names(self) -> list[str]:
+        """`files()` as strings (what the data fingerprint counts); large sources list them
+        without a `Path` per cut."""
+        return [str(p) for p in self.files()]
 
     def load(self, name: str, skip_bad_audio: bool, check_audio: bool) -> SplitCuts:
         raise NotImplementedError
@@ -263,8 +280,11 @@ class CatalogSource(Source):
         raise NotImplementedError
 
     def rows(self) -> list[Row]:
-        cat = self.catalog()
-        return list(zip(cat.ids, cat.audio, cat.texts, strict=True))
+        return self.catalog().rows()
+
+    def digest(self) -> tuple[int, str]:
+        cat = self.catalog()  # the digest is kept with the catalog: no row is hashed again
+        return len(cat), cat.digest
 
     def texts(self) -> list[str]:
         return list(self.catalog().texts)
@@ -282,6 +302,9 @@ class UtteranceSource(Source):
     def files(self) -> list[Path]:
         return [Path(u.audio) for u in self.utterances()]
 
+    def file_names(self) -> list[str]:
+        return [u.audio for u in self.utterances()]
+
     def to_cuts(self, utterances: list[Utterance]) -> CutSet:
         return cuts_of(utterances, utterance_cut)
 
@@ -293,27 +316,17 @@ class UtteranceSource(Source):
         return SplitCuts(name, self.describe(), cuts, len(cuts))
 
 
-def rows_digest(rows: Iterable[Row]) -> str:
-    """sha256 of the sorted (id, audio, text) rows: equal for equal utterance lists."""
-    import hashlib
-
-    h = hashlib.sha256()
-    for row in sorted(rows):
-        h.update(json.dumps(row, ensure_ascii=False).encode("utf-8") + b"\n")
-    return h.hexdigest()
-
-
 def source_fingerprint(src: Source) -> dict[str, Any]:
     """One source's data fingerprint: kind, where, task, file count, total bytes, utterance digest."""
-    files = src.files()
-    rows = src.rows()
-    sizes = {p: p.stat().st_size for p in set(files) if p.is_file()}  # a file read by many cuts: one stat
+    files = Counter(src.file_names())  # a file read by many cuts: one stat
+    count, digest = src.digest()
+    sizes = {f: p.stat().st_size if (p := Path(f)).is_file() else 0 for f in files}
     return {
         "source": src.describe(),
         "kind": src.kind,
         "task": src.task_name,
-        "utterances": len(rows),
-        "files": len(files),
-        "bytes": sum(sizes.get(p, 0) for p in files),
-        "sha256": rows_digest(rows),
+        "utterances": count,
+        "files": files.total(),
+        "bytes": sum(sizes[f] * n for f, n in files.items()),
+        "sha256": digest,
     }

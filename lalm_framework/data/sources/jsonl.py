@@ -23,8 +23,17 @@ class JsonlSource(UtteranceSource, ManifestFile):
 
         return read_manifest(self.manifest, text_key=self.text_key)
 
+    def digest(self) -> tuple[int, str]:
+        from lalm_framework.data.manifest import parsed
+
+        found = parsed(self.manifest, self.text_key, True, True)  # kept with the rows: none is hashed again
+        return len(found.utterances), found.digest
+
     def files(self) -> list[Path]:
         return [self.manifest, *super().files()]
+
+    def file_names(self) -> list[str]:
+        return [str(self.manifest), *super().file_names()]
 
     def check(self, where: str) -> None:
         from lalm_framework.data.manifest import check_manifest_file

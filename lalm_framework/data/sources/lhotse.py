@@ -49,6 +49,9 @@ class CutsSource(ManifestFile, CatalogSource):
             out.extend(paths.get(f) or paths.setdefault(f, Path(f)) for f in fs)
         return out
 
+    def file_names(self) -> list[str]:
+        return [str(self.manifest), *(f for fs in self.catalog().files for f in fs)]
+
     def load(self, name: str, skip_bad_audio: bool, check_audio: bool) -> SplitCuts:
         cats = self.catalog()  # every line parses and has one text
         n = len(cats)
