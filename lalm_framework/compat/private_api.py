@@ -140,6 +140,32 @@ def dump_checkpoint(trainer: Any) -> dict[str, Any]:
     return state
 
 
+def stop_on_sigterm_of_rank_zero(trainer: Any) -> None:
+    """Let SIGTERM stop a multi-rank fit through rank 0 alone; Lightning passes rank 0's flag on.
+
+    pytorch-lightning 2.5-2.6: its handler sets `received_sigterm` on every rank that gets the
+    signal and broadcasts from inside the handler. SLURM signals all ranks at once, so one rank can
+    stop at its own batch end (or its in-handler broadcast can meet another rank's gradient
+    all-reduce) while rank 0 waits in that all-reduce: rank 0 fails with "Connection closed by peer"
+    and never saves. With only rank 0 noting the signal, no collective runs inside a handler; rank 0
+    stops at its next boundary, and the others when its flag reaches them (the broadcast Lightning
+    runs at the start of each training step) or when rank 0 leaves. Lightning's teardown puts the
+    earlier handlers back.
+    """
+    import logging
+    import signal
+
+    connector = trainer._signal_connector
+    rank = trainer.global_rank
+
+    def note(signum: int, frame: Any) -> None:
+        logging.getLogger(__name__).info("Received SIGTERM (rank %d)", rank)
+        if rank == 0:
+            connector.received_sigterm = True
+
+    signal.signal(signal.SIGTERM, note)
+
+
 def config_search_path(config_dirs: list[str]) -> ConfigSearchPath:
     """The search path `lalm-train --config-dir D` composes from (plugins included), in order.
 

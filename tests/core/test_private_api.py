@@ -321,3 +321,45 @@ def test_inherited_finalizers_skip_the_exit_and_new_ones_run(tmp_path: Path):
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
     assert (tmp_path / "new").read_text() == "ran" and not (tmp_path / "old").exists()
+
+
+def test_sigterm_of_rank_zero_stops_the_fit_and_other_ranks_only_log(tmp_path: Path):
+    import os
+    import signal
+    import types
+
+    import pytorch_lightning as pl
+    from pytorch_lightning.demos.boring_classes import BoringModel
+    from pytorch_lightning.utilities.exceptions import SIGTERMException
+
+    class SigtermAtStep2(pl.Callback):
+        def on_train_start(self, trainer, pl_module):
+            private_api.stop_on_sigterm_of_rank_zero(trainer)
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            if batch_idx == 1:
+                os.kill(os.getpid(), signal.SIGTERM)
+
+    before = signal.getsignal(signal.SIGTERM)
+    trainer = pl.Trainer(
+        max_steps=10,
+        default_root_dir=tmp_path,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+        callbacks=[SigtermAtStep2()],
+    )
+    with pytest.raises(SIGTERMException):  # the flag we set is the one Lightning's loops read
+        trainer.fit(BoringModel())
+    assert trainer.global_step == 2
+    assert signal.getsignal(signal.SIGTERM) == before  # Lightning's teardown restored the handler
+
+    other_rank = types.SimpleNamespace(_signal_connector=types.SimpleNamespace(received_sigterm=False), global_rank=1)
+    try:
+        private_api.stop_on_sigterm_of_rank_zero(other_rank)
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert other_rank._signal_connector.received_sigterm is False  # rank 0's broadcast decides
+    finally:
+        signal.signal(signal.SIGTERM, before)

@@ -19,9 +19,10 @@ import logging
 from pathlib import Path
 
 import pytorch_lightning as pl
+from pytorch_lightning.strategies import FSDPStrategy
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
-from lalm_framework.compat.private_api import dump_checkpoint
+from lalm_framework.compat.private_api import dump_checkpoint, stop_on_sigterm_of_rank_zero
 from lalm_framework.launching.slurm import running_fit
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,11 @@ class SaveOnTermination(pl.Callback):
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.trainer = trainer
         running_fit.hold(self)  # the warning signal's handler saves through us from now on
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # after Lightning registered its SIGTERM handler (fit start is before that)
+        if trainer.world_size > 1:
+            stop_on_sigterm_of_rank_zero(trainer)
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._release()
@@ -64,6 +70,14 @@ class SaveOnTermination(pl.Callback):
         """
         trainer = self.trainer
         if trainer is None or not trainer.is_global_zero:
+            return None
+        if isinstance(trainer.strategy, FSDPStrategy):
+            # the state is sharded: gathering it needs every rank, and rank 0 stops alone here
+            log.warning(
+                "%s: not saved under FSDP; the requeued job resumes from the last periodic checkpoint "
+                "(callbacks.last_checkpoint.every_n_train_steps=N saves one every N steps)",
+                why,
+            )
             return None
         path = self.path()
         checkpoint = dump_checkpoint(trainer)
