@@ -7,12 +7,27 @@ of a launcher or a job failing far from the cause.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hydra.core.utils import JobReturn, JobStatus
 from omegaconf import OmegaConf
 
 from lalm_framework.compat import private_api
+
+
+def _quiet_trainer(tmp_path: Path, **options: Any) -> Any:
+    """A Lightning Trainer that writes nothing but its root dir and prints no bar or summary."""
+    import pytorch_lightning as pl
+
+    return pl.Trainer(
+        default_root_dir=tmp_path,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        **options,
+    )
 
 
 def test_job_return_value_gives_the_exception_without_raising():
@@ -92,18 +107,9 @@ def test_saved_hydra_config_answers_hydra_interpolations(tmp_path: Path):
 
 
 def test_dump_checkpoint_returns_the_full_training_state(tmp_path: Path):
-    import pytorch_lightning as pl
     from pytorch_lightning.demos.boring_classes import BoringModel
 
-    trainer = pl.Trainer(
-        max_steps=2,
-        default_root_dir=tmp_path,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        limit_val_batches=0,
-    )
+    trainer = _quiet_trainer(tmp_path, max_steps=2, limit_val_batches=0)
     trainer.fit(BoringModel())
     state = private_api.dump_checkpoint(trainer)
     assert state["global_step"] == 2
@@ -159,17 +165,8 @@ def test_lightning_loop_progress_and_trainer_settings_we_read_and_set(tmp_path: 
 
     module = BoringModel()
     assert private_api.attached_trainer(module) is None  # `module.trainer` would raise here
-    trainer = pl.Trainer(
-        max_epochs=2,
-        limit_train_batches=3,
-        limit_val_batches=0,
-        default_root_dir=tmp_path,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        overfit_batches=0,
-        callbacks=[Probe()],
+    trainer = _quiet_trainer(
+        tmp_path, max_epochs=2, limit_train_batches=3, limit_val_batches=0, overfit_batches=0, callbacks=[Probe()]
     )
     assert private_api.overfit_batches(trainer) == 0
     assert trainer.reload_dataloaders_every_n_epochs == 0
@@ -245,17 +242,13 @@ def test_fit_resume_position_is_where_lightning_resumes(tmp_path: Path, iteratio
             self.batches.append((trainer.current_epoch, batch_idx))
 
     def trainer(callback: pl.Callback) -> pl.Trainer:
-        return pl.Trainer(
+        return _quiet_trainer(
+            tmp_path,
             max_epochs=-1 if iteration_based else epochs,
             max_steps=epochs * limit if iteration_based else -1,
             limit_train_batches=limit,  # of BoringModel's 32
             limit_val_batches=2,
             num_sanity_val_steps=0,
-            default_root_dir=tmp_path,
-            logger=False,
-            enable_checkpointing=False,
-            enable_progress_bar=False,
-            enable_model_summary=False,
             callbacks=[callback],
         )
 
@@ -341,16 +334,7 @@ def test_sigterm_of_rank_zero_stops_the_fit_and_other_ranks_only_log(tmp_path: P
                 os.kill(os.getpid(), signal.SIGTERM)
 
     before = signal.getsignal(signal.SIGTERM)
-    trainer = pl.Trainer(
-        max_steps=10,
-        default_root_dir=tmp_path,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        limit_val_batches=0,
-        callbacks=[SigtermAtStep2()],
-    )
+    trainer = _quiet_trainer(tmp_path, max_steps=10, limit_val_batches=0, callbacks=[SigtermAtStep2()])
     with pytest.raises(SIGTERMException):  # the flag we set is the one Lightning's loops read
         trainer.fit(BoringModel())
     assert trainer.global_step == 2
